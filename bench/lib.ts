@@ -1,0 +1,221 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+
+/** Free loopback ports, all held open together so no two are the same. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<net.Server>((resolve, reject) => {
+        const s = net.createServer();
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => resolve(s));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+function tryConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+/** Child processes that must outlive nothing: all are killed on exit, error and signals. */
+export class Procs {
+  readonly #live = new Map<ChildProcess, { name: string; tail: string; expected: boolean }>();
+  failure: Error | null = null;
+
+  constructor() {
+    process.once('exit', () => this.killAll());
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        this.killAll();
+        process.exit(130);
+      });
+    }
+  }
+
+  /** A long-running server; exiting before stop() is a harness failure. */
+  start(name: string, cmd: string, args: string[]): ChildProcess {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry = { name, tail: '', expected: false };
+    this.#live.set(child, entry);
+    const keepTail = (chunk: Buffer) => {
+      entry.tail = (entry.tail + chunk.toString()).slice(-2000);
+    };
+    child.stdout?.on('data', keepTail);
+    child.stderr?.on('data', keepTail);
+    child.once('error', (err) => {
+      this.failure ??= new Error(`${name} could not start: ${err.message}`);
+    });
+    child.once('exit', (code, signal) => {
+      this.#live.delete(child);
+      if (!entry.expected) {
+        this.failure ??= new Error(
+          `${name} exited unexpectedly (code ${code}, signal ${signal})\n${entry.tail.trim()}`,
+        );
+      }
+    });
+    return child;
+  }
+
+  assertAlive(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  async stop(child: ChildProcess): Promise<void> {
+    const entry = this.#live.get(child);
+    if (!entry) return;
+    entry.expected = true;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  killAll(): void {
+    for (const [child, entry] of this.#live) {
+      entry.expected = true;
+      child.kill('SIGKILL');
+    }
+  }
+
+  /** Resolves once the port accepts TCP connections; fails if the process dies or time runs out. */
+  async waitForPort(name: string, port: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.assertAlive();
+      if (await tryConnect(port)) return;
+      if (Date.now() > deadline) throw new Error(`${name} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Runs a command to completion (wrk), killable like the servers. */
+  run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.#live.set(child, { name: cmd, tail: '', expected: true });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => {
+        this.#live.delete(child);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+}
+
+export function hasCommand(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error;
+}
+
+/** CPU 0 for servers, CPU 1 for the load generator, when both exist and taskset works. */
+export function pinning(): { enabled: boolean; servers: string | null; wrk: string | null; reason?: string } {
+  if (os.availableParallelism() < 2) return { enabled: false, servers: null, wrk: null, reason: 'fewer than 2 CPUs' };
+  const r = spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' });
+  if (r.error || r.status !== 0) return { enabled: false, servers: null, wrk: null, reason: 'taskset unavailable' };
+  return { enabled: true, servers: 'cpu0', wrk: 'cpu1' };
+}
+
+export interface WrkResult {
+  requests: number;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  non2xx: number;
+  socket_errors: number;
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function toMs(value: string, unit: string): number {
+  const f = UNIT_MS[unit];
+  if (f === undefined) throw new Error(`unknown wrk time unit: ${unit}`);
+  return Number(value) * f;
+}
+
+/** Parses `wrk --latency` output. */
+export function parseWrk(out: string): WrkResult {
+  const pct = (p: string) => {
+    const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(out);
+    if (!m) throw new Error(`wrk output has no ${p}% latency:\n${out}`);
+    return toMs(m[1]!, m[2]!);
+  };
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out);
+  const reqs = /^\s*(\d+) requests in /m.exec(out);
+  if (!rps || !reqs) throw new Error(`cannot parse wrk output:\n${out}`);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requests: Number(reqs[1]),
+    rps: Number(rps[1]),
+    p50_ms: pct('50'),
+    p99_ms: pct('99'),
+    non2xx: non2xx ? Number(non2xx[1]) : 0,
+    socket_errors: sock ? sock.slice(1).reduce((a, n) => a + Number(n), 0) : 0,
+  };
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** `5s`, `500ms`, `2m` or a bare number of seconds, in whole seconds (wrk's resolution). */
+export function parseSeconds(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new Error(`bad duration: ${text}`);
+  const n = Number(m[1]);
+  const secs = m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
+  return Math.max(1, Math.round(secs));
+}
+
+/** User+system CPU time of a process in microseconds (Linux /proc; null elsewhere). */
+export function cpuMicros(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks / CLOCK_TICKS) * 1e6;
+  } catch {
+    return null;
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout);
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+export function rssMiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+export const round3 = (n: number): number => Math.round(n * 1000) / 1000;

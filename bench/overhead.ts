@@ -1,0 +1,336 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  Procs,
+  cpuMicros,
+  freePorts,
+  hasCommand,
+  median,
+  parseSeconds,
+  parseWrk,
+  pinning,
+  round3,
+  rssMiB,
+  type WrkResult,
+} from './lib.js';
+
+/**
+ * Proxy overhead: direct to an upstream vs a bare Fastify proxy vs rollgate (90/10 split),
+ * interleaved in rounds within one run, so that only ratios between targets are compared.
+ */
+
+const REGIMES = {
+  throughput: { connections: 50, delayMs: 0 },
+  latency2ms: { connections: 10, delayMs: 2 },
+} as const;
+type Regime = keyof typeof REGIMES;
+const TARGETS = ['direct', 'fastify', 'rollgate'] as const;
+type Target = (typeof TARGETS)[number];
+
+const USAGE = `usage: overhead.js [--duration 5s] [--warmup 10s] [--rounds 3]
+  [--only throughput|latency2ms] [--targets direct,fastify,rollgate] [--quick]`;
+
+const REQUEST_PATH = '/v2/models/sentiment/infer';
+const REQUEST_BODY = JSON.stringify({
+  id: '6f1c2a9e-4b7d-4e2a-9c3f-1d8e5b7a2c40',
+  inputs: [
+    {
+      name: 'text',
+      datatype: 'BYTES',
+      shape: [1],
+      data: ['The delivery was late, but the support team sorted it out quickly and kindly.'],
+    },
+  ],
+  parameters: { max_length: 128, truncation: true, return_scores: true, batch: 1 },
+  outputs: [{ name: 'label' }, { name: 'score' }],
+});
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROLLGATE_MAIN = path.resolve(here, '../src/cli/main.js');
+
+interface Options {
+  durationS: number;
+  warmupS: number;
+  rounds: number;
+  regimes: Regime[];
+  targets: Target[];
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '5s' },
+      warmup: { type: 'string', default: '10s' },
+      rounds: { type: 'string', default: '3' },
+      only: { type: 'string' },
+      targets: { type: 'string', default: TARGETS.join(',') },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const regimes = values.only ? [values.only] : Object.keys(REGIMES);
+  const targets = values.targets.split(',').map((t) => t.trim());
+  const rounds = Number(values.rounds);
+  if (
+    !regimes.every((r): r is Regime => r in REGIMES) ||
+    !targets.every((t): t is Target => (TARGETS as readonly string[]).includes(t)) ||
+    targets.length === 0 ||
+    !Number.isInteger(rounds) ||
+    rounds < 1
+  ) {
+    throw new UsageError(USAGE);
+  }
+  return {
+    durationS: values.quick ? 2 : parseSeconds(values.duration),
+    warmupS: values.quick ? 3 : parseSeconds(values.warmup),
+    rounds: values.quick ? 1 : rounds,
+    regimes: regimes as Regime[],
+    targets: TARGETS.filter((t) => targets.includes(t)),
+  };
+}
+
+class UsageError extends Error {}
+
+const pin = pinning();
+const procs = new Procs();
+const node = process.execPath;
+
+/** Prefixes a command with taskset when pinning is on. */
+function pinned(cpu: 0 | 1, cmd: string, args: string[]): [string, string[]] {
+  return pin.enabled ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+}
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts the upstream and the selected proxies; every child goes into `children` as it starts. */
+async function startServers(regime: Regime, targets: Target[], tmp: string, children: ChildProcess[]): Promise<Map<Target, Server>> {
+  const [upPort, fastifyPort, rgPort, adminPort] = (await freePorts(4)) as [number, number, number, number];
+  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const servers = new Map<Target, Server>();
+
+  const up = procs.start(
+    'upstream',
+    ...pinned(0, node, [path.join(here, 'upstream.js'), '--port', String(upPort), '--delay-ms', String(REGIMES[regime].delayMs)]),
+  );
+  children.push(up);
+  await procs.waitForPort('upstream', upPort);
+  if (targets.includes('direct')) servers.set('direct', { url: upstreamUrl, child: up });
+
+  if (targets.includes('fastify')) {
+    const fa = procs.start(
+      'fastify proxy',
+      ...pinned(0, node, [path.join(here, 'fastify-proxy.js'), '--port', String(fastifyPort), '--upstream', upstreamUrl]),
+    );
+    children.push(fa);
+    await procs.waitForPort('fastify proxy', fastifyPort);
+    servers.set('fastify', { url: `http://127.0.0.1:${fastifyPort}`, child: fa });
+  }
+
+  if (targets.includes('rollgate')) {
+    if (!existsSync(ROLLGATE_MAIN)) {
+      throw new Error(`rollgate CLI not built (${ROLLGATE_MAIN}); run npm run build, or pass --targets direct,fastify`);
+    }
+    const config = path.join(tmp, `rollgate-${regime}.yaml`);
+    writeFileSync(
+      config,
+      `listen: { host: 127.0.0.1, port: ${rgPort} }
+admin:  { host: 127.0.0.1, port: ${adminPort} }
+log: { level: warn }
+routes:
+  - name: bench
+    match: { pathPrefix: / }
+    stable:    { version: v1, url: ${upstreamUrl} }
+    candidate: { version: v2, url: ${upstreamUrl}, weight: 10 }
+`,
+    );
+    const rg = procs.start('rollgate', ...pinned(0, node, [ROLLGATE_MAIN, 'serve', '--config', config]));
+    children.push(rg);
+    await procs.waitForPort('rollgate', rgPort);
+    servers.set('rollgate', { url: `http://127.0.0.1:${rgPort}`, child: rg });
+  }
+
+  for (const [target, server] of servers) await probe(target, server.url);
+  return servers;
+}
+
+/** One request through each target before any load, so a broken proxy fails loudly, not as 0 req/s. */
+async function probe(target: Target, url: string): Promise<void> {
+  const res = await fetch(url + REQUEST_PATH, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: REQUEST_BODY,
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await res.text();
+  if (res.status !== 200 || !text.includes('"outputs"')) {
+    throw new Error(`${target} probe: expected 200 with the upstream's answer, got ${res.status}: ${text.slice(0, 300)}`);
+  }
+}
+
+async function wrk(target: Target, url: string, connections: number, seconds: number, lua: string): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', lua, url + REQUEST_PATH];
+  const r = await procs.run(...pinned(1, 'wrk', args));
+  procs.assertAlive();
+  if (r.code !== 0) throw new Error(`wrk failed against ${target} (exit ${r.code}): ${r.stderr || r.stdout}`);
+  const res = parseWrk(r.stdout);
+  // A proxy that answers errors fast would look fast; above a trace the numbers mean nothing.
+  if (res.requests === 0 || res.non2xx + res.socket_errors > res.requests * 0.001) {
+    throw new Error(
+      `${target}: ${res.non2xx} non-2xx answers and ${res.socket_errors} socket errors in ${res.requests} requests`,
+    );
+  }
+  return res;
+}
+
+interface RoundResult {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  cpu_us_per_req: number | null;
+}
+
+async function measure(target: Target, server: Server, connections: number, seconds: number, lua: string): Promise<RoundResult> {
+  const cpu0 = cpuMicros(server.child.pid);
+  const r = await wrk(target, server.url, connections, seconds, lua);
+  const cpu1 = cpuMicros(server.child.pid);
+  return {
+    rps: Math.round(r.rps),
+    p50_ms: round3(r.p50_ms),
+    p99_ms: round3(r.p99_ms),
+    errors: r.non2xx + r.socket_errors,
+    cpu_us_per_req: cpu0 !== null && cpu1 !== null ? Math.round((cpu1 - cpu0) / r.requests) : null,
+  };
+}
+
+type Results = Map<Target, RoundResult[]>;
+
+async function runRegime(regime: Regime, opts: Options, tmp: string, lua: string): Promise<Results> {
+  const { connections } = REGIMES[regime];
+  const children: ChildProcess[] = [];
+  try {
+    const servers = await startServers(regime, opts.targets, tmp, children);
+    // Direct warms too: the upstream is a Node process whose JIT state would otherwise favour
+    // whichever target happened to run first.
+    for (const t of opts.targets) await wrk(t, servers.get(t)!.url, connections, opts.warmupS, lua);
+    const results: Results = new Map(opts.targets.map((t) => [t, []]));
+    for (let round = 0; round < opts.rounds; round++) {
+      // Rotate the order so no target always runs right after another's load.
+      const order = opts.targets.map((_, i) => opts.targets[(i + round) % opts.targets.length]!);
+      for (const t of order) results.get(t)!.push(await measure(t, servers.get(t)!, connections, opts.durationS, lua));
+    }
+    for (const t of opts.targets) {
+      const rounds = results.get(t)!;
+      const med = (k: 'rps' | 'p50_ms' | 'p99_ms') => round3(median(rounds.map((r) => r[k])));
+      const cpus = rounds.map((r) => r.cpu_us_per_req).filter((c): c is number => c !== null);
+      emit({
+        bench: 'overhead',
+        regime,
+        target: t,
+        connections,
+        rps: Math.round(med('rps')),
+        p50_ms: med('p50_ms'),
+        p99_ms: med('p99_ms'),
+        cpu_us_per_req: cpus.length ? median(cpus) : null,
+        rss_mib: rssMiB(servers.get(t)!.child.pid),
+        rounds,
+      });
+    }
+    emit({ bench: 'overhead', regime, connections, ...compare(results) });
+    return results;
+  } finally {
+    for (const child of children) await procs.stop(child);
+  }
+}
+
+/** Ratios and differences paired within each round (same conditions), then the median over rounds. */
+function paired(results: Results, a: Target, b: Target, f: (x: RoundResult, y: RoundResult) => number): number | null {
+  const xs = results.get(a);
+  const ys = results.get(b);
+  if (!xs || !ys) return null;
+  return round3(median(xs.map((x, i) => f(x, ys[i]!))));
+}
+
+function compare(results: Results) {
+  const ratio = (a: Target, b: Target) => paired(results, a, b, (x, y) => x.rps / y.rps);
+  const added = (t: Target) => ({
+    p50: paired(results, t, 'direct', (x, y) => x.p50_ms - y.p50_ms),
+    p99: paired(results, t, 'direct', (x, y) => x.p99_ms - y.p99_ms),
+  });
+  return {
+    ratios: {
+      rollgate_vs_fastify_rps: ratio('rollgate', 'fastify'),
+      rollgate_vs_direct_rps: ratio('rollgate', 'direct'),
+      fastify_vs_direct_rps: ratio('fastify', 'direct'),
+    },
+    added_ms_over_direct: { fastify: added('fastify'), rollgate: added('rollgate') },
+  };
+}
+
+function emit(line: object): void {
+  console.log(JSON.stringify(line));
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (!hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'rollgate-bench-'));
+  process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
+  const lua = path.join(tmp, 'post.lua');
+  writeFileSync(
+    lua,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${REQUEST_BODY}]]\n`,
+  );
+
+  const all = new Map<Regime, Results>();
+  for (const regime of opts.regimes) all.set(regime, await runRegime(regime, opts, tmp, lua));
+
+  const tp = all.get('throughput');
+  const lat = all.get('latency2ms');
+  const tpRatio = tp ? paired(tp, 'rollgate', 'fastify', (x, y) => x.rps / y.rps) : null;
+  const p50 = lat ? paired(lat, 'rollgate', 'direct', (x, y) => x.p50_ms - y.p50_ms) : null;
+  const p99 = lat ? paired(lat, 'rollgate', 'direct', (x, y) => x.p99_ms - y.p99_ms) : null;
+  emit({
+    bench: 'overhead',
+    targets: {
+      throughput_rps_vs_fastify_ge_0_95: tpRatio === null ? null : tpRatio >= 0.95,
+      latency2ms_added_p50_le_0_5ms: p50 === null ? null : p50 <= 0.5,
+      latency2ms_added_p99_le_1ms: p99 === null ? null : p99 <= 1,
+    },
+    pinning: pin,
+    settings: {
+      duration_s: opts.durationS,
+      warmup_s: opts.warmupS,
+      rounds: opts.rounds,
+      body_bytes: Buffer.byteLength(REQUEST_BODY),
+      node: process.version,
+    },
+  });
+}
+
+main().then(
+  () => {
+    procs.killAll();
+    process.exit(0);
+  },
+  (err: unknown) => {
+    procs.killAll();
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(2);
+    }
+    console.error(`bench:overhead failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

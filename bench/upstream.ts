@@ -1,0 +1,45 @@
+import * as http from 'node:http';
+import { parseArgs } from 'node:util';
+
+/** A stand-in model server: reads the whole request, answers ~240 bytes of JSON after --delay-ms. */
+const { values } = parseArgs({
+  options: { port: { type: 'string' }, 'delay-ms': { type: 'string', default: '0' } },
+});
+const port = Number(values.port);
+const delayMs = Number(values['delay-ms']);
+if (!Number.isInteger(port) || port <= 0 || !(delayMs >= 0)) {
+  console.error('usage: upstream.js --port N [--delay-ms MS]');
+  process.exit(2);
+}
+
+const ANSWER = Buffer.from(
+  JSON.stringify({
+    model_name: 'sentiment',
+    model_version: 'v1',
+    id: '6f1c2a9e-4b7d-4e2a-9c3f-1d8e5b7a2c40',
+    outputs: [
+      { name: 'label', datatype: 'BYTES', shape: [1], data: ['positive'] },
+      { name: 'score', datatype: 'FP32', shape: [1], data: [0.9731] },
+    ],
+  }),
+);
+const HEADERS = { 'content-type': 'application/json', 'content-length': String(ANSWER.length) };
+
+function answer(res: http.ServerResponse): void {
+  res.writeHead(200, HEADERS);
+  res.end(ANSWER);
+}
+
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.once('end', () => {
+    if (delayMs > 0) setTimeout(answer, delayMs, res);
+    else answer(res);
+  });
+});
+// Proxies' pools sit idle while other targets are measured; a short server keep-alive would
+// race their reuse of a socket and turn into spurious 502s.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 121_000;
+server.listen(port, '127.0.0.1');
+process.once('SIGTERM', () => process.exit(0));

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EXIT_USAGE, serve } from './serve.js';
+
+const USAGE = `usage: rollgate <command> [options]
+
+commands:
+  serve --config FILE     run the gateway (data plane and admin plane)
+  demo                    run a self-contained demo: model servers, gateway, traffic
+  help                    print this text
+
+options:
+  --version               print the version
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`rollgate: ${message}\n\n${USAGE}`);
+  return EXIT_USAGE;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command === undefined ? EXIT_USAGE : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  switch (command) {
+    case 'serve': {
+      let values;
+      try {
+        ({ values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true }));
+      } catch (err) {
+        return usageError((err as Error).message);
+      }
+      if (values.config === undefined) return usageError('serve needs --config FILE');
+      return serve(values.config);
+    }
+    case 'demo': {
+      const { demo } = await import('../demo/demo.js');
+      return demo(rest);
+    }
+    default:
+      return usageError(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Everything was closed; exit now in case a library left a handle behind.
+    setImmediate(() => process.exit(code));
+  },
+  (err: unknown) => {
+    process.stderr.write(`rollgate: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

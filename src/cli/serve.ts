@@ -1,0 +1,61 @@
+import pino from 'pino';
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import type { GatewayConfig } from '../config/types.js';
+import { Gateway } from '../proxy/gateway.js';
+
+export const EXIT_OK = 0;
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
+
+/** Loads and validates a config file, printing every problem; null when it is invalid. */
+export function loadOrReport(path: string, stderr: NodeJS.WritableStream): GatewayConfig | null {
+  try {
+    return loadConfigFile(path);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    stderr.write(`invalid config ${path}:\n`);
+    for (const p of err.problems) stderr.write(`${p}\n`);
+    return null;
+  }
+}
+
+/**
+ * `rollgate serve --config FILE`: runs the gateway until SIGTERM or SIGINT, then drains
+ * in-flight requests (up to listen.drainTimeout) and resolves with the exit code.
+ */
+export async function serve(configPath: string): Promise<number> {
+  const config = loadOrReport(configPath, process.stderr);
+  if (config === null) return EXIT_USAGE;
+  const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
+  const gateway = new Gateway(config, { logger: log });
+  try {
+    const addr = await gateway.listen();
+    log.info(
+      { address: addr.address, port: addr.port, routes: config.routes.map((r) => r.name) },
+      `data plane listening on ${addr.address}:${addr.port}`,
+    );
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`cannot listen on ${config.listen.host}:${config.listen.port}: ${e.code ?? e.message}\n`);
+    await gateway.close(0);
+    return EXIT_REFUSED;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        // A second signal: stop waiting for in-flight requests.
+        gateway.server.closeAllConnections();
+        return;
+      }
+      stopping = true;
+      log.info({ signal, drainTimeoutMs: config.listen.drainTimeoutMs }, 'shutting down: draining in-flight requests');
+      void gateway.close().then(() => {
+        log.info({}, 'stopped');
+        resolve(EXIT_OK);
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

@@ -1,0 +1,327 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
+import { LineCounter, parseDocument } from 'yaml';
+import { DEFAULT_ADMIN, DEFAULT_HEALTH_CHECK, DEFAULT_LISTEN, applyDefaults } from './defaults.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { ConfigSchema, DURATION_MESSAGE, VALUE_CHECKS, type ConfigInput } from './schema.js';
+import type { GatewayConfig } from './types.js';
+
+/** A config that cannot be used; `problems` lists every reason, one `<key path>: <message>` each. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[], source?: string) {
+    const where = source === undefined ? 'invalid config' : `invalid config ${source}`;
+    super(`${where}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Segment = string | number;
+interface Problem {
+  path: Segment[];
+  message: string;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const field = (v: unknown, key: string): unknown => (isObj(v) ? v[key] : undefined);
+
+let compiled: ValidateFunction | undefined;
+
+/** An ajv keyword whose check returns a problem message, or null when the value is fine. */
+function messageKeyword<S, D>(keyword: string, check: (schema: S, data: D) => string | null) {
+  const validate: SchemaValidateFunction = (schema: S, data: D) => {
+    const message = check(schema, data);
+    validate.errors = message === null ? [] : [{ keyword, message, params: {} }];
+    return message === null;
+  };
+  return validate;
+}
+
+function validator(): ValidateFunction {
+  if (compiled) return compiled;
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+  ajv.addKeyword({ keyword: 'x-message', schemaType: 'string' });
+  ajv.addKeyword({
+    keyword: 'x-check',
+    type: 'string',
+    schemaType: 'string',
+    errors: true,
+    validate: messageKeyword('x-check', (name: string, data: string) => VALUE_CHECKS[name]?.(data) ?? null),
+  });
+  ajv.addKeyword({
+    keyword: 'x-duration',
+    type: 'string',
+    schemaType: 'object',
+    errors: true,
+    validate: messageKeyword('x-duration', (spec: { min: number; exclusive: boolean }, data: string) => {
+      const ms = parseDuration(data);
+      if (ms === null) return DURATION_MESSAGE;
+      if (spec.exclusive && ms <= spec.min) return `must be longer than ${formatDuration(spec.min)}`;
+      if (ms < spec.min) return `must be at least ${formatDuration(spec.min)}`;
+      return null;
+    }),
+  });
+  ajv.addKeyword({
+    keyword: 'x-decimals',
+    type: 'number',
+    schemaType: 'number',
+    // Tolerant to float error: 0.29 * 100 is 28.999999999999996, yet 0.29 has two decimals.
+    validate: (decimals: number, data: number) => {
+      const scaled = data * 10 ** decimals;
+      return Math.abs(Math.round(scaled) - scaled) < 1e-6;
+    },
+  });
+  compiled = ajv.compile(ConfigSchema);
+  return compiled;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  object: 'a mapping of keys',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  integer: 'an integer',
+  boolean: 'true or false',
+};
+
+function fromAjv(e: ErrorObject, raw: unknown): Problem | null {
+  const path = pointerPath(e.instancePath, raw);
+  const schema = e.parentSchema as { 'x-message'?: string; properties?: object } | undefined;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(e.params.additionalProperty);
+      const hint = closest(key, Object.keys(schema?.properties ?? {}));
+      return { path: [...path, key], message: hint ? `unknown key (did you mean ${hint}?)` : 'unknown key' };
+    }
+    case 'required':
+      return { path: [...path, String(e.params.missingProperty)], message: 'is required' };
+    case 'x-check':
+    case 'x-duration':
+      return { path, message: e.message ?? DURATION_MESSAGE };
+    case 'anyOf':
+    case 'oneOf':
+      return null; // the failing branches have reported the real problem
+  }
+  if (schema?.['x-message'] !== undefined) return { path, message: schema['x-message'] };
+  if (e.keyword === 'type') return { path, message: `must be ${TYPE_NAMES[String(e.params.type)] ?? e.params.type}` };
+  if (e.keyword === 'uniqueItems') {
+    const [first, again] = [e.params.i, e.params.j].map(Number).sort((x, y) => x - y) as [number, number];
+    return { path: [...path, again], message: `duplicates ${formatPath([...path, first])}` };
+  }
+  return { path, message: e.message ?? 'is not valid' };
+}
+
+/** `/routes/0/stable` to ['routes', 0, 'stable'], telling array indexes by the data itself. */
+function pointerPath(pointer: string, raw: unknown): Segment[] {
+  if (pointer === '') return [];
+  const out: Segment[] = [];
+  let node = raw;
+  for (const part of pointer.slice(1).split('/')) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~');
+    const seg = Array.isArray(node) ? Number(key) : key;
+    out.push(seg);
+    node = (node as Record<Segment, unknown> | undefined)?.[seg];
+  }
+  return out;
+}
+
+/** A known key within a typo's reach (optimal string alignment distance), if any. */
+function closest(key: string, known: string[]): string | undefined {
+  const reach = key.length <= 4 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = reach + 1;
+  for (const k of known) {
+    const a = key.toLowerCase();
+    const b = k.toLowerCase();
+    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+    for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+        let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+        d[i]![j] = v;
+      }
+    }
+    if (d[a.length]![b.length]! < bestDistance) [best, bestDistance] = [k, d[a.length]![b.length]!];
+  }
+  return best;
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/** Rules across keys, which the schema cannot state. Each one reads only well-typed values. */
+function crossChecks(raw: unknown): Problem[] {
+  const out: Problem[] = [];
+  const add = (path: Segment[], message: string) => out.push({ path, message });
+
+  const listen = field(raw, 'listen');
+  const admin = field(raw, 'admin');
+  const [lh, lp] = [field(listen, 'host') ?? DEFAULT_LISTEN.host, field(listen, 'port') ?? DEFAULT_LISTEN.port];
+  const [ah, ap] = [field(admin, 'host') ?? DEFAULT_ADMIN.host, field(admin, 'port') ?? DEFAULT_ADMIN.port];
+  // A wildcard bind takes the port on every address, so it collides with any host.
+  if (typeof lp === 'number' && lp !== 0 && lp === ap && typeof lh === 'string' && typeof ah === 'string' &&
+      (lh === ah || WILDCARD_HOSTS.has(lh) || WILDCARD_HOSTS.has(ah))) {
+    if (field(admin, 'port') !== undefined) add(['admin', 'port'], `must differ from listen.port: both bind ${ah}:${ap} and ${lh}:${lp}`);
+    else add(['listen', 'port'], `must differ from the admin port (default ${ap} on ${ah})`);
+  }
+
+  const store = field(raw, 'store');
+  const kind = field(store, 'kind');
+  const used: Record<string, string[]> = { memory: [], file: ['path'], redis: ['url', 'prefix'] };
+  if (isObj(store) && typeof kind === 'string' && used[kind]) {
+    if (kind === 'file' && store.path === undefined) add(['store', 'path'], 'is required when kind is file');
+    if (kind === 'redis' && store.url === undefined) add(['store', 'url'], 'is required when kind is redis');
+    for (const key of ['path', 'url', 'prefix']) {
+      if (store[key] !== undefined && !used[kind]!.includes(key)) add(['store', key], `is not used with kind ${kind}`);
+    }
+  }
+
+  const routes = field(raw, 'routes');
+  if (!Array.isArray(routes)) return out;
+  const names = new Map<string, number>();
+  const prefixes = new Map<string, number>();
+  routes.forEach((r: unknown, i) => {
+    const at = (...rest: Segment[]): Segment[] => ['routes', i, ...rest];
+    const name = field(r, 'name');
+    if (typeof name === 'string') {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, i);
+      else add(at('name'), `duplicates routes[${first}].name`);
+    }
+    const prefix = field(field(r, 'match'), 'pathPrefix');
+    if (typeof prefix === 'string') {
+      const key = prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+      const first = prefixes.get(key);
+      if (first === undefined) prefixes.set(key, i);
+      else add(at('match', 'pathPrefix'), `duplicates routes[${first}].match.pathPrefix`);
+    }
+    const stableVersion = field(field(r, 'stable'), 'version');
+    if (typeof stableVersion === 'string' && field(field(r, 'candidate'), 'version') === stableVersion) {
+      add(at('candidate', 'version'), `must differ from stable.version (${stableVersion})`);
+    }
+    const steps = field(r, 'steps');
+    if (Array.isArray(steps)) {
+      let previous: { index: number; weight: number } | undefined;
+      steps.forEach((step: unknown, j) => {
+        const weight = field(step, 'weight');
+        if (typeof weight !== 'number') return;
+        if (previous && weight < previous.weight) {
+          add(at('steps', j, 'weight'), `must not be lower than steps[${previous.index}].weight (${previous.weight})`);
+        }
+        previous = { index: j, weight };
+      });
+    }
+    const sticky = field(r, 'sticky');
+    if (isObj(sticky) && (sticky.header === undefined) === (sticky.cookie === undefined)) {
+      add(at('sticky'), 'must set exactly one of header or cookie');
+    }
+    const hc = field(r, 'healthCheck');
+    if (isObj(hc)) {
+      const interval = hc.interval === undefined ? DEFAULT_HEALTH_CHECK.intervalMs : durationOf(hc.interval);
+      const timeout = hc.timeout === undefined ? DEFAULT_HEALTH_CHECK.timeoutMs : durationOf(hc.timeout);
+      if (interval !== null && timeout !== null && interval > 0 && timeout > interval) {
+        if (hc.timeout !== undefined) add(at('healthCheck', 'timeout'), `must not be longer than interval (${formatDuration(interval)})`);
+        else add(at('healthCheck', 'interval'), `must not be shorter than timeout (default ${formatDuration(timeout)})`);
+      }
+    }
+  });
+  return out;
+}
+
+const durationOf = (v: unknown): number | null => (typeof v === 'string' ? parseDuration(v) : null);
+
+/** Where a key path sits in the data, as indexes in document order; a missing key sorts last. */
+function position(raw: unknown, path: Segment[]): number[] {
+  const out: number[] = [];
+  let node = raw;
+  for (const seg of path) {
+    if (Array.isArray(node)) out.push(Number(seg));
+    else if (isObj(node)) {
+      const index = Object.keys(node).indexOf(String(seg));
+      out.push(index === -1 ? Number.MAX_SAFE_INTEGER : index);
+    } else out.push(Number.MAX_SAFE_INTEGER);
+    node = (node as Record<Segment, unknown> | undefined)?.[seg];
+  }
+  return out;
+}
+
+function comparePositions(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** `['routes', 0, 'stable', 'url']` as `routes[0].stable.url`. */
+function formatPath(path: Segment[]): string {
+  if (path.length === 0) return 'config';
+  return path
+    .map((seg, i) =>
+      typeof seg === 'number' ? `[${seg}]` : /^[A-Za-z_$][\w$-]*$/.test(seg) ? `${i ? '.' : ''}${seg}` : `[${JSON.stringify(seg)}]`,
+    )
+    .join('');
+}
+
+/**
+ * Validates a parsed config document (as YAML or JSON gives it), fills defaults and normalises it.
+ * @throws ConfigError listing every problem found, in document order.
+ */
+export function parseConfig(raw: unknown, source?: string): GatewayConfig {
+  const validate = validator();
+  const found: Problem[] = validate(raw) ? [] : (validate.errors ?? []).flatMap((e) => fromAjv(e, raw) ?? []);
+  found.push(...crossChecks(raw));
+  if (found.length === 0) return applyDefaults(raw as ConfigInput);
+  const ranked = found
+    .map((p) => ({ line: `${formatPath(p.path)}: ${p.message}`, at: position(raw, p.path) }))
+    .sort((a, b) => comparePositions(a.at, b.at));
+  throw new ConfigError([...new Set(ranked.map((p) => p.line))], source);
+}
+
+/**
+ * Parses YAML text and then the config in it. YAML syntax errors are reported as
+ * `<source>:<line>:<column>: <message>`.
+ * @throws ConfigError
+ */
+export function parseConfigText(text: string, source: string): GatewayConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return `${source}:${line}:${col}: ${e.message.split('\n')[0]}`;
+      }),
+      source,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    throw new ConfigError([`${source}: ${(err as Error).message}`], source);
+  }
+  return parseConfig(raw, source);
+}
+
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory',
+};
+
+/**
+ * Reads, validates and normalises a YAML config file.
+ * @throws ConfigError, also for a file that cannot be read (`cannot read <path>: <reason>`).
+ */
+export function loadConfigFile(path: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    throw new ConfigError([`cannot read ${path}: ${READ_ERRORS[code ?? ''] ?? message}`], path);
+  }
+  return parseConfigText(text, path);
+}

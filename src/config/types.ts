@@ -1,0 +1,81 @@
+/**
+ * The gateway's configuration after validation and defaults: every duration in milliseconds,
+ * every optional key filled in. The YAML shape users write is in config/rollgate.yaml and
+ * SPEC §3; `loadConfig()` turns it into this.
+ */
+
+export type Strategy = 'canary' | 'blueGreen' | 'shadow';
+
+export interface VersionConfig {
+  /** Label users see in `x-rollgate-version`, e.g. `v7`. */
+  version: string;
+  /** Base URL of the upstream, http or https, no query or fragment. */
+  url: string;
+}
+
+export interface CandidateConfig extends VersionConfig {
+  /** Percent of live traffic, 0-100 with at most two decimals. */
+  weight: number;
+}
+
+export interface StepConfig {
+  weight: number;
+  bakeMs: number;
+}
+
+export type StickyConfig = { kind: 'header'; name: string } | { kind: 'cookie'; name: string };
+
+export interface HealthCheckConfig {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  unhealthyAfter: number;
+}
+
+export interface RollbackRules {
+  alpha: number;
+  consecutiveFailures: number;
+  errorRate: { tolerance: number; maxAbsolute: number };
+  latency: { quantiles: number[]; tolerance: number; minDeltaMs: number };
+  warmup: number;
+  windowMs: number;
+}
+
+export interface RouteConfig {
+  name: string;
+  /** Normalised: starts with `/`; matched on whole path segments unless it ends in `/`. */
+  pathPrefix: string;
+  stable: VersionConfig;
+  candidate: CandidateConfig | null;
+  strategy: Strategy;
+  steps: StepConfig[];
+  autoPromote: boolean;
+  blueGreen: { bakeMs: number };
+  shadow: { mirrorPercent: number; bakeMs: number };
+  sticky: StickyConfig | null;
+  allowOverride: boolean;
+  retryOnStable: boolean;
+  maxReplayBodyBytes: number;
+  timeouts: { connectMs: number; responseMs: number };
+  healthCheck: HealthCheckConfig | null;
+  rollback: RollbackRules;
+}
+
+export type StoreConfig =
+  | { kind: 'memory' }
+  | { kind: 'file'; path: string }
+  | { kind: 'redis'; url: string; prefix: string };
+
+export interface WebhookConfig {
+  kind: 'webhook';
+  url: string;
+}
+
+export interface GatewayConfig {
+  listen: { host: string; port: number; drainTimeoutMs: number };
+  admin: { host: string; port: number; tokenEnv: string };
+  store: StoreConfig;
+  notify: WebhookConfig[];
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  routes: RouteConfig[];
+}

@@ -1,0 +1,29 @@
+/**
+ * Every error the gateway answers with, in one table: a stable `ROLLGATE_*` code, the HTTP status
+ * and what it means. Error bodies are always `{"error": {"code", "message"}}` (SPEC §6), with
+ * extra fields only where they help the caller (the data plane adds `route`).
+ */
+export const ERRORS = {
+  ROLLGATE_NO_ROUTE: { status: 404, doc: 'No route matches the request path.' },
+  ROLLGATE_UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    doc: 'The upstream refused the connection, reset it or closed it before answering.',
+  },
+  ROLLGATE_UPSTREAM_TIMEOUT: {
+    status: 504,
+    doc: 'The upstream did not connect within timeouts.connect or answer within timeouts.response.',
+  },
+  ROLLGATE_UPSTREAM_ERROR: { status: 502, doc: 'The upstream answered something that is not valid HTTP.' },
+  ROLLGATE_SHUTTING_DOWN: { status: 503, doc: 'The gateway is draining and takes no new requests.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function errorStatus(code: ErrorCode): number {
+  return ERRORS[code].status;
+}
+
+/** The JSON error body, as a string ready to write. */
+export function errorBody(code: ErrorCode, message: string, extra?: Record<string, string>): string {
+  return JSON.stringify({ error: { code, message, ...extra } });
+}

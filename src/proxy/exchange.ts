@@ -1,0 +1,169 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { errorBody, errorStatus } from '../errors.js';
+import { clientResponseHeaders } from './headers.js';
+import type { FailureKind, Outcome, OutcomeSink, VersionRole } from './outcome.js';
+import { mapUpstreamError, type MappedError } from './upstream-errors.js';
+import type { Upstream } from './upstream.js';
+
+const kExchange = Symbol('rollgate.exchange');
+
+type WithExchange = ServerResponse & { [kExchange]?: Exchange };
+
+// Shared listener (no closure per request): the response closes before it finished when the
+// client went away; the upstream request is then aborted.
+function onResponseClose(this: WithExchange): void {
+  const ex = this[kExchange];
+  if (ex !== undefined) ex.clientClosed();
+}
+
+/** Called once per upstream failure, so the gateway can log it at warn without a flood. */
+export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Error) => void;
+
+/**
+ * One proxied request: the undici dispatch handler that streams the upstream's answer into the
+ * client's response, and the outcome record handed to the sink when it ends. One object per
+ * request carries all of it, so the hot path allocates little besides what Node and undici do.
+ */
+export class Exchange implements Outcome, Dispatcher.DispatchHandler {
+  readonly route: string;
+  readonly role: VersionRole;
+  readonly version: string;
+  readonly startedAt: number;
+  status = 0;
+  failure: FailureKind = 'none';
+  latencyMs = 0;
+  ttfbMs = Number.NaN;
+
+  readonly #res: WithExchange;
+  readonly #requestId: string;
+  readonly #sink: OutcomeSink;
+  readonly #onUpstreamError: UpstreamErrorReporter;
+  readonly #upstream: Upstream;
+  readonly #closing: boolean;
+  #abort: ((err?: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+  #headersSent = false;
+  #clientGone = false;
+  #done = false;
+
+  constructor(
+    route: string,
+    role: VersionRole,
+    upstream: Upstream,
+    res: ServerResponse,
+    requestId: string,
+    startedAt: number,
+    sink: OutcomeSink,
+    onUpstreamError: UpstreamErrorReporter,
+    closing: boolean,
+  ) {
+    this.route = route;
+    this.role = role;
+    this.version = upstream.label;
+    this.startedAt = startedAt;
+    this.#upstream = upstream;
+    this.#res = res as WithExchange;
+    this.#requestId = requestId;
+    this.#sink = sink;
+    this.#onUpstreamError = onUpstreamError;
+    this.#closing = closing;
+    this.#res[kExchange] = this;
+    res.on('close', onResponseClose);
+  }
+
+  get upstreamUrl(): string {
+    return this.#upstream.url;
+  }
+
+  /** Sends the request upstream; `body` is the client's request stream, or null when it has none. */
+  start(req: IncomingMessage, path: string, headers: string[], body: IncomingMessage | null): void {
+    try {
+      this.#upstream.pool.dispatch({ path, method: req.method ?? 'GET', headers, body }, this);
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  }
+
+  clientClosed(): void {
+    if (this.#done || this.#res.writableFinished) return;
+    this.#clientGone = true;
+    if (this.#abort !== null) this.#abort();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#clientGone) abort();
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true;
+    this.ttfbMs = performance.now() - this.startedAt;
+    this.status = statusCode;
+    this.#resume = resume;
+    this.#headersSent = true;
+    const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.#requestId, this.#closing);
+    this.#res.writeHead(statusCode, statusText, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const ok = this.#res.write(chunk);
+    if (!ok && this.#resume !== null) this.#res.once('drain', this.#resume);
+    return ok;
+  }
+
+  onComplete(): void {
+    if (this.#done) return;
+    this.#res.end();
+    this.failure = this.status >= 500 ? 'status' : 'none';
+    this.#finish();
+  }
+
+  onError(err: Error): void {
+    if (this.#done) return;
+    if (this.#clientGone) {
+      this.failure = 'aborted';
+      this.#finish();
+      return;
+    }
+    const mapped = mapUpstreamError(err);
+    if (this.#headersSent) {
+      // The answer had begun: the only honest signal left for the client is a broken stream.
+      this.failure = 'stream';
+      this.#res.destroy();
+    } else {
+      this.failure = mapped.failure;
+      this.#respondError(mapped);
+    }
+    this.#onUpstreamError(this, mapped, err);
+    this.#finish();
+  }
+
+  #respondError(mapped: MappedError): void {
+    const res = this.#res;
+    const body = errorBody(
+      mapped.code,
+      `route ${this.route}: upstream ${this.version} (${this.#upstream.url}) ${mapped.what}`,
+      { route: this.route },
+    );
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(errorStatus(mapped.code), [
+      'content-type', 'application/json; charset=utf-8',
+      'content-length', String(Buffer.byteLength(body)),
+      'x-rollgate-route', this.route,
+      'x-rollgate-version', this.version,
+      'x-request-id', this.#requestId,
+      ...(this.#closing ? ['connection', 'close'] : []),
+    ]);
+    res.end(body);
+  }
+
+  #finish(): void {
+    this.#done = true;
+    this.latencyMs = performance.now() - this.startedAt;
+    this.#res.removeListener('close', onResponseClose);
+    this.#res[kExchange] = undefined;
+    this.#sink(this);
+  }
+}

@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { GatewayConfig, RouteConfig } from '../config/types.js';
+import { errorBody } from '../errors.js';
+import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
+import { Exchange, type UpstreamErrorReporter } from './exchange.js';
+import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
+import type { OutcomeSink } from './outcome.js';
+import { RouteTable } from './route-table.js';
+import { Upstream } from './upstream.js';
+
+/** The small part of a pino logger the data plane uses. */
+export interface GatewayLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+const SILENT: GatewayLogger = { warn() {}, info() {} };
+
+export interface GatewayOptions {
+  /** Where every finished request's outcome goes, synchronously. */
+  onOutcome?: OutcomeSink;
+  /** Random source of the weighted pick, [0, 1). */
+  rng?: Rng;
+  logger?: GatewayLogger;
+}
+
+/** One route at run time: its config, the picker and the upstreams it currently routes to. */
+export class RouteRuntime {
+  readonly config: RouteConfig;
+  readonly name: string;
+  readonly pathPrefix: string;
+  readonly picker: Picker<Upstream>;
+
+  constructor(config: RouteConfig, rng: Rng) {
+    this.config = config;
+    this.name = config.name;
+    this.pathPrefix = config.pathPrefix;
+    const stable = new Upstream(config.stable, config.timeouts);
+    const c = config.candidate;
+    const candidate = c === null ? null : new Upstream(c, config.timeouts);
+    this.picker = new Picker(
+      config,
+      trafficState(stable, stable.label, candidate, candidate?.label ?? null, c?.weight ?? 0),
+      rng,
+    );
+  }
+
+  get traffic(): TrafficState<Upstream> {
+    return this.picker.state;
+  }
+
+  /** Replaces what the route routes to in one assignment; the next request sees it. */
+  setTraffic(state: TrafficState<Upstream>): void {
+    this.picker.state = state;
+  }
+
+  /** Sets the candidate's weight in percent, keeping everything else. */
+  setWeight(weight: number): void {
+    const s = this.picker.state;
+    this.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, weight, s.candidateRoutable);
+  }
+
+  upstreams(): Upstream[] {
+    const s = this.picker.state;
+    return s.candidate === null ? [s.stable] : [s.stable, s.candidate];
+  }
+}
+
+// How often a failing upstream is logged at warn, at most.
+const UPSTREAM_LOG_INTERVAL_MS = 1_000;
+
+/**
+ * The data plane: a plain node:http server whose one request listener matches a route, picks a
+ * version and streams the exchange through that version's undici pool. Nothing on this path
+ * awaits anything but the upstream.
+ */
+export class Gateway {
+  readonly config: GatewayConfig;
+  readonly routes: ReadonlyMap<string, RouteRuntime>;
+  readonly #table: RouteTable<RouteRuntime>;
+  readonly #server: Server;
+  readonly #sink: OutcomeSink;
+  readonly #log: GatewayLogger;
+  readonly #lastUpstreamLog = new Map<Upstream, number>();
+  readonly #retired = new Set<Upstream>();
+  #draining = false;
+  #closed: Promise<void> | null = null;
+
+  constructor(config: GatewayConfig, options: GatewayOptions = {}) {
+    this.config = config;
+    const rng = options.rng ?? Math.random;
+    const routes = config.routes.map((r) => new RouteRuntime(r, rng));
+    this.routes = new Map(routes.map((r) => [r.name, r]));
+    this.#table = new RouteTable(routes);
+    this.#sink = options.onOutcome ?? (() => {});
+    this.#log = options.logger ?? SILENT;
+    this.#server = http.createServer(
+      {
+        // Longer than common load balancers' idle timeouts (60 s), so they close first.
+        keepAliveTimeout: 65_000,
+        headersTimeout: 66_000,
+        maxHeaderSize: 16 * 1024,
+      },
+      this.#onRequest,
+    );
+  }
+
+  get server(): Server {
+    return this.#server;
+  }
+
+  /** Starts listening on the configured host and port (port 0: any free port). */
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.config.listen;
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let in-flight requests finish (each answered with
+   * `connection: close`) for up to `drainTimeoutMs`, then cut what is left and close the pools.
+   */
+  close(drainTimeoutMs = this.config.listen.drainTimeoutMs): Promise<void> {
+    if (this.#closed !== null) return this.#closed;
+    this.#draining = true;
+    this.#closed = new Promise<void>((resolve) => {
+      const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
+      const deadline = setTimeout(() => this.#server.closeAllConnections(), drainTimeoutMs);
+      deadline.unref();
+      this.#server.close(() => {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+        const pools = [...this.routes.values()].flatMap((r) => r.upstreams());
+        void Promise.all([...pools, ...this.#retired].map((u) => u.destroy())).then(() => resolve());
+      });
+      this.#server.closeIdleConnections();
+    });
+    return this.#closed;
+  }
+
+  /** Keeps an upstream that no route uses any more until shutdown, for requests still on it. */
+  retire(upstream: Upstream): void {
+    this.#retired.add(upstream);
+    void upstream.close().then(() => this.#retired.delete(upstream));
+  }
+
+  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const startedAt = performance.now();
+    let url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47) url = originForm(url);
+    const route = this.#table.match(url);
+    if (route === null) {
+      notFound(res, url, this.#draining);
+      return;
+    }
+    const headers = req.headers;
+    const given = headers[REQUEST_ID];
+    const hasId = typeof given === 'string' && given !== '';
+    const requestId = hasId ? given : randomUUID();
+
+    const state = route.picker.state;
+    const toCandidate = route.picker.pickCandidate(headers);
+    const upstream = toCandidate ? (state.candidate as Upstream) : state.stable;
+
+    const ex = new Exchange(
+      route.name,
+      toCandidate ? 'candidate' : 'stable',
+      upstream,
+      res,
+      requestId,
+      startedAt,
+      this.#sink,
+      this.#reportUpstreamError,
+      this.#draining,
+    );
+    const upstreamHeaders = upstreamRequestHeaders(
+      req.rawHeaders,
+      headers.connection,
+      requestId,
+      hasId,
+      req.socket.remoteAddress,
+    );
+    ex.start(req, upstream.basePath + url, upstreamHeaders, hasBody(req) ? req : null);
+  };
+
+  readonly #reportUpstreamError: UpstreamErrorReporter = (ex, mapped, err) => {
+    const now = performance.now();
+    const key = ex.role === 'candidate' ? this.routes.get(ex.route)?.traffic.candidate : this.routes.get(ex.route)?.traffic.stable;
+    if (key === undefined || key === null) return;
+    const last = this.#lastUpstreamLog.get(key) ?? -Infinity;
+    if (now - last < UPSTREAM_LOG_INTERVAL_MS) return;
+    this.#lastUpstreamLog.set(key, now);
+    this.#log.warn(
+      { route: ex.route, version: ex.version, upstream: ex.upstreamUrl, failure: ex.failure, code: mapped.code, cause: err.message },
+      `upstream ${ex.version} of route ${ex.route} ${mapped.what}`,
+    );
+  };
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const len = h['content-length'];
+  return len !== undefined && len !== '0';
+}
+
+// Absolute-form targets (`GET http://host/path`) are allowed by RFC 9112 §3.2.2; route on the path.
+function originForm(target: string): string {
+  try {
+    const u = new URL(target);
+    return u.pathname + u.search;
+  } catch {
+    return '/';
+  }
+}
+
+function notFound(res: ServerResponse, url: string, closing: boolean): void {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const body = errorBody('ROLLGATE_NO_ROUTE', `no route matches path ${path.slice(0, 200)}`);
+  res.writeHead(404, [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(Buffer.byteLength(body)),
+    ...(closing ? ['connection', 'close'] : []),
+  ]);
+  res.end(body);
+}
+
+export type { Socket };

@@ -1,0 +1,110 @@
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): meaningful for one connection only, so never forwarded
+ * in either direction. Proxy-Authenticate/-Authorization and Trailer are the older RFC 2616
+ * §13.5.1 list, still honoured by nginx and haproxy. `host` is set by the upstream pool and
+ * `expect` is answered by Node's server itself.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
+
+const REQUEST_ONLY_DROPPED = new Set(['host', 'expect']);
+
+export const REQUEST_ID = 'x-request-id';
+
+/** The header names a Connection header lists (RFC 9110 §7.6.1), lowercased; null when none. */
+export function connectionTokens(value: string | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  let tokens: Set<string> | null = null;
+  for (const part of value.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t === '' || t === 'close' || t === 'keep-alive') continue;
+    (tokens ??= new Set()).add(t);
+  }
+  return tokens;
+}
+
+/**
+ * The request headers to send upstream, as undici's flat [name, value, ...] array: the client's
+ * raw headers minus hop-by-hop ones, with x-request-id and X-Forwarded-* set.
+ */
+export function upstreamRequestHeaders(
+  raw: string[],
+  connection: string | undefined,
+  requestId: string,
+  hasRequestId: boolean,
+  clientAddress: string | undefined,
+): string[] {
+  const named = connectionTokens(connection);
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  let host: string | undefined;
+  let proto = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
+    if (REQUEST_ONLY_DROPPED.has(lower)) {
+      if (lower === 'host') host = raw[i + 1];
+      continue;
+    }
+    if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
+      continue;
+    }
+    if (lower === 'x-forwarded-proto') proto = true;
+    out.push(name, raw[i + 1] as string);
+  }
+  if (clientAddress !== undefined) {
+    out.push('x-forwarded-for', forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`);
+  } else if (forwardedFor !== undefined) {
+    out.push('x-forwarded-for', forwardedFor);
+  }
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  if (!proto) out.push('x-forwarded-proto', 'http');
+  if (!hasRequestId) out.push(REQUEST_ID, requestId);
+  return out;
+}
+
+/**
+ * The response headers for the client from undici's raw Buffer pairs, minus hop-by-hop ones and
+ * any x-rollgate-* / x-request-id the upstream set (ours win), as a flat array for writeHead.
+ */
+export function clientResponseHeaders(
+  raw: Buffer[],
+  route: string,
+  version: string,
+  requestId: string,
+  closing: boolean,
+): string[] {
+  let named: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const b = raw[i] as Buffer;
+    if (b.length === 10 && b.toString('latin1').toLowerCase() === 'connection') {
+      const tokens = connectionTokens((raw[i + 1] as Buffer).toString('latin1'));
+      if (tokens !== null) {
+        named ??= new Set();
+        for (const t of tokens) named.add(t);
+      }
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
+    if (lower === REQUEST_ID || lower === 'x-rollgate-route' || lower === 'x-rollgate-version') continue;
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  out.push('x-rollgate-route', route, 'x-rollgate-version', version, REQUEST_ID, requestId);
+  if (closing) out.push('connection', 'close');
+  return out;
+}

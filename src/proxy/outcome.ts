@@ -1,0 +1,51 @@
+/**
+ * What the gateway learned from one finished request: the seam between the data plane and the
+ * sliding windows. Handed synchronously to one sink per gateway; the object may be reused after
+ * the call returns, so a sink copies what it keeps.
+ */
+export type VersionRole = 'stable' | 'candidate';
+
+/**
+ * - `none`: the upstream answered and the answer reached the client (any status below 500);
+ * - `status`: the upstream answered 5xx;
+ * - `connect`: no connection (refused, unreachable, DNS);
+ * - `reset`: the connection broke before an answer (reset, closed early);
+ * - `timeout`: no connection within timeouts.connect or no answer within timeouts.response;
+ * - `stream`: the answer broke after it had begun (mid-body reset or idle timeout);
+ * - `protocol`: the upstream sent something that is not HTTP;
+ * - `aborted`: the client went away first; never counted against a version.
+ */
+export type FailureKind = 'none' | 'status' | 'connect' | 'reset' | 'timeout' | 'stream' | 'protocol' | 'aborted';
+
+export interface Outcome {
+  readonly route: string;
+  readonly role: VersionRole;
+  /** The version label that served (or failed) it. */
+  readonly version: string;
+  /** Upstream status code, 0 when there was none. */
+  readonly status: number;
+  readonly failure: FailureKind;
+  /** Request arrival to the upstream's last byte (or the failure), on the gateway's clock, in ms. */
+  readonly latencyMs: number;
+  /** Request arrival to the upstream's response head, in ms; NaN when none came. */
+  readonly ttfbMs: number;
+  /** Time of arrival, performance.now() scale. */
+  readonly startedAt: number;
+}
+
+export type OutcomeSink = (outcome: Outcome) => void;
+
+/** Whether an outcome counts as a failure of the version that served it (SPEC §3). */
+export function isFailure(o: Outcome): boolean {
+  return o.failure !== 'none' && o.failure !== 'aborted';
+}
+
+/** The status class a user sees in metrics: 2xx/3xx ok, 4xx the client's, the rest the version's. */
+export function statusClass(status: number): '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'none' {
+  if (status >= 500) return '5xx';
+  if (status >= 400) return '4xx';
+  if (status >= 300) return '3xx';
+  if (status >= 200) return '2xx';
+  if (status >= 100) return '1xx';
+  return 'none';
+}

@@ -1,0 +1,39 @@
+import type { ErrorCode } from '../errors.js';
+import type { FailureKind } from './outcome.js';
+
+export interface MappedError {
+  failure: FailureKind;
+  code: ErrorCode;
+  /** What a person reads in the 502/504 body, after the route and version. */
+  what: string;
+}
+
+const TABLE: Record<string, MappedError> = {
+  UND_ERR_CONNECT_TIMEOUT: { failure: 'timeout', code: 'ROLLGATE_UPSTREAM_TIMEOUT', what: 'did not accept a connection in time' },
+  UND_ERR_HEADERS_TIMEOUT: { failure: 'timeout', code: 'ROLLGATE_UPSTREAM_TIMEOUT', what: 'did not answer in time' },
+  UND_ERR_BODY_TIMEOUT: { failure: 'timeout', code: 'ROLLGATE_UPSTREAM_TIMEOUT', what: 'stopped sending in the middle of its answer' },
+  ECONNREFUSED: { failure: 'connect', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'refused the connection' },
+  ENOTFOUND: { failure: 'connect', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'has a host name that does not resolve' },
+  EAI_AGAIN: { failure: 'connect', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'has a host name that does not resolve' },
+  EHOSTUNREACH: { failure: 'connect', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'is unreachable' },
+  ENETUNREACH: { failure: 'connect', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'is unreachable' },
+  ECONNRESET: { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'reset the connection' },
+  EPIPE: { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'closed the connection' },
+  UND_ERR_SOCKET: { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'closed the connection before answering' },
+  UND_ERR_CLOSED: { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'pool is closed' },
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a body that does not match its content-length' },
+  UND_ERR_INFO: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent an invalid answer' },
+};
+
+const DEFAULT: MappedError = { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'failed' };
+const PROTOCOL: MappedError = { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent an invalid HTTP answer' };
+
+/** Maps an undici or socket error to a failure kind and the client's 502/504 (one place for all). */
+export function mapUpstreamError(err: unknown): MappedError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return DEFAULT;
+  const hit = TABLE[code];
+  if (hit !== undefined) return hit;
+  if (code.startsWith('HPE_')) return PROTOCOL;
+  return DEFAULT;
+}
