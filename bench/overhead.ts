@@ -111,6 +111,8 @@ function pinned(cpu: 0 | 1, cmd: string, args: string[]): [string, string[]] {
 interface Server {
   url: string;
   child: ChildProcess;
+  /** Share of probe answers served by the candidate (rollgate's `x-rollgate-version: v2`). */
+  candidateShare?: number | null;
 }
 
 /** Starts the upstream and the selected proxies; every child goes into `children` as it starts. */
@@ -160,22 +162,36 @@ routes:
     servers.set('rollgate', { url: `http://127.0.0.1:${rgPort}`, child: rg });
   }
 
-  for (const [target, server] of servers) await probe(target, server.url);
+  for (const [target, server] of servers) {
+    const versions = await probe(target, server.url, target === 'rollgate' ? 200 : 1);
+    if (target === 'rollgate') {
+      const labelled = versions.filter((v) => v !== null).length;
+      server.candidateShare = labelled ? round3(versions.filter((v) => v === 'v2').length / labelled) : null;
+    }
+  }
   return servers;
 }
 
-/** One request through each target before any load, so a broken proxy fails loudly, not as 0 req/s. */
-async function probe(target: Target, url: string): Promise<void> {
-  const res = await fetch(url + REQUEST_PATH, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: REQUEST_BODY,
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  if (res.status !== 200 || !text.includes('"outputs"')) {
-    throw new Error(`${target} probe: expected 200 with the upstream's answer, got ${res.status}: ${text.slice(0, 300)}`);
+/**
+ * Requests through a target before any load, so a broken proxy fails loudly rather than as
+ * 0 req/s; returns each answer's `x-rollgate-version`, to show the split is live.
+ */
+async function probe(target: Target, url: string, count: number): Promise<(string | null)[]> {
+  const versions: (string | null)[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(url + REQUEST_PATH, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: REQUEST_BODY,
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text();
+    if (res.status !== 200 || !text.includes('"outputs"')) {
+      throw new Error(`${target} probe: expected 200 with the upstream's answer, got ${res.status}: ${text.slice(0, 300)}`);
+    }
+    versions.push(res.headers.get('x-rollgate-version'));
   }
+  return versions;
 }
 
 async function wrk(target: Target, url: string, connections: number, seconds: number, lua: string): Promise<WrkResult> {
@@ -244,6 +260,7 @@ async function runRegime(regime: Regime, opts: Options, tmp: string, lua: string
         p99_ms: med('p99_ms'),
         cpu_us_per_req: cpus.length ? median(cpus) : null,
         rss_mib: rssMiB(servers.get(t)!.child.pid),
+        ...(t === 'rollgate' ? { candidate_share: servers.get(t)!.candidateShare ?? null } : {}),
         rounds,
       });
     }

@@ -42,7 +42,8 @@ function messageKeyword<S, D>(keyword: string, check: (schema: S, data: D) => st
 
 function validator(): ValidateFunction {
   if (compiled) return compiled;
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+  // multipleOfPrecision: 0.29 is a multiple of 0.01 although 0.29 / 0.01 is 28.999999999999996.
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, multipleOfPrecision: 6 });
   ajv.addKeyword({ keyword: 'x-message', schemaType: 'string' });
   ajv.addKeyword({
     keyword: 'x-check',
@@ -63,16 +64,6 @@ function validator(): ValidateFunction {
       if (ms < spec.min) return `must be at least ${formatDuration(spec.min)}`;
       return null;
     }),
-  });
-  ajv.addKeyword({
-    keyword: 'x-decimals',
-    type: 'number',
-    schemaType: 'number',
-    // Tolerant to float error: 0.29 * 100 is 28.999999999999996, yet 0.29 has two decimals.
-    validate: (decimals: number, data: number) => {
-      const scaled = data * 10 ** decimals;
-      return Math.abs(Math.round(scaled) - scaled) < 1e-6;
-    },
   });
   compiled = ajv.compile(ConfigSchema);
   return compiled;
@@ -128,27 +119,27 @@ function pointerPath(pointer: string, raw: unknown): Segment[] {
   return out;
 }
 
-/** A known key within a typo's reach (optimal string alignment distance), if any. */
-function closest(key: string, known: string[]): string | undefined {
-  const reach = key.length <= 4 ? 1 : 2;
-  let best: string | undefined;
-  let bestDistance = reach + 1;
-  for (const k of known) {
-    const a = key.toLowerCase();
-    const b = k.toLowerCase();
-    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
-    for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-    for (let i = 1; i <= a.length; i++) {
-      for (let j = 1; j <= b.length; j++) {
-        const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-        let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-        d[i]![j] = v;
-      }
+/** Optimal string alignment distance: edits needed, a swap of neighbours counting as one. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const swap = i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1] ? d[i - 2]![j - 2]! + 1 : Infinity;
+      const change = d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, change, swap);
     }
-    if (d[a.length]![b.length]! < bestDistance) [best, bestDistance] = [k, d[a.length]![b.length]!];
   }
-  return best;
+  return d[a.length]![b.length]!;
+}
+
+/** The known key a typo most likely meant, if one is within reach. */
+function closest(key: string, known: string[]): string | undefined {
+  const ranked = known
+    .map((k) => ({ k, d: distance(key.toLowerCase(), k.toLowerCase()) }))
+    .sort((x, y) => x.d - y.d);
+  return ranked[0] && ranked[0].d <= (key.length <= 4 ? 1 : 2) ? ranked[0].k : undefined;
 }
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
@@ -165,8 +156,8 @@ function crossChecks(raw: unknown): Problem[] {
   // A wildcard bind takes the port on every address, so it collides with any host.
   if (typeof lp === 'number' && lp !== 0 && lp === ap && typeof lh === 'string' && typeof ah === 'string' &&
       (lh === ah || WILDCARD_HOSTS.has(lh) || WILDCARD_HOSTS.has(ah))) {
-    if (field(admin, 'port') !== undefined) add(['admin', 'port'], `must differ from listen.port: both bind ${ah}:${ap} and ${lh}:${lp}`);
-    else add(['listen', 'port'], `must differ from the admin port (default ${ap} on ${ah})`);
+    if (field(admin, 'port') !== undefined) add(['admin', 'port'], `collides with listen (${lh}:${lp}): the planes need different ports`);
+    else add(['listen', 'port'], `collides with the admin plane (default ${ah}:${ap}): the planes need different ports`);
   }
 
   const store = field(raw, 'store');

@@ -1,13 +1,12 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 /*
- * The YAML shape users write (SPEC §3), as JSON Schema. Besides standard keywords it uses four
+ * The YAML shape users write (SPEC §3), as JSON Schema. Besides standard keywords it uses three
  * of our own, which load.ts registers with ajv:
  *   x-message   the message for any failure of this value's own keywords (type, range, format);
  *               not for unknown or missing keys inside it
  *   x-check     the name of a check in VALUE_CHECKS, for string values
  *   x-duration  { min, exclusive? }: a duration string and its lower bound in milliseconds
- *   x-decimals  the most decimals a number may have
  */
 
 /** Checks of string values named by `x-check`; each returns a problem message or null. */
@@ -45,7 +44,7 @@ const Duration = (min: number, exclusive = false) =>
 const PositiveDuration = () => Duration(0, true);
 
 const Percent = (message: string, minimum: { exclusiveMinimum: number } | { minimum: number }) =>
-  Type.Number({ ...minimum, maximum: 100, 'x-decimals': 2, 'x-message': message });
+  Type.Number({ ...minimum, maximum: 100, multipleOf: 0.01, 'x-message': message });
 const Int = (minimum: number, maximum?: number) =>
   Type.Integer({
     minimum,

@@ -30,7 +30,10 @@ const PROTOCOL: MappedError = { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ER
 
 /** Maps an undici or socket error to a failure kind and the client's 502/504 (one place for all). */
 export function mapUpstreamError(err: unknown): MappedError {
-  const code = (err as { code?: unknown } | null)?.code;
+  const e = err as { code?: unknown; name?: unknown } | null;
+  // undici's parser errors carry no code when llhttp's error number has no name.
+  if (e?.name === 'HTTPParserError') return PROTOCOL;
+  const code = e?.code;
   if (typeof code !== 'string') return DEFAULT;
   const hit = TABLE[code];
   if (hit !== undefined) return hit;
