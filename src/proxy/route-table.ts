@@ -4,7 +4,8 @@ export interface Matchable {
 }
 
 /**
- * `/v1/models/sentiment` matches `/v1/models/sentiment`, `/v1/models/sentiment/predict` and
+ * `/v1/models/sentiment` matches `/v1/models/sentiment`, `/v1/models/sentiment/predict`,
+ * `/v1/models/sentiment:predict` (TensorFlow Serving and KServe v1 verbs) and
  * `/v1/models/sentiment?x=1`, not `/v1/models/sentiment-2`; a prefix ending in `/` matches
  * everything below it.
  */
@@ -12,7 +13,7 @@ export function prefixMatches(prefix: string, url: string): boolean {
   if (!url.startsWith(prefix)) return false;
   if (url.length === prefix.length || prefix.charCodeAt(prefix.length - 1) === 47) return true;
   const next = url.charCodeAt(prefix.length);
-  return next === 47 /* / */ || next === 63 /* ? */;
+  return next === 47 /* / */ || next === 63 /* ? */ || next === 58 /* : */;
 }
 
 export class RouteTable<R extends Matchable> {
