@@ -302,6 +302,9 @@ function emit(line: object): void {
 async function main(): Promise<void> {
   const opts = options();
   if (!hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
+  // Other work on the two CPUs skews every figure; say so rather than print quiet-looking numbers.
+  const loadStart = round3(os.loadavg()[0]!);
+  if (loadStart > 1) console.error(`warning: load average ${loadStart} before the run; figures will be noisy`);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'rollgate-bench-'));
   process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
   const lua = path.join(tmp, 'post.lua');
@@ -332,6 +335,7 @@ async function main(): Promise<void> {
       rounds: opts.rounds,
       body_bytes: Buffer.byteLength(REQUEST_BODY),
       node: process.version,
+      load_avg_1m: { start: loadStart, end: round3(os.loadavg()[0]!) },
     },
   });
 }

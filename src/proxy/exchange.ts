@@ -17,6 +17,11 @@ function onResponseClose(this: WithExchange): void {
   if (ex !== undefined) ex.clientClosed();
 }
 
+/** Shared with the gateway: once draining, every response tells the client the connection closes. */
+export interface DrainState {
+  draining: boolean;
+}
+
 /** Called once per upstream failure, so the gateway can log it at warn without a flood. */
 export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Error) => void;
 
@@ -40,7 +45,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   readonly #sink: OutcomeSink;
   readonly #onUpstreamError: UpstreamErrorReporter;
   readonly #upstream: Upstream;
-  readonly #closing: boolean;
+  readonly #drain: DrainState;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #headersSent = false;
@@ -56,7 +61,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     startedAt: number,
     sink: OutcomeSink,
     onUpstreamError: UpstreamErrorReporter,
-    closing: boolean,
+    drain: DrainState,
   ) {
     this.route = route;
     this.role = role;
@@ -67,7 +72,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     this.#requestId = requestId;
     this.#sink = sink;
     this.#onUpstreamError = onUpstreamError;
-    this.#closing = closing;
+    this.#drain = drain;
     this.#res[kExchange] = this;
     res.on('close', onResponseClose);
   }
@@ -102,7 +107,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     this.status = statusCode;
     this.#resume = resume;
     this.#headersSent = true;
-    const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.#requestId, this.#closing);
+    const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.#requestId, this.#drain.draining);
     this.#res.writeHead(statusCode, statusText, headers);
     return true;
   }
@@ -154,7 +159,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
       'x-rollgate-route', this.route,
       'x-rollgate-version', this.version,
       'x-request-id', this.#requestId,
-      ...(this.#closing ? ['connection', 'close'] : []),
+      ...(this.#drain.draining ? ['connection', 'close'] : []),
     ]);
     res.end(body);
   }

@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { errorBody } from '../errors.js';
 import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
-import { Exchange, type UpstreamErrorReporter } from './exchange.js';
+import { Exchange, type DrainState, type UpstreamErrorReporter } from './exchange.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
 import { RouteTable } from './route-table.js';
@@ -85,7 +85,7 @@ export class Gateway {
   readonly #log: GatewayLogger;
   readonly #lastUpstreamLog = new Map<Upstream, number>();
   readonly #retired = new Set<Upstream>();
-  #draining = false;
+  readonly #drain: DrainState = { draining: false };
   #closed: Promise<void> | null = null;
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -128,7 +128,7 @@ export class Gateway {
   }
 
   get draining(): boolean {
-    return this.#draining;
+    return this.#drain.draining;
   }
 
   /**
@@ -137,7 +137,7 @@ export class Gateway {
    */
   close(drainTimeoutMs = this.config.listen.drainTimeoutMs): Promise<void> {
     if (this.#closed !== null) return this.#closed;
-    this.#draining = true;
+    this.#drain.draining = true;
     this.#closed = new Promise<void>((resolve) => {
       const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
       const deadline = setTimeout(() => this.#server.closeAllConnections(), drainTimeoutMs);
@@ -165,7 +165,7 @@ export class Gateway {
     if (url.charCodeAt(0) !== 47) url = originForm(url);
     const route = this.#table.match(url);
     if (route === null) {
-      notFound(res, url, this.#draining);
+      notFound(res, url, this.#drain.draining);
       return;
     }
     const headers = req.headers;
@@ -186,7 +186,7 @@ export class Gateway {
       startedAt,
       this.#sink,
       this.#reportUpstreamError,
-      this.#draining,
+      this.#drain,
     );
     const upstreamHeaders = upstreamRequestHeaders(
       req.rawHeaders,
