@@ -72,17 +72,25 @@ interface Outcome {
 
 /** Runs `rollgate serve` and keeps knocking on the data plane port until the process ends. */
 async function serve(file: string, port: number): Promise<Outcome> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Run the CLI as a user would: without the test runner's preloads in NODE_OPTIONS.
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  // Generous: the cases start together and may share a small, busy machine.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   let done = false;
   void exited.then(() => (done = true));
   let accepted = false;
   while (!done) {
-    if (await accepts(port)) accepted = true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A gateway that started will not exit on its own: stop it and fail at once.
+    if (await accepts(port)) {
+      accepted = true;
+      child.kill('SIGKILL');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
   clearTimeout(killer);
   if (await accepts(port)) accepted = true;

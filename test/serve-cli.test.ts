@@ -68,23 +68,24 @@ t.test('in-flight requests are cut at the drain deadline and the process still e
 });
 
 t.test('usage errors exit 2, a port in use exits 1', async (t) => {
-  const noConfig = runCli(['serve']);
-  t.equal((await noConfig.exited).code, 2);
-  t.match(noConfig.stderr(), /serve needs --config FILE/);
-  const unknown = runCli(['frobnicate']);
-  t.equal((await unknown.exited).code, 2);
-  t.match(unknown.stderr(), /unknown command 'frobnicate'/);
-  const missing = runCli(['serve', '--config', '/nonexistent/rollgate.yaml']);
-  t.equal((await missing.exited).code, 2, 'an unreadable config file is a usage error');
-  t.match(missing.stderr(), /\/nonexistent\/rollgate.yaml/);
-
   const busy = await startUpstream(() => {});
   t.teardown(() => busy.close());
-  const inUse = runCli(['serve', '--config', writeConfig(yaml(busy.port, await freePort(), 'http://127.0.0.1:1'))]);
+  const busyConfig = writeConfig(yaml(busy.port, await freePort(), 'http://127.0.0.1:1'));
+  const [noConfig, unknown, missing, inUse, help] = [
+    runCli(['serve']),
+    runCli(['frobnicate']),
+    runCli(['serve', '--config', '/nonexistent/rollgate.yaml']),
+    runCli(['serve', '--config', busyConfig]),
+    runCli(['help']),
+  ];
+  t.equal((await noConfig.exited).code, 2);
+  t.match(noConfig.stderr(), /serve needs --config FILE/);
+  t.equal((await unknown.exited).code, 2);
+  t.match(unknown.stderr(), /unknown command 'frobnicate'/);
+  t.equal((await missing.exited).code, 2, 'an unreadable config file is a usage error');
+  t.match(missing.stderr(), /\/nonexistent\/rollgate.yaml/);
   t.equal((await inUse.exited).code, 1);
   t.match(inUse.stderr(), new RegExp(`cannot listen on 127.0.0.1:${busy.port}: EADDRINUSE`));
-
-  const help = runCli(['help']);
   t.equal((await help.exited).code, 0);
   t.match(help.stdout(), /serve --config FILE/);
 });
