@@ -1,7 +1,7 @@
 /**
  * The gateway's configuration after validation and defaults: every duration in milliseconds,
  * every optional key filled in. The YAML shape users write is in config/rollgate.yaml and
- * SPEC §3; `loadConfig()` turns it into this.
+ * SPEC §3; `loadConfigFile()` and `parseConfig()` turn it into this.
  */
 
 export type Strategy = 'canary' | 'blueGreen' | 'shadow';
