@@ -5,6 +5,7 @@ import { DEFAULT_ADMIN, DEFAULT_HEALTH_CHECK, DEFAULT_LISTEN, applyDefaults } fr
 import { formatDuration, parseDuration } from './duration.js';
 import { ConfigSchema, DURATION_MESSAGE, VALUE_CHECKS, type ConfigInput } from './schema.js';
 import type { GatewayConfig } from './types.js';
+import { crossChecks, field, isObj, type Problem, type Segment } from './rules.js';
 
 /** A config that cannot be used; `problems` lists every reason, one `<key path>: <message>` each. */
 export class ConfigError extends Error {
@@ -17,16 +18,6 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
-
-type Segment = string | number;
-interface Problem {
-  path: Segment[];
-  message: string;
-}
-
-const isObj = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-const field = (v: unknown, key: string): unknown => (isObj(v) ? v[key] : undefined);
 
 let compiled: ValidateFunction | undefined;
 
@@ -141,89 +132,6 @@ function closest(key: string, known: string[]): string | undefined {
     .sort((x, y) => x.d - y.d);
   return ranked[0] && ranked[0].d <= (key.length <= 4 ? 1 : 2) ? ranked[0].k : undefined;
 }
-
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
-
-/** Rules across keys, which the schema cannot state. Each one reads only well-typed values. */
-function crossChecks(raw: unknown): Problem[] {
-  const out: Problem[] = [];
-  const add = (path: Segment[], message: string) => out.push({ path, message });
-
-  const listen = field(raw, 'listen');
-  const admin = field(raw, 'admin');
-  const [lh, lp] = [field(listen, 'host') ?? DEFAULT_LISTEN.host, field(listen, 'port') ?? DEFAULT_LISTEN.port];
-  const [ah, ap] = [field(admin, 'host') ?? DEFAULT_ADMIN.host, field(admin, 'port') ?? DEFAULT_ADMIN.port];
-  // A wildcard bind takes the port on every address, so it collides with any host.
-  if (typeof lp === 'number' && lp !== 0 && lp === ap && typeof lh === 'string' && typeof ah === 'string' &&
-      (lh === ah || WILDCARD_HOSTS.has(lh) || WILDCARD_HOSTS.has(ah))) {
-    if (field(admin, 'port') !== undefined) add(['admin', 'port'], `collides with listen (${lh}:${lp}): the planes need different ports`);
-    else add(['listen', 'port'], `collides with the admin plane (default ${ah}:${ap}): the planes need different ports`);
-  }
-
-  const store = field(raw, 'store');
-  const kind = field(store, 'kind');
-  const used: Record<string, string[]> = { memory: [], file: ['path'], redis: ['url', 'prefix'] };
-  if (isObj(store) && typeof kind === 'string' && used[kind]) {
-    if (kind === 'file' && store.path === undefined) add(['store', 'path'], 'is required when kind is file');
-    if (kind === 'redis' && store.url === undefined) add(['store', 'url'], 'is required when kind is redis');
-    for (const key of ['path', 'url', 'prefix']) {
-      if (store[key] !== undefined && !used[kind]!.includes(key)) add(['store', key], `is not used with kind ${kind}`);
-    }
-  }
-
-  const routes = field(raw, 'routes');
-  if (!Array.isArray(routes)) return out;
-  const names = new Map<string, number>();
-  const prefixes = new Map<string, number>();
-  routes.forEach((r: unknown, i) => {
-    const at = (...rest: Segment[]): Segment[] => ['routes', i, ...rest];
-    const name = field(r, 'name');
-    if (typeof name === 'string') {
-      const first = names.get(name);
-      if (first === undefined) names.set(name, i);
-      else add(at('name'), `duplicates routes[${first}].name`);
-    }
-    const prefix = field(field(r, 'match'), 'pathPrefix');
-    if (typeof prefix === 'string') {
-      const key = prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
-      const first = prefixes.get(key);
-      if (first === undefined) prefixes.set(key, i);
-      else add(at('match', 'pathPrefix'), `duplicates routes[${first}].match.pathPrefix`);
-    }
-    const stableVersion = field(field(r, 'stable'), 'version');
-    if (typeof stableVersion === 'string' && field(field(r, 'candidate'), 'version') === stableVersion) {
-      add(at('candidate', 'version'), `must differ from stable.version (${stableVersion})`);
-    }
-    const steps = field(r, 'steps');
-    if (Array.isArray(steps)) {
-      let previous: { index: number; weight: number } | undefined;
-      steps.forEach((step: unknown, j) => {
-        const weight = field(step, 'weight');
-        if (typeof weight !== 'number') return;
-        if (previous && weight < previous.weight) {
-          add(at('steps', j, 'weight'), `must not be lower than steps[${previous.index}].weight (${previous.weight})`);
-        }
-        previous = { index: j, weight };
-      });
-    }
-    const sticky = field(r, 'sticky');
-    if (isObj(sticky) && (sticky.header === undefined) === (sticky.cookie === undefined)) {
-      add(at('sticky'), 'must set exactly one of header or cookie');
-    }
-    const hc = field(r, 'healthCheck');
-    if (isObj(hc)) {
-      const interval = hc.interval === undefined ? DEFAULT_HEALTH_CHECK.intervalMs : durationOf(hc.interval);
-      const timeout = hc.timeout === undefined ? DEFAULT_HEALTH_CHECK.timeoutMs : durationOf(hc.timeout);
-      if (interval !== null && timeout !== null && interval > 0 && timeout > interval) {
-        if (hc.timeout !== undefined) add(at('healthCheck', 'timeout'), `must not be longer than interval (${formatDuration(interval)})`);
-        else add(at('healthCheck', 'interval'), `must not be shorter than timeout (default ${formatDuration(timeout)})`);
-      }
-    }
-  });
-  return out;
-}
-
-const durationOf = (v: unknown): number | null => (typeof v === 'string' ? parseDuration(v) : null);
 
 /** Where a key path sits in the data, as indexes in document order; a missing key sorts last. */
 function position(raw: unknown, path: Segment[]): number[] {
