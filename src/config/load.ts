@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import { DEFAULT_ADMIN, DEFAULT_HEALTH_CHECK, DEFAULT_LISTEN, applyDefaults } from './defaults.js';
+import { applyDefaults } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { ConfigSchema, DURATION_MESSAGE, VALUE_CHECKS, type ConfigInput } from './schema.js';
 import type { GatewayConfig } from './types.js';
-import { crossChecks, field, isObj, type Problem, type Segment } from './rules.js';
+import { crossChecks, isObj, type Problem, type Segment } from './rules.js';
 
 /** A config that cannot be used; `problems` lists every reason, one `<key path>: <message>` each. */
 export class ConfigError extends Error {
