@@ -12,6 +12,12 @@ t.test('upstream errors map to 502 and 504 with a JSON body naming the route', a
   const garbage = net.createServer((s) => s.once('data', () => s.end('NOT HTTP AT ALL\r\n\r\n')));
   await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
   const garbagePort = (garbage.address() as net.AddressInfo).port;
+  // Answers valid-looking HTTP whose header holds a control character.
+  const badHeader = net.createServer((s) =>
+    s.once('data', () => s.end('HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok')),
+  );
+  await new Promise<void>((r) => badHeader.listen(0, '127.0.0.1', r));
+  const badHeaderPort = (badHeader.address() as net.AddressInfo).port;
 
   const gw = await startGateway(
     config([
@@ -24,6 +30,7 @@ t.test('upstream errors map to 502 and 504 with a JSON body naming the route', a
         timeouts: { connect: '1s', response: '200ms' },
       },
       { name: 'garbage', match: { pathPrefix: '/garbage' }, stable: { version: 'v1', url: `http://127.0.0.1:${garbagePort}` } },
+      { name: 'badheader', match: { pathPrefix: '/badheader' }, stable: { version: 'v1', url: `http://127.0.0.1:${badHeaderPort}` } },
     ]),
   );
   t.teardown(async () => {
@@ -31,6 +38,7 @@ t.test('upstream errors map to 502 and 504 with a JSON body naming the route', a
     await resetter.close();
     await hanging.close();
     garbage.close();
+    badHeader.close();
   });
 
   const cases: [string, number, string, string][] = [
@@ -38,6 +46,7 @@ t.test('upstream errors map to 502 and 504 with a JSON body naming the route', a
     ['/reset/x', 502, 'ROLLGATE_UPSTREAM_UNAVAILABLE', 'reset'],
     ['/slow/x', 504, 'ROLLGATE_UPSTREAM_TIMEOUT', 'timeout'],
     ['/garbage/x', 502, 'ROLLGATE_UPSTREAM_ERROR', 'protocol'],
+    ['/badheader/x', 502, 'ROLLGATE_UPSTREAM_ERROR', 'protocol'],
   ];
   for (const [path, status, code, failure] of cases) {
     const r = await request(`${gw.url}${path}`, { method: 'POST', body: '{}' });

@@ -106,9 +106,16 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     this.ttfbMs = performance.now() - this.startedAt;
     this.status = statusCode;
     this.#resume = resume;
-    this.#headersSent = true;
     const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.#requestId, this.#drain.draining);
-    this.#res.writeHead(statusCode, statusText, headers);
+    try {
+      if (statusText === '') this.#res.writeHead(statusCode, headers);
+      else this.#res.writeHead(statusCode, statusText, headers);
+    } catch (err) {
+      // A header value Node refuses to write (control characters): the answer is unusable.
+      this.#abort?.(err as Error);
+      return false;
+    }
+    this.#headersSent = true;
     return true;
   }
 

@@ -22,6 +22,9 @@ const TABLE: Record<string, MappedError> = {
   UND_ERR_SOCKET: { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'closed the connection before answering' },
   UND_ERR_CLOSED: { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'pool is closed' },
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a body that does not match its content-length' },
+  ERR_INVALID_CHAR: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
+  ERR_HTTP_INVALID_HEADER_VALUE: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
+  ERR_INVALID_HTTP_TOKEN: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
   UND_ERR_INFO: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent an invalid answer' },
 };
 
