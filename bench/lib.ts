@@ -30,7 +30,7 @@ function tryConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Child processes that must outlive nothing: all are killed on exit, error and signals. */
+/** The bench's child processes; all are killed on exit, on error and on SIGINT/SIGTERM. */
 export class Procs {
   readonly #live = new Map<ChildProcess, { name: string; tail: string; expected: boolean }>();
   failure: Error | null = null;
