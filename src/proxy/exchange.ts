@@ -9,6 +9,18 @@ import type { Upstream } from './upstream.js';
 const kExchange = Symbol('rollgate.exchange');
 
 type WithExchange = ServerResponse & { [kExchange]?: Exchange };
+type WithRequestExchange = IncomingMessage & { [kExchange]?: Exchange };
+
+/** Bodies up to this size are read whole before the request goes upstream. */
+export const SMALL_BODY_BYTES = 64 * 1024;
+
+function onRequestData(this: WithRequestExchange, chunk: Buffer): void {
+  this[kExchange]?.bodyChunk(chunk);
+}
+
+function onRequestEnd(this: WithRequestExchange): void {
+  this[kExchange]?.bodyEnd();
+}
 
 // Shared listener (no closure per request): the response closes before it finished when the
 // client went away; the upstream request is then aborted.
@@ -49,6 +61,8 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #headersSent = false;
+  #dispatched = false;
+  #pending: { method: string; path: string; headers: string[]; chunks: Buffer[] } | null = null;
   #clientGone = false;
   #done = false;
 
@@ -82,18 +96,48 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   }
 
   /** Sends the request upstream; `body` is the client's request stream, or null when it has none. */
-  start(req: IncomingMessage, path: string, headers: string[], body: IncomingMessage | null): void {
+  start(method: string, path: string, headers: string[], body: IncomingMessage | Buffer | null): void {
+    this.#dispatched = true;
     try {
-      this.#upstream.pool.dispatch({ path, method: req.method ?? 'GET', headers, body }, this);
+      this.#upstream.pool.dispatch({ path, method, headers, body }, this);
     } catch (err) {
       this.onError(err as Error);
     }
+  }
+
+  /**
+   * Reads a small body (its length known and at most SMALL_BODY_BYTES) before sending, so that
+   * head and body reach the upstream in one write; larger and chunked bodies stream.
+   */
+  startBuffered(req: IncomingMessage, path: string, headers: string[]): void {
+    this.#pending = { method: req.method ?? 'POST', path, headers, chunks: [] };
+    (req as WithRequestExchange)[kExchange] = this;
+    req.on('data', onRequestData);
+    req.on('end', onRequestEnd);
+  }
+
+  bodyChunk(chunk: Buffer): void {
+    this.#pending?.chunks.push(chunk);
+  }
+
+  bodyEnd(): void {
+    const p = this.#pending;
+    if (p === null || this.#done) return;
+    this.#pending = null;
+    const body = p.chunks.length === 1 ? (p.chunks[0] as Buffer) : Buffer.concat(p.chunks);
+    this.start(p.method, p.path, p.headers, body);
   }
 
   clientClosed(): void {
     if (this.#done || this.#res.writableFinished) return;
     this.#clientGone = true;
     if (this.#abort !== null) this.#abort();
+    else if (!this.#dispatched) {
+      // Gone while its body was still arriving: nothing was sent upstream.
+      this.#pending = null;
+      this.failure = 'aborted';
+      this.#finish();
+    }
   }
 
   onConnect(abort: (err?: Error) => void): void {

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { errorBody } from '../errors.js';
 import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
-import { Exchange, type DrainState, type UpstreamErrorReporter } from './exchange.js';
+import { Exchange, SMALL_BODY_BYTES, type DrainState, type UpstreamErrorReporter } from './exchange.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
+import { RequestIds } from './request-id.js';
 import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
 
@@ -85,6 +85,7 @@ export class Gateway {
   readonly #log: GatewayLogger;
   readonly #lastUpstreamLog = new Map<Upstream, number>();
   readonly #retired = new Set<Upstream>();
+  readonly #ids = new RequestIds();
   readonly #drain: DrainState = { draining: false };
   #closed: Promise<void> | null = null;
 
@@ -171,7 +172,7 @@ export class Gateway {
     const headers = req.headers;
     const given = headers[REQUEST_ID];
     const hasId = typeof given === 'string' && given !== '';
-    const requestId = hasId ? given : randomUUID();
+    const requestId = hasId ? given : this.#ids.next();
 
     const state = route.picker.state;
     const toCandidate = route.picker.pickCandidate(headers);
@@ -195,7 +196,16 @@ export class Gateway {
       hasId,
       req.socket.remoteAddress,
     );
-    ex.start(req, upstream.basePath + url, upstreamHeaders, hasBody(req) ? req : null);
+    const path = upstream.basePath + url;
+    const method = req.method ?? 'GET';
+    if (headers['transfer-encoding'] !== undefined) {
+      ex.start(method, path, upstreamHeaders, req);
+      return;
+    }
+    const length = headers['content-length'];
+    if (length === undefined || length === '0') ex.start(method, path, upstreamHeaders, null);
+    else if (Number(length) <= SMALL_BODY_BYTES) ex.startBuffered(req, path, upstreamHeaders);
+    else ex.start(method, path, upstreamHeaders, req);
   };
 
   readonly #reportUpstreamError: UpstreamErrorReporter = (ex, mapped, err) => {
@@ -210,13 +220,6 @@ export class Gateway {
       `upstream ${ex.version} of route ${ex.route} ${mapped.what}`,
     );
   };
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const h = req.headers;
-  if (h['transfer-encoding'] !== undefined) return true;
-  const len = h['content-length'];
-  return len !== undefined && len !== '0';
 }
 
 // Absolute-form targets (`GET http://host/path`) are allowed by RFC 9112 §3.2.2; route on the path.
