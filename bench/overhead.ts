@@ -28,11 +28,11 @@ const REGIMES = {
   latency2ms: { connections: 10, delayMs: 2 },
 } as const;
 type Regime = keyof typeof REGIMES;
-const TARGETS = ['direct', 'fastify', 'rollgate'] as const;
+const TARGETS = ['direct', 'undici', 'fastify', 'rollgate'] as const;
 type Target = (typeof TARGETS)[number];
 
 const USAGE = `usage: overhead.js [--duration 5s] [--warmup 10s] [--rounds 3]
-  [--only throughput|latency2ms] [--targets direct,fastify,rollgate] [--quick]`;
+  [--only throughput|latency2ms] [--targets direct,undici,fastify,rollgate] [--quick]`;
 
 const REQUEST_PATH = '/v2/models/sentiment/infer';
 const REQUEST_BODY = JSON.stringify({
@@ -117,7 +117,7 @@ interface Server {
 
 /** Starts the upstream and the selected proxies; every child goes into `children` as it starts. */
 async function startServers(regime: Regime, targets: Target[], tmp: string, children: ChildProcess[]): Promise<Map<Target, Server>> {
-  const [upPort, fastifyPort, rgPort, adminPort] = (await freePorts(4)) as [number, number, number, number];
+  const [upPort, fastifyPort, rgPort, adminPort, undiciPort] = (await freePorts(5)) as [number, number, number, number, number];
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
   const servers = new Map<Target, Server>();
 
@@ -128,6 +128,16 @@ async function startServers(regime: Regime, targets: Target[], tmp: string, chil
   children.push(up);
   await procs.waitForPort('upstream', upPort);
   if (targets.includes('direct')) servers.set('direct', { url: upstreamUrl, child: up });
+
+  if (targets.includes('undici')) {
+    const un = procs.start(
+      'undici proxy',
+      ...pinned(0, node, [path.join(here, 'undici-proxy.js'), '--port', String(undiciPort), '--upstream', upstreamUrl]),
+    );
+    children.push(un);
+    await procs.waitForPort('undici proxy', undiciPort);
+    servers.set('undici', { url: `http://127.0.0.1:${undiciPort}`, child: un });
+  }
 
   if (targets.includes('fastify')) {
     const fa = procs.start(
@@ -289,9 +299,11 @@ function compare(results: Results) {
     ratios: {
       rollgate_vs_fastify_rps: ratio('rollgate', 'fastify'),
       rollgate_vs_direct_rps: ratio('rollgate', 'direct'),
+      rollgate_vs_undici_rps: ratio('rollgate', 'undici'),
+      undici_vs_direct_rps: ratio('undici', 'direct'),
       fastify_vs_direct_rps: ratio('fastify', 'direct'),
     },
-    added_ms_over_direct: { fastify: added('fastify'), rollgate: added('rollgate') },
+    added_ms_over_direct: { undici: added('undici'), fastify: added('fastify'), rollgate: added('rollgate') },
   };
 }
 

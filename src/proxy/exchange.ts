@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { errorBody, errorStatus } from '../errors.js';
-import { clientResponseHeaders } from './headers.js';
+import { clientResponseHeaders, isStreamingAnswer } from './headers.js';
 import type { FailureKind, Outcome, OutcomeSink, VersionRole } from './outcome.js';
 import { mapUpstreamError, type MappedError } from './upstream-errors.js';
 import type { Upstream } from './upstream.js';
@@ -51,6 +51,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   failure: FailureKind = 'none';
   latencyMs = 0;
   ttfbMs = Number.NaN;
+  streaming = false;
 
   readonly #res: WithExchange;
   readonly #requestId: string;
@@ -150,6 +151,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     this.ttfbMs = performance.now() - this.startedAt;
     this.status = statusCode;
     this.#resume = resume;
+    this.streaming = isStreamingAnswer(rawHeaders);
     const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.#requestId, this.#drain.draining);
     try {
       if (statusText === '') this.#res.writeHead(statusCode, headers);

@@ -108,3 +108,22 @@ export function clientResponseHeaders(
   if (closing) out.push('connection', 'close');
   return out;
 }
+
+const EVENT_STREAM = Buffer.from('text/event-stream');
+
+/**
+ * Whether an answer streams: an event stream, or a body without content-length (chunked).
+ * Looks at header names by length first, so most headers cost one comparison.
+ */
+export function isStreamingAnswer(raw: Buffer[]): boolean {
+  let hasLength = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as Buffer;
+    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') hasLength = true;
+    else if (name.length === 12 && name.toString('latin1').toLowerCase() === 'content-type') {
+      const v = raw[i + 1] as Buffer;
+      if (v.length >= EVENT_STREAM.length && v.subarray(0, EVENT_STREAM.length).equals(EVENT_STREAM)) return true;
+    }
+  }
+  return !hasLength;
+}

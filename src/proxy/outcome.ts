@@ -31,6 +31,8 @@ export interface Outcome {
   readonly ttfbMs: number;
   /** Time of arrival, performance.now() scale. */
   readonly startedAt: number;
+  /** The answer streams (event stream, or no content-length): its time to first byte is its latency. */
+  readonly streaming: boolean;
 }
 
 export type OutcomeSink = (outcome: Outcome) => void;

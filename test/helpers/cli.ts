@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,9 +27,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** Writes a config file into a fresh temp dir and returns its path. */
+const made: string[] = [];
+process.once('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes a config file into a fresh temp dir (removed when the test process exits) and returns its path. */
 export function writeConfig(yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'rollgate-test-'));
+  made.push(dir);
   const path = join(dir, 'rollgate.yaml');
   writeFileSync(path, yaml);
   return path;

@@ -84,7 +84,7 @@ export async function startGateway(cfg: GatewayConfig, options: GatewayOptions =
   const gateway = new Gateway(cfg, {
     ...options,
     onOutcome: (o) => {
-      outcomes.push({ route: o.route, role: o.role, version: o.version, status: o.status, failure: o.failure, latencyMs: o.latencyMs, ttfbMs: o.ttfbMs, startedAt: o.startedAt });
+      outcomes.push({ route: o.route, role: o.role, version: o.version, status: o.status, failure: o.failure, latencyMs: o.latencyMs, ttfbMs: o.ttfbMs, startedAt: o.startedAt, streaming: o.streaming });
       options.onOutcome?.(o);
     },
   });

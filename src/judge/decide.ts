@@ -1,0 +1,64 @@
+import type { WindowSnapshot } from '../stats/window.js';
+
+export type TripReason = 'consecutive_failures' | 'error_rate' | 'latency';
+
+/** A version's window in the evidence, with its label. */
+export type VersionEvidence = WindowSnapshot & { version: string };
+
+export interface TripEvidence {
+  stable: VersionEvidence;
+  candidate: VersionEvidence;
+  /** The test statistic (failures in a row, or the log likelihood ratio in nats) and its boundary. */
+  statistic: number;
+  boundary: number;
+  [detail: string]: unknown;
+}
+
+export interface Trip {
+  reason: TripReason;
+  /** Clock time of the deciding sample (ms, the judge's clock). */
+  at: number;
+  /** One sentence a person can read, with the numbers that tripped it. */
+  message: string;
+  evidence: TripEvidence;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(x < 0.01 ? 2 : 1)}%`;
+const ms = (x: unknown): string => (typeof x === 'number' ? `${x.toFixed(x < 10 ? 2 : 1)} ms` : 'n/a');
+
+function counts(v: VersionEvidence): string {
+  return `${v.failures} of ${v.count} (${pct(v.failureRate)})`;
+}
+
+/** Builds the trip record and its sentence: pure, so the wording is testable on its own. */
+export function describeTrip(reason: TripReason, at: number, evidence: TripEvidence): Trip {
+  const { stable: s, candidate: c } = evidence;
+  let message: string;
+  if (reason === 'consecutive_failures') {
+    message =
+      `candidate ${c.version} failed ${evidence.statistic} requests in a row (limit ${evidence.boundary}) ` +
+      `while stable ${s.version} did not; window: candidate ${counts(c)} failed, stable ${counts(s)}`;
+  } else if (reason === 'error_rate' && evidence.test === 'absolute') {
+    message =
+      `candidate ${c.version} fails credibly more often than maxAbsolute ${pct(Number(evidence.maxAbsolute))}: ` +
+      `${evidence.candidateFailures} of ${evidence.candidateRequests} requests failed; ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${evidence.alpha}); ` +
+      `stable ${s.version}: ${counts(s)}`;
+  } else if (reason === 'error_rate') {
+    message =
+      `candidate ${c.version} fails credibly more than ${evidence.tolerance}x as often as stable ${s.version}: ` +
+      `window candidate ${counts(c)}, stable ${counts(s)}; of the failures since the test began ` +
+      `${evidence.candidateFailures} came from the candidate at a ${pct(Number(evidence.share))} traffic share; ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${evidence.alpha})`;
+  } else {
+    const q = String(evidence.q);
+    message =
+      `candidate ${c.version} is credibly slower than stable ${s.version} at p${Number(q) * 100}: ` +
+      `${evidence.candidateSlow} candidate and ${evidence.stableSlow} stable answers took longer than ` +
+      `${ms(evidence.thresholdMs)} (stable's p${Number(q) * 100} ${ms(evidence.stableQuantileMs)}) at a ` +
+      `${pct(Number(evidence.share))} traffic share; window p${Number(q) * 100}: candidate ${ms(c.latencyMs[q])}, ` +
+      `stable ${ms(s.latencyMs[q])}; evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} ` +
+      `(alpha ${evidence.alpha})`;
+  }
+  return { reason, at, message, evidence };
+}

@@ -1,0 +1,242 @@
+import type { RollbackRules } from '../config/types.js';
+import type { FailureKind, Outcome, VersionRole } from '../proxy/outcome.js';
+import { SlidingWindow, type CountedFailure, type WindowSnapshot } from '../stats/window.js';
+import { describeTrip, type Trip, type TripReason } from './decide.js';
+import { ConditionalTest, EpochSpending, RateAboveTest } from './sequential.js';
+
+/** A candidate failure within this long of a stable failure has a shared cause: the latch skips it. */
+export const SHARED_CAUSE_MS = 1_000;
+/** How many newest window buckets give the traffic share the conditional tests use. */
+const SHARE_BUCKETS = 2;
+/** Stable records between two refreshes of the latency thresholds (a quantile costs a histogram pass). */
+const THRESHOLD_REFRESH = 64;
+
+/** The latency a judge looks at: time to first byte for streams, else the whole answer. */
+export function judgedLatency(o: Outcome): number {
+  return o.streaming && !Number.isNaN(o.ttfbMs) ? o.ttfbMs : o.latencyMs;
+}
+
+function countedFailure(kind: FailureKind): CountedFailure | null {
+  return kind === 'none' || kind === 'aborted' ? null : kind;
+}
+
+interface LatencyTest {
+  q: number;
+  /** Current threshold in ms; NaN until stable has answered. */
+  threshold: number;
+  stableQuantile: number;
+  tests: EpochSpending<ConditionalTest>;
+}
+
+/**
+ * The evidence of one deployment (one candidate against the stable): both versions' sliding
+ * windows and the sequential tests of SPEC §5, fed one outcome at a time. `observe()` is the
+ * per-request entry point: O(1) but for a pass over a handful of alternatives when the evidence
+ * against the candidate grew, never a scan of a window.
+ */
+export class RouteJudge {
+  readonly rules: RollbackRules;
+  readonly stableLabel: string;
+  readonly candidateLabel: string;
+  readonly stable: SlidingWindow;
+  readonly candidate: SlidingWindow;
+  readonly #errorRelative: EpochSpending<ConditionalTest>;
+  readonly #errorAbsolute: EpochSpending<RateAboveTest>;
+  readonly #latency: LatencyTest[];
+  readonly #alphaEach: { errorRelative: number; errorAbsolute: number; latency: number };
+  #consecutive = 0;
+  #lastStableFailureAt = -Infinity;
+  #candidateSeen = 0;
+  #stableSinceRefresh = THRESHOLD_REFRESH;
+  #tripped: Trip | null = null;
+
+  constructor(rules: RollbackRules, stableLabel: string, candidateLabel: string, now: number) {
+    this.rules = rules;
+    this.stableLabel = stableLabel;
+    this.candidateLabel = candidateLabel;
+    this.stable = new SlidingWindow(rules.windowMs, now);
+    this.candidate = new SlidingWindow(rules.windowMs, now);
+    // Bonferroni: half of alpha to the error-rate tests, half to latency, split evenly within.
+    const latencyAlpha = rules.alpha / 2 / Math.max(1, rules.latency.quantiles.length);
+    this.#alphaEach = { errorRelative: rules.alpha / 4, errorAbsolute: rules.alpha / 4, latency: latencyAlpha };
+    this.#errorRelative = new EpochSpending(rules.alpha / 4, rules.windowMs, now, () => new ConditionalTest(rules.errorRate.tolerance));
+    this.#errorAbsolute = new EpochSpending(rules.alpha / 4, rules.windowMs, now, () => new RateAboveTest(rules.errorRate.maxAbsolute));
+    this.#latency = rules.latency.quantiles.map((q) => ({
+      q,
+      threshold: Number.NaN,
+      stableQuantile: Number.NaN,
+      tests: new EpochSpending(latencyAlpha, rules.windowMs, now, () => new ConditionalTest(1)),
+    }));
+  }
+
+  get tripped(): Trip | null {
+    return this.#tripped;
+  }
+
+  /** Feeds one finished request; returns the trip it caused, if any (once per deployment). */
+  observe(o: Outcome, now: number): Trip | null {
+    if (o.failure === 'aborted' || this.#tripped !== null) return null;
+    const failure = countedFailure(o.failure);
+    const latency = judgedLatency(o);
+    return o.role === 'candidate' ? this.#candidate(now, latency, failure) : this.#stable(now, latency, failure);
+  }
+
+  /**
+   * A request still in flight that has just passed the latency thresholds: counts as a slow
+   * answer of its version now, rather than when (or if) it ends. `elapsedMs` is its age.
+   */
+  observeSlow(role: VersionRole, elapsedMs: number, now: number): Trip | null {
+    if (this.#tripped !== null || this.#candidateSeen < this.rules.warmup) return null;
+    this.#tickEpochs(now);
+    let slow = false;
+    for (const l of this.#latency) {
+      if (!(elapsedMs > l.threshold)) continue;
+      slow = true;
+      for (const [t] of l.tests.live()) t.event(role === 'candidate');
+    }
+    return slow && role === 'candidate' ? this.#check(now, null) : null;
+  }
+
+  /** The largest latency threshold in force (ms): past it, an in-flight request is slow on every test. */
+  get slowestThreshold(): number {
+    let min = Infinity;
+    for (const l of this.#latency) if (l.threshold < min) min = l.threshold;
+    return min;
+  }
+
+  snapshot(now: number): { stable: WindowSnapshot; candidate: WindowSnapshot } {
+    const qs = this.rules.latency.quantiles;
+    return { stable: this.stable.snapshot(now, qs), candidate: this.candidate.snapshot(now, qs) };
+  }
+
+  #stable(now: number, latency: number, failure: CountedFailure | null): Trip | null {
+    this.#tickEpochs(now);
+    this.stable.record(now, latency, failure);
+    if (failure !== null) this.#lastStableFailureAt = now;
+    const share = this.#share(now);
+    if (failure !== null) this.#feedConditional(this.#errorRelative, share, false);
+    if (++this.#stableSinceRefresh >= THRESHOLD_REFRESH) this.#refreshThresholds(now);
+    if (this.#candidateSeen >= this.rules.warmup) {
+      for (const l of this.#latency) if (latency > l.threshold) this.#feedConditional(l.tests, share, false);
+    }
+    return null;
+  }
+
+  #candidate(now: number, latency: number, failure: CountedFailure | null): Trip | null {
+    this.#tickEpochs(now);
+    this.candidate.record(now, latency, failure);
+    this.#candidateSeen++;
+    const share = this.#share(now);
+    let rose = false;
+    for (const [t] of this.#errorAbsolute.live()) t.add(failure !== null);
+    if (failure !== null) {
+      rose = true;
+      if (now - this.#lastStableFailureAt > SHARED_CAUSE_MS) this.#consecutive++;
+      this.#feedConditional(this.#errorRelative, share, true);
+    } else {
+      this.#consecutive = 0;
+    }
+    if (this.#candidateSeen > this.rules.warmup) {
+      if (Number.isNaN(this.#latency[0]?.threshold ?? 0)) this.#refreshThresholds(now);
+      for (const l of this.#latency) {
+        if (latency > l.threshold) {
+          this.#feedConditional(l.tests, share, true);
+          rose = true;
+        }
+      }
+    }
+    return rose ? this.#check(now, failure) : null;
+  }
+
+  #feedConditional(tests: EpochSpending<ConditionalTest>, share: number, fromCandidate: boolean): void {
+    for (const [t] of tests.live()) {
+      t.setShare(share);
+      t.event(fromCandidate);
+    }
+  }
+
+  #share(now: number): number {
+    const c = this.candidate.recentCount(now, SHARE_BUCKETS);
+    const s = this.stable.recentCount(now, SHARE_BUCKETS);
+    return c + s === 0 ? 0 : c / (c + s);
+  }
+
+  #refreshThresholds(now: number): void {
+    this.#stableSinceRefresh = 0;
+    const { tolerance, minDeltaMs } = this.rules.latency;
+    for (const l of this.#latency) {
+      const q = this.stable.quantile(now, l.q);
+      l.stableQuantile = q;
+      l.threshold = Number.isNaN(q) ? Number.NaN : Math.max(q * tolerance, q + minDeltaMs);
+    }
+  }
+
+  #tickEpochs(now: number): void {
+    this.#errorRelative.tick(now);
+    this.#errorAbsolute.tick(now);
+    for (const l of this.#latency) l.tests.tick(now);
+  }
+
+  /** The rules in SPEC order; the first that trips is the reason. */
+  #check(now: number, failure: CountedFailure | null): Trip | null {
+    let reason: TripReason | null = null;
+    let statistic = 0;
+    let boundary = 0;
+    let detail: Record<string, unknown> = {};
+    if (failure !== null && this.#consecutive >= this.rules.consecutiveFailures) {
+      reason = 'consecutive_failures';
+      statistic = this.#consecutive;
+      boundary = this.rules.consecutiveFailures;
+    }
+    if (reason === null) {
+      for (const [t, b] of this.#errorRelative.live()) {
+        const llr = t.logLR();
+        if (llr >= b) {
+          reason = 'error_rate';
+          [statistic, boundary] = [llr, b];
+          detail = { test: 'relative', tolerance: this.rules.errorRate.tolerance, share: t.share, candidateFailures: t.candidateEvents, stableFailures: t.stableEvents, alpha: this.#alphaEach.errorRelative };
+          break;
+        }
+      }
+    }
+    if (reason === null) {
+      for (const [t, b] of this.#errorAbsolute.live()) {
+        if (t.k === 0) continue;
+        const llr = t.logLR();
+        if (llr >= b) {
+          reason = 'error_rate';
+          [statistic, boundary] = [llr, b];
+          detail = { test: 'absolute', maxAbsolute: t.p0, candidateRequests: t.n, candidateFailures: t.k, alpha: this.#alphaEach.errorAbsolute };
+          break;
+        }
+      }
+    }
+    if (reason === null) {
+      outer: for (const l of this.#latency) {
+        for (const [t, b] of l.tests.live()) {
+          const llr = t.logLR();
+          if (llr >= b) {
+            reason = 'latency';
+            [statistic, boundary] = [llr, b];
+            detail = { test: 'latency', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), share: t.share, candidateSlow: t.candidateEvents, stableSlow: t.stableEvents, alpha: this.#alphaEach.latency };
+            break outer;
+          }
+        }
+      }
+    }
+    if (reason === null) return null;
+    const snap = this.snapshot(now);
+    this.#tripped = describeTrip(reason, now, {
+      stable: { version: this.stableLabel, ...snap.stable },
+      candidate: { version: this.candidateLabel, ...snap.candidate },
+      statistic: round3(statistic),
+      boundary: round3(boundary),
+      ...detail,
+    });
+    return this.#tripped;
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
