@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
-import { Gateway } from '../proxy/gateway.js';
+import { createRollgate } from '../app.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -27,7 +27,7 @@ export async function serve(configPath: string): Promise<number> {
   const config = loadOrReport(configPath, process.stderr);
   if (config === null) return EXIT_USAGE;
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
-  const gateway = new Gateway(config, { logger: log });
+  const { gateway } = createRollgate(config, { logger: log });
   try {
     const addr = await gateway.listen();
     log.info(

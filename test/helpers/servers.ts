@@ -2,7 +2,10 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/types.js';
-import { Gateway, type GatewayOptions } from '../../src/proxy/gateway.js';
+import { createRollgate, type RollgateOptions } from '../../src/app.js';
+import type { Gateway } from '../../src/proxy/gateway.js';
+import type { Upstream } from '../../src/proxy/upstream.js';
+import type { Rollouts } from '../../src/rollout/rollouts.js';
 import type { Outcome } from '../../src/proxy/outcome.js';
 
 export interface TestUpstream {
@@ -71,6 +74,7 @@ export function config(routes: unknown[], extra: Record<string, unknown> = {}): 
 
 export interface TestGateway {
   gateway: Gateway;
+  rollouts: Rollouts<Upstream>;
   url: string;
   port: number;
   /** Copies of every outcome the gateway produced. */
@@ -79,9 +83,9 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(cfg: GatewayConfig, options: GatewayOptions = {}): Promise<TestGateway> {
+export async function startGateway(cfg: GatewayConfig, options: RollgateOptions = {}): Promise<TestGateway> {
   const outcomes: Outcome[] = [];
-  const gateway = new Gateway(cfg, {
+  const { gateway, rollouts } = createRollgate(cfg, {
     ...options,
     onOutcome: (o) => {
       outcomes.push({ route: o.route, role: o.role, version: o.version, status: o.status, failure: o.failure, latencyMs: o.latencyMs, ttfbMs: o.ttfbMs, startedAt: o.startedAt, streaming: o.streaming });
@@ -91,6 +95,7 @@ export async function startGateway(cfg: GatewayConfig, options: GatewayOptions =
   const addr = await gateway.listen();
   return {
     gateway,
+    rollouts,
     url: `http://127.0.0.1:${addr.port}`,
     port: addr.port,
     outcomes,

@@ -1,0 +1,44 @@
+import type { GatewayConfig } from './config/types.js';
+import { Gateway, type GatewayLogger } from './proxy/gateway.js';
+import type { OutcomeSink } from './proxy/outcome.js';
+import type { Upstream } from './proxy/upstream.js';
+import { Rollouts } from './rollout/rollouts.js';
+import type { Rng } from './traffic/picker.js';
+
+export interface RollgateOptions {
+  rng?: Rng;
+  logger?: GatewayLogger & { info(obj: object, msg: string): void };
+  /** Also receives every outcome, after the judge (tests and benchmarks). */
+  onOutcome?: OutcomeSink;
+}
+
+export interface Rollgate {
+  gateway: Gateway;
+  rollouts: Rollouts<Upstream>;
+}
+
+/**
+ * Wires the data plane to the rollouts: every outcome goes to its route's judge, and every state
+ * change is logged once at info with its evidence.
+ */
+export function createRollgate(config: GatewayConfig, options: RollgateOptions = {}): Rollgate {
+  let rollouts: Rollouts<Upstream> | null = null;
+  const extra = options.onOutcome;
+  const sink: OutcomeSink =
+    extra === undefined
+      ? (o) => rollouts!.observe(o)
+      : (o) => {
+          rollouts!.observe(o);
+          extra(o);
+        };
+  const gateway = new Gateway(config, { onOutcome: sink, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+  rollouts = new Rollouts(
+    [...gateway.routes.values()].map((r) => ({ config: r.config, picker: r.picker })),
+    () => performance.now(),
+  );
+  const log = options.logger;
+  if (log !== undefined) {
+    rollouts.subscribe((event) => log.info({ event }, event.message));
+  }
+  return { gateway, rollouts };
+}

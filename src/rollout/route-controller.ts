@@ -1,0 +1,162 @@
+import type { RouteConfig } from '../config/types.js';
+import type { Trip, TripEvidence } from '../judge/decide.js';
+import { RouteJudge } from '../judge/route-judge.js';
+import type { Outcome } from '../proxy/outcome.js';
+import type { WindowSnapshot } from '../stats/window.js';
+import { trafficState, type Picker } from '../traffic/picker.js';
+import type { Phase } from './phases.js';
+
+export type Cause = 'manual' | 'peer' | 'config' | Trip['reason'] | 'health_check';
+
+export interface VersionState {
+  version: string;
+  revision: number;
+  url: string;
+}
+
+export interface RouteEvent {
+  route: string;
+  /** What happened: a deployment, a weight change, a trip, a manual rollback, a promotion. */
+  type: 'deploy' | 'weight' | 'rollback' | 'promote';
+  /** Who or what caused it (SPEC §5 reasons, `manual`, `peer`, `config`). */
+  cause: Cause;
+  at: string;
+  message: string;
+  from?: VersionState | null;
+  to?: VersionState | null;
+  weight?: number;
+  evidence?: TripEvidence;
+  /** Deciding sample to new weights visible, seconds (trips only). */
+  decisionSeconds?: number;
+}
+
+export interface RouteState {
+  name: string;
+  phase: Phase;
+  weight: number;
+  stable: VersionState;
+  candidate: (VersionState & { weight: number; healthy: boolean }) | null;
+  step: { index: number; weight: number; bakeEndsAt: string | null } | null;
+  windows: { stable: WindowSnapshot | null; candidate: WindowSnapshot | null };
+  lastDecision: { reason: Cause; at: string; message: string; evidence: TripEvidence | null } | null;
+}
+
+export interface ControllerDeps<U> {
+  picker: Picker<U>;
+  /** Monotonic clock in ms (performance.now() scale), the one outcomes are timed on. */
+  now: () => number;
+  /** Wall clock for event times. */
+  wallNow?: () => number;
+  /** Receives every event after the change it describes has taken effect. */
+  publish: (event: RouteEvent, state: RouteState) => void;
+}
+
+/** How many events a route keeps, newest first. */
+export const HISTORY_LIMIT = 1_000;
+
+/**
+ * One route's rollout: its versions, phase and judge. A trip swaps the weights synchronously, in
+ * the call that delivered the deciding outcome, before anything else happens; the event is
+ * published afterwards and nothing done with it (persist, log, notify) can undo or delay the swap.
+ */
+export class RouteController<U> {
+  readonly name: string;
+  readonly config: RouteConfig;
+  readonly #deps: ControllerDeps<U>;
+  #phase: Phase;
+  #stable: VersionState;
+  #candidate: (VersionState & { weight: number }) | null;
+  #judge: RouteJudge | null = null;
+  #lastDecision: RouteState['lastDecision'] = null;
+  #nextRevision: number;
+  readonly events: RouteEvent[] = [];
+
+  constructor(config: RouteConfig, deps: ControllerDeps<U>) {
+    this.name = config.name;
+    this.config = config;
+    this.#deps = deps;
+    this.#stable = { version: config.stable.version, url: config.stable.url, revision: 1 };
+    this.#nextRevision = 2;
+    const c = config.candidate;
+    this.#candidate = c === null ? null : { version: c.version, url: c.url, weight: c.weight, revision: this.#nextRevision++ };
+    this.#phase = c === null ? 'stable' : 'progressing';
+    if (c !== null) this.#judge = new RouteJudge(config.rollback, this.#stable.version, c.version, deps.now());
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  get judge(): RouteJudge | null {
+    return this.#judge;
+  }
+
+  /** The outcome sink's per-route half: feeds the judge and acts on a trip at once. */
+  observe(o: Outcome): void {
+    const judge = this.#judge;
+    if (judge === null || this.#phase === 'rolled_back') return;
+    const decidedAt = o.startedAt + o.latencyMs;
+    const trip = judge.observe(o, decidedAt);
+    if (trip !== null) this.#trip(trip, decidedAt);
+  }
+
+  /** An in-flight request of `role` that is `elapsedMs` old has passed the latency thresholds. */
+  observeSlow(role: Outcome['role'], elapsedMs: number): void {
+    const judge = this.#judge;
+    if (judge === null || this.#phase === 'rolled_back') return;
+    const now = this.#deps.now();
+    const trip = judge.observeSlow(role, elapsedMs, now);
+    if (trip !== null) this.#trip(trip, now);
+  }
+
+  #trip(trip: Trip, decidedAt: number): void {
+    // Weights first: the next pick() must already see 0%.
+    const s = this.#deps.picker.state;
+    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
+    const decisionSeconds = Math.max(0, this.#deps.now() - decidedAt) / 1000;
+    this.#phase = 'rolled_back';
+    const at = this.#wallIso();
+    this.#lastDecision = { reason: trip.reason, at, message: trip.message, evidence: trip.evidence };
+    this.#emit({
+      route: this.name,
+      type: 'rollback',
+      cause: trip.reason,
+      at,
+      message: `route ${this.name} rolled back (${trip.reason}): ${trip.message}`,
+      from: this.#candidate,
+      to: this.#stable,
+      weight: 0,
+      evidence: trip.evidence,
+      decisionSeconds,
+    });
+  }
+
+  /** The route's state as the admin API shows it (SPEC §6). */
+  state(): RouteState {
+    const now = this.#deps.now();
+    const snap = this.#judge?.snapshot(now) ?? null;
+    const weight = this.#phase === 'rolled_back' || this.#candidate === null ? 0 : this.#candidate.weight;
+    return {
+      name: this.name,
+      phase: this.#phase,
+      weight,
+      stable: { ...this.#stable },
+      candidate: this.#candidate === null ? null : { ...this.#candidate, weight, healthy: true },
+      step: null,
+      windows: { stable: snap?.stable ?? null, candidate: snap?.candidate ?? null },
+      lastDecision: this.#lastDecision,
+    };
+  }
+
+  #emit(event: RouteEvent): void {
+    this.events.unshift(event);
+    if (this.events.length > HISTORY_LIMIT) this.events.length = HISTORY_LIMIT;
+    const state = this.state();
+    // After the change, off this call stack: a slow or throwing subscriber cannot touch the swap.
+    setImmediate(() => this.#deps.publish(event, state));
+  }
+
+  #wallIso(): string {
+    return new Date(this.#deps.wallNow?.() ?? Date.now()).toISOString();
+  }
+}
