@@ -29,6 +29,13 @@ function onResponseClose(this: WithExchange): void {
   if (ex !== undefined) ex.clientClosed();
 }
 
+interface SentRequest {
+  method: string;
+  path: string;
+  headers: string[];
+  body: Buffer | null;
+}
+
 /** Shared with the gateway: once draining, every response tells the client the connection closes. */
 export interface DrainState {
   draining: boolean;
@@ -44,9 +51,11 @@ export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Err
  */
 export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   readonly route: string;
-  readonly role: VersionRole;
-  readonly version: string;
-  readonly startedAt: number;
+  role: VersionRole;
+  version: string;
+  startedAt: number;
+  /** True on a candidate failure the client never saw: it was replayed on stable. */
+  replayed = false;
   status = 0;
   failure: FailureKind = 'none';
   latencyMs = 0;
@@ -57,7 +66,13 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   readonly #requestId: string;
   readonly #sink: OutcomeSink;
   readonly #onUpstreamError: UpstreamErrorReporter;
-  readonly #upstream: Upstream;
+  #upstream: Upstream;
+  /** Where a failed candidate request is replayed (stable), or null when it is not. */
+  #replay: Upstream | null;
+  /** What was sent, kept for the replay: only when the body is a Buffer (or there is none). */
+  #sent: SentRequest | null = null;
+  /** Reading a candidate's 5xx answer that will be replaced by stable's. */
+  #swallowing = false;
   readonly #drain: DrainState;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
@@ -77,6 +92,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     sink: OutcomeSink,
     onUpstreamError: UpstreamErrorReporter,
     drain: DrainState,
+    replay: Upstream | null,
   ) {
     this.route = route;
     this.role = role;
@@ -88,6 +104,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     this.#sink = sink;
     this.#onUpstreamError = onUpstreamError;
     this.#drain = drain;
+    this.#replay = replay;
     this.#res[kExchange] = this;
     res.on('close', onResponseClose);
   }
@@ -99,6 +116,10 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   /** Sends the request upstream; `body` is the client's request stream, or null when it has none. */
   start(method: string, path: string, headers: string[], body: IncomingMessage | Buffer | null): void {
     this.#dispatched = true;
+    if (this.#replay !== null) {
+      if (body === null || Buffer.isBuffer(body)) this.#sent = { method, path, headers, body };
+      else this.#replay = null;
+    }
     try {
       this.#upstream.pool.dispatch({ path, method, headers, body }, this);
     } catch (err) {
@@ -151,6 +172,11 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     this.ttfbMs = performance.now() - this.startedAt;
     this.status = statusCode;
     this.#resume = resume;
+    if (statusCode >= 500 && this.#replay !== null) {
+      // Read and drop the candidate's error; stable answers instead once it has ended.
+      this.#swallowing = true;
+      return true;
+    }
     this.streaming = isStreamingAnswer(rawHeaders);
     const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.#requestId, this.#drain.draining);
     try {
@@ -166,6 +192,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#swallowing) return true;
     const ok = this.#res.write(chunk);
     if (!ok && this.#resume !== null) this.#res.once('drain', this.#resume);
     return ok;
@@ -173,6 +200,11 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
 
   onComplete(): void {
     if (this.#done) return;
+    if (this.#swallowing) {
+      this.failure = 'status';
+      this.#replayOnStable();
+      return;
+    }
     this.#res.end();
     this.failure = this.status >= 500 ? 'status' : 'none';
     this.#finish();
@@ -186,6 +218,12 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
       return;
     }
     const mapped = mapUpstreamError(err);
+    if (!this.#headersSent && this.#replay !== null) {
+      this.failure = this.#swallowing ? 'status' : mapped.failure;
+      this.#onUpstreamError(this, mapped, err);
+      this.#replayOnStable();
+      return;
+    }
     if (this.#headersSent) {
       // The answer had begun: the only honest signal left for the client is a broken stream.
       this.failure = 'stream';
@@ -215,6 +253,33 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
       ...(this.#drain.draining ? ['connection', 'close'] : []),
     ]);
     res.end(body);
+  }
+
+  /**
+   * Records the candidate's failure (it still counts against the candidate), then sends the same
+   * request to stable on this same exchange; the client gets stable's answer.
+   */
+  #replayOnStable(): void {
+    const stable = this.#replay as Upstream;
+    const sent = this.#sent as SentRequest;
+    const now = performance.now();
+    this.latencyMs = now - this.startedAt;
+    this.replayed = true;
+    this.#sink(this);
+    this.role = 'stable';
+    this.version = stable.label;
+    this.startedAt = now;
+    this.status = 0;
+    this.failure = 'none';
+    this.ttfbMs = Number.NaN;
+    this.streaming = false;
+    this.replayed = false;
+    this.#upstream = stable;
+    this.#replay = null;
+    this.#swallowing = false;
+    this.#abort = null;
+    this.#resume = null;
+    this.start(sent.method, sent.path, sent.headers, sent.body);
   }
 
   #finish(): void {

@@ -32,9 +32,12 @@ export class RouteRuntime {
   readonly name: string;
   readonly pathPrefix: string;
   readonly picker: Picker<Upstream>;
+  /** Request bodies up to this size are read whole first: replayable on stable when they fail. */
+  readonly bufferLimit: number;
 
   constructor(config: RouteConfig, rng: Rng) {
     this.config = config;
+    this.bufferLimit = Math.max(SMALL_BODY_BYTES, config.maxReplayBodyBytes);
     this.name = config.name;
     this.pathPrefix = config.pathPrefix;
     const stable = new Upstream(config.stable, config.timeouts);
@@ -177,6 +180,7 @@ export class Gateway {
     const state = route.picker.state;
     const toCandidate = route.picker.pickCandidate(headers);
     const upstream = toCandidate ? (state.candidate as Upstream) : state.stable;
+    const replay = toCandidate && route.config.retryOnStable ? state.stable : null;
 
     const ex = new Exchange(
       route.name,
@@ -188,6 +192,7 @@ export class Gateway {
       this.#sink,
       this.#reportUpstreamError,
       this.#drain,
+      replay,
     );
     const upstreamHeaders = upstreamRequestHeaders(
       req.rawHeaders,
@@ -204,7 +209,7 @@ export class Gateway {
     }
     const length = headers['content-length'];
     if (length === undefined || length === '0') ex.start(method, path, upstreamHeaders, null);
-    else if (Number(length) <= SMALL_BODY_BYTES) ex.startBuffered(req, path, upstreamHeaders);
+    else if (Number(length) <= (replay === null ? SMALL_BODY_BYTES : route.bufferLimit)) ex.startBuffered(req, path, upstreamHeaders);
     else ex.start(method, path, upstreamHeaders, req);
   };
 

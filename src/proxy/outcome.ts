@@ -33,6 +33,8 @@ export interface Outcome {
   readonly startedAt: number;
   /** The answer streams (event stream, or no content-length): its time to first byte is its latency. */
   readonly streaming: boolean;
+  /** A candidate failure replayed on stable (retryOnStable): the client got stable's answer instead. */
+  readonly replayed: boolean;
 }
 
 export type OutcomeSink = (outcome: Outcome) => void;

@@ -1,0 +1,128 @@
+import t from 'tap';
+import { Pool } from 'undici';
+import { config, freePort, seededRng, startGateway, startUpstream } from './helpers/servers.js';
+
+async function versions(label: string, behaviour: () => 'ok' | 'fail' | 'hang') {
+  const bodies: string[] = [];
+  const up = await startUpstream((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      bodies.push(body);
+      const b = behaviour();
+      if (b === 'hang') return;
+      res.writeHead(b === 'fail' ? 503 : 200, { 'content-type': 'application/json' }).end(`{"model":"${label}"}`);
+    });
+  });
+  return { up, bodies };
+}
+
+async function run(pool: Pool, n: number, body = '{"inputs":[1,2,3]}') {
+  const statuses: number[] = [];
+  const served: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await pool.request({ path: '/v1/models/m:predict', method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const text = await r.body.text();
+    statuses.push(r.statusCode);
+    served.push(`${r.headers['x-rollgate-version']}:${text}`);
+  }
+  return { statuses, served };
+}
+
+t.test('with retryOnStable, a candidate that starts failing is rolled back and no client sees an error', async (t) => {
+  let candidateMode: 'ok' | 'fail' = 'ok';
+  const stable = await versions('v1', () => 'ok');
+  const candidate = await versions('v2', () => candidateMode);
+  const gw = await startGateway(
+    config([
+      {
+        name: 'm',
+        match: { pathPrefix: '/v1/models/m' },
+        stable: { version: 'v1', url: stable.up.url },
+        candidate: { version: 'v2', url: candidate.up.url, weight: 30 },
+        retryOnStable: true,
+      },
+    ]),
+    { rng: seededRng(21) },
+  );
+  const pool = new Pool(gw.url, { connections: 2 });
+  t.teardown(async () => {
+    await pool.close();
+    await gw.close();
+    await stable.up.close();
+    await candidate.up.close();
+  });
+
+  const before = await run(pool, 100);
+  candidateMode = 'fail';
+  const during = await run(pool, 300);
+  const all = [...before.statuses, ...during.statuses];
+  t.ok(all.every((s) => s === 200), `all ${all.length} clients got 200`);
+  t.equal(gw.rollouts.route('m')!.phase, 'rolled_back', 'the candidate was still rolled back: replayed failures count against it');
+  const replayed = gw.outcomes.filter((o) => o.role === 'candidate' && o.replayed);
+  t.ok(replayed.length >= 1 && replayed.length <= 5, `${replayed.length} candidate failures were replayed on stable`);
+  t.ok(replayed.every((o) => o.failure === 'status' && o.status === 503), 'each recorded as the candidate failure it was');
+  t.ok(during.served.every((s) => s.startsWith('v1:') || s.startsWith('v2:{"model":"v2"}')), 'a replayed answer comes from stable, labelled v1');
+  // Stable received the replays with the same body.
+  const lastStableBodies = stable.bodies.slice(-during.statuses.length);
+  t.ok(lastStableBodies.every((b) => b === '{"inputs":[1,2,3]}'), 'stable got the same body');
+});
+
+t.test('retryOnStable covers connection refused and timeouts too', async (t) => {
+  const stable = await versions('v1', () => 'ok');
+  const hanging = await versions('v3', () => 'hang');
+  const closed = await freePort();
+  const gw = await startGateway(
+    config([
+      {
+        name: 'refused',
+        match: { pathPrefix: '/v1/models/m' },
+        stable: { version: 'v1', url: stable.up.url },
+        candidate: { version: 'v2', url: `http://127.0.0.1:${closed}`, weight: 100 },
+        retryOnStable: true,
+      },
+      {
+        name: 'slow',
+        match: { pathPrefix: '/v2/models/m' },
+        stable: { version: 'v1', url: stable.up.url },
+        candidate: { version: 'v3', url: hanging.up.url, weight: 100 },
+        retryOnStable: true,
+        timeouts: { connect: '1s', response: '100ms' },
+      },
+    ]),
+  );
+  const pool = new Pool(gw.url, { connections: 1 });
+  t.teardown(async () => {
+    await pool.close();
+    await gw.close();
+    await stable.up.close();
+    await hanging.up.close();
+  });
+  const refused = await run(pool, 10);
+  t.same(refused.statuses, Array(10).fill(200), 'connection refused: every client got 200 from stable');
+  t.equal(gw.rollouts.route('refused')!.phase, 'rolled_back');
+  const r = await pool.request({ path: '/v2/models/m:predict', method: 'POST', body: '{}' });
+  t.equal(r.statusCode, 200, 'a timed-out candidate request is answered by stable');
+  t.equal(r.headers['x-rollgate-version'], 'v1');
+  await r.body.dump();
+  t.match(gw.outcomes.find((o) => o.route === 'slow' && o.role === 'candidate'), { failure: 'timeout', replayed: true });
+});
+
+t.test('without retryOnStable the client sees the candidate failure', async (t) => {
+  const stable = await versions('v1', () => 'ok');
+  const candidate = await versions('v2', () => 'fail');
+  const gw = await startGateway(
+    config([
+      { name: 'm', match: { pathPrefix: '/v1/models/m' }, stable: { version: 'v1', url: stable.up.url }, candidate: { version: 'v2', url: candidate.up.url, weight: 100 } },
+    ]),
+  );
+  const pool = new Pool(gw.url, { connections: 1 });
+  t.teardown(async () => {
+    await pool.close();
+    await gw.close();
+    await stable.up.close();
+    await candidate.up.close();
+  });
+  const r = await run(pool, 3);
+  t.equal(r.statuses[0], 503, 'the first failure reaches the client');
+});
