@@ -5,6 +5,9 @@ import type { Upstream } from './proxy/upstream.js';
 import { Rollouts } from './rollout/rollouts.js';
 import type { Rng } from './traffic/picker.js';
 
+/** How often in-flight requests are checked against the latency thresholds. */
+export const SWEEP_INTERVAL_MS = 20;
+
 export interface RollgateOptions {
   rng?: Rng;
   logger?: GatewayLogger & { info(obj: object, msg: string): void };
@@ -36,6 +39,12 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     [...gateway.routes.values()].map((r) => ({ config: r.config, picker: r.picker })),
     () => performance.now(),
   );
+  // Requests still waiting for an answer are judged as soon as they pass the latency thresholds.
+  const sweep = setInterval(() => {
+    for (const route of gateway.routes.values()) rollouts!.route(route.name)?.sweepInFlight(route.inflight);
+  }, SWEEP_INTERVAL_MS);
+  sweep.unref();
+  gateway.server.once('close', () => clearInterval(sweep));
   const log = options.logger;
   if (log !== undefined) {
     rollouts.subscribe((event) => log.info({ event }, event.message));

@@ -78,27 +78,29 @@ export class RouteJudge {
     if (o.failure === 'aborted' || this.#tripped !== null) return null;
     const failure = countedFailure(o.failure);
     const latency = judgedLatency(o);
-    return o.role === 'candidate' ? this.#candidate(now, latency, failure) : this.#stable(now, latency, failure);
+    const counted = o.slowMs ?? 0;
+    return o.role === 'candidate' ? this.#candidate(now, latency, failure, counted) : this.#stable(now, latency, failure, counted);
   }
 
   /**
    * A request still in flight that has just passed the latency thresholds: counts as a slow
    * answer of its version now, rather than when (or if) it ends. `elapsedMs` is its age.
    */
-  observeSlow(role: VersionRole, elapsedMs: number, now: number): Trip | null {
+  observeSlow(role: VersionRole, elapsedMs: number, countedMs: number, now: number): Trip | null {
     if (this.#tripped !== null || this.#candidateSeen < this.rules.warmup) return null;
     this.#tickEpochs(now);
+    const share = this.#share(now);
     let slow = false;
     for (const l of this.#latency) {
-      if (!(elapsedMs > l.threshold)) continue;
+      if (!(elapsedMs > l.threshold) || countedMs > l.threshold) continue;
       slow = true;
-      for (const [t] of l.tests.live()) t.event(role === 'candidate');
+      this.#feedConditional(l.tests, share, role === 'candidate');
     }
     return slow && role === 'candidate' ? this.#check(now, null) : null;
   }
 
-  /** The largest latency threshold in force (ms): past it, an in-flight request is slow on every test. */
-  get slowestThreshold(): number {
+  /** The smallest latency threshold in force (ms): younger in-flight requests are not slow yet. */
+  get smallestThreshold(): number {
     let min = Infinity;
     for (const l of this.#latency) if (l.threshold < min) min = l.threshold;
     return min;
@@ -109,7 +111,7 @@ export class RouteJudge {
     return { stable: this.stable.snapshot(now, qs), candidate: this.candidate.snapshot(now, qs) };
   }
 
-  #stable(now: number, latency: number, failure: CountedFailure | null): Trip | null {
+  #stable(now: number, latency: number, failure: CountedFailure | null, counted: number): Trip | null {
     this.#tickEpochs(now);
     this.stable.record(now, latency, failure);
     if (failure !== null) this.#lastStableFailureAt = now;
@@ -117,12 +119,12 @@ export class RouteJudge {
     if (failure !== null) this.#feedConditional(this.#errorRelative, share, false);
     if (++this.#stableSinceRefresh >= THRESHOLD_REFRESH) this.#refreshThresholds(now);
     if (this.#candidateSeen >= this.rules.warmup) {
-      for (const l of this.#latency) if (latency > l.threshold) this.#feedConditional(l.tests, share, false);
+      for (const l of this.#latency) if (latency > l.threshold && !(counted > l.threshold)) this.#feedConditional(l.tests, share, false);
     }
     return null;
   }
 
-  #candidate(now: number, latency: number, failure: CountedFailure | null): Trip | null {
+  #candidate(now: number, latency: number, failure: CountedFailure | null, counted: number): Trip | null {
     this.#tickEpochs(now);
     this.candidate.record(now, latency, failure);
     this.#candidateSeen++;
@@ -139,7 +141,7 @@ export class RouteJudge {
     if (this.#candidateSeen > this.rules.warmup) {
       if (Number.isNaN(this.#latency[0]?.threshold ?? 0)) this.#refreshThresholds(now);
       for (const l of this.#latency) {
-        if (latency > l.threshold) {
+        if (latency > l.threshold && !(counted > l.threshold)) {
           this.#feedConditional(l.tests, share, true);
           rose = true;
         }

@@ -4,6 +4,7 @@ import { errorBody, errorStatus } from '../errors.js';
 import { clientResponseHeaders, isStreamingAnswer } from './headers.js';
 import type { FailureKind, Outcome, OutcomeSink, VersionRole } from './outcome.js';
 import { mapUpstreamError, type MappedError } from './upstream-errors.js';
+import type { InFlight, InFlightItem } from './inflight.js';
 import type { Upstream } from './upstream.js';
 
 const kExchange = Symbol('rollgate.exchange');
@@ -49,13 +50,16 @@ export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Err
  * client's response, and the outcome record handed to the sink when it ends. One object per
  * request carries all of it, so the hot path allocates little besides what Node and undici do.
  */
-export class Exchange implements Outcome, Dispatcher.DispatchHandler {
+export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandler {
   readonly route: string;
   role: VersionRole;
   version: string;
   startedAt: number;
   /** True on a candidate failure the client never saw: it was replayed on stable. */
   replayed = false;
+  slowMs = 0;
+  prev: InFlightItem | null = null;
+  next: InFlightItem | null = null;
   status = 0;
   failure: FailureKind = 'none';
   latencyMs = 0;
@@ -73,6 +77,8 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   #sent: SentRequest | null = null;
   /** Reading a candidate's 5xx answer that will be replaced by stable's. */
   #swallowing = false;
+  #inflight: InFlight;
+  readonly #inflightStable: InFlight;
   readonly #drain: DrainState;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
@@ -93,6 +99,8 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     onUpstreamError: UpstreamErrorReporter,
     drain: DrainState,
     replay: Upstream | null,
+    inflight: InFlight,
+    inflightStable: InFlight,
   ) {
     this.route = route;
     this.role = role;
@@ -105,8 +113,15 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     this.#onUpstreamError = onUpstreamError;
     this.#drain = drain;
     this.#replay = replay;
+    this.#inflight = inflight;
+    this.#inflightStable = inflightStable;
+    inflight.add(this);
     this.#res[kExchange] = this;
     res.on('close', onResponseClose);
+  }
+
+  get answered(): boolean {
+    return !Number.isNaN(this.ttfbMs);
   }
 
   get upstreamUrl(): string {
@@ -265,7 +280,11 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
     const now = performance.now();
     this.latencyMs = now - this.startedAt;
     this.replayed = true;
+    this.#inflight.remove(this);
     this.#sink(this);
+    this.#inflight = this.#inflightStable;
+    this.#inflight.add(this);
+    this.slowMs = 0;
     this.role = 'stable';
     this.version = stable.label;
     this.startedAt = now;
@@ -285,6 +304,7 @@ export class Exchange implements Outcome, Dispatcher.DispatchHandler {
   #finish(): void {
     this.#done = true;
     this.latencyMs = performance.now() - this.startedAt;
+    this.#inflight.remove(this);
     this.#res.removeListener('close', onResponseClose);
     this.#res[kExchange] = undefined;
     this.#sink(this);

@@ -6,6 +6,7 @@ import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/pi
 import { Exchange, SMALL_BODY_BYTES, type DrainState, type UpstreamErrorReporter } from './exchange.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
+import { InFlight } from './inflight.js';
 import { RequestIds } from './request-id.js';
 import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
@@ -34,6 +35,8 @@ export class RouteRuntime {
   readonly picker: Picker<Upstream>;
   /** Request bodies up to this size are read whole first: replayable on stable when they fail. */
   readonly bufferLimit: number;
+  /** Requests in flight per version, oldest first. */
+  readonly inflight = { stable: new InFlight(), candidate: new InFlight() };
 
   constructor(config: RouteConfig, rng: Rng) {
     this.config = config;
@@ -193,6 +196,8 @@ export class Gateway {
       this.#reportUpstreamError,
       this.#drain,
       replay,
+      toCandidate ? route.inflight.candidate : route.inflight.stable,
+      route.inflight.stable,
     );
     const upstreamHeaders = upstreamRequestHeaders(
       req.rawHeaders,

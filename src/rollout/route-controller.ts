@@ -1,6 +1,7 @@
 import type { RouteConfig } from '../config/types.js';
 import type { Trip, TripEvidence } from '../judge/decide.js';
 import { RouteJudge } from '../judge/route-judge.js';
+import type { InFlight } from '../proxy/inflight.js';
 import type { Outcome } from '../proxy/outcome.js';
 import type { WindowSnapshot } from '../stats/window.js';
 import { trafficState, type Picker } from '../traffic/picker.js';
@@ -100,13 +101,31 @@ export class RouteController<U> {
     if (trip !== null) this.#trip(trip, decidedAt);
   }
 
-  /** An in-flight request of `role` that is `elapsedMs` old has passed the latency thresholds. */
-  observeSlow(role: Outcome['role'], elapsedMs: number): void {
+  /**
+   * Counts requests still waiting for their answer that have passed the latency thresholds, as
+   * soon as they pass them (a hanging candidate is judged before its timeouts end). Called by a
+   * periodic sweep, never per request; walks each list from the oldest and stops at the first
+   * request younger than every threshold.
+   */
+  sweepInFlight(lists: { stable: InFlight; candidate: InFlight }): void {
     const judge = this.#judge;
     if (judge === null || this.#phase === 'rolled_back') return;
+    const threshold = judge.smallestThreshold;
+    if (!(threshold < Infinity)) return;
     const now = this.#deps.now();
-    const trip = judge.observeSlow(role, elapsedMs, now);
-    if (trip !== null) this.#trip(trip, now);
+    for (const role of ['stable', 'candidate'] as const) {
+      for (let item = lists[role].head; item !== null; item = item.next) {
+        const age = now - item.startedAt;
+        if (!(age > threshold)) break;
+        if (item.answered) continue;
+        const trip = judge.observeSlow(role, age, item.slowMs, now);
+        item.slowMs = age;
+        if (trip !== null) {
+          this.#trip(trip, now);
+          return;
+        }
+      }
+    }
   }
 
   #trip(trip: Trip, decidedAt: number): void {
