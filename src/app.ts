@@ -3,6 +3,7 @@ import { Gateway, type GatewayLogger } from './proxy/gateway.js';
 import type { OutcomeSink } from './proxy/outcome.js';
 import type { Upstream } from './proxy/upstream.js';
 import { Rollouts } from './rollout/rollouts.js';
+import { warmUpRollbackPath } from './rollout/warm-up.js';
 import type { Rng } from './traffic/picker.js';
 
 /** How often in-flight requests are checked against the latency thresholds. */
@@ -39,6 +40,8 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     [...gateway.routes.values()].map((r) => ({ config: r.config, picker: r.picker })),
     () => performance.now(),
   );
+  const first = config.routes[0];
+  if (first !== undefined) warmUpRollbackPath(first);
   // Requests still waiting for an answer are judged as soon as they pass the latency thresholds.
   const sweep = setInterval(() => {
     for (const route of gateway.routes.values()) rollouts!.route(route.name)?.sweepInFlight(route.inflight);

@@ -1,110 +1,149 @@
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import type { GatewayConfig } from '../config/types.js';
+import { createRollgate } from '../app.js';
 import { parseConfig } from '../config/load.js';
-import { Gateway } from '../proxy/gateway.js';
 import type { Outcome } from '../proxy/outcome.js';
+import type { RouteEvent } from '../rollout/route-controller.js';
+import type { WindowSnapshot } from '../stats/window.js';
 import { startModelServer } from './model-server.js';
 
-interface Tally {
-  requests: number;
-  failures: number;
-  latencies: number[];
-}
+const HEALTHY = { failureRate: 0.002, latencyMs: 20 };
+const DEGRADED = { failureRate: 0.2, latencyMs: 45 };
+const CONCURRENCY = 16;
 
-const tally = (): Tally => ({ requests: 0, failures: 0, latencies: [] });
-
-function p99(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] as number;
+function row(name: string, w: WindowSnapshot | null): string {
+  if (w === null) return `  ${name.padEnd(16)} -`;
+  const p99 = w.latencyMs['0.99'];
+  return (
+    `  ${name.padEnd(16)} ${String(w.count).padStart(7)} req  ${w.rate.toFixed(0).padStart(5)} req/s  ` +
+    `${(w.failureRate * 100).toFixed(2).padStart(6)}% failed  p99 ${p99 === null || p99 === undefined ? '    -' : p99.toFixed(1).padStart(6)} ms`
+  );
 }
 
 /**
- * `rollgate demo`: two sample model servers, the gateway in front of them with a 20% canary,
- * and a load generator, all on free loopback ports; shows the split live, then a summary.
+ * `rollgate demo` (`npm start`): two sample model servers, the gateway in front of them with a
+ * 20% canary and retryOnStable, and a load generator, all on free loopback ports. A few seconds
+ * in, the candidate degrades; the judge rolls it back; the demo prints the evidence and a summary.
  */
 export async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { seconds: { type: 'string', default: '8' } }, strict: true });
-  const seconds = Math.max(1, Number(values.seconds) || 8);
+  const { values } = parseArgs({ args, options: { 'degrade-after': { type: 'string', default: '4' } }, strict: true });
+  const degradeAfterMs = Math.max(1, Number(values['degrade-after']) || 4) * 1000;
   const out = process.stdout;
+  const tty = out.isTTY === true;
 
-  const stable = await startModelServer('v1', { failureRate: 0.002, latencyMs: 8 });
-  const candidate = await startModelServer('v2', { failureRate: 0.002, latencyMs: 8 });
-  const config: GatewayConfig = parseConfig({
+  const stable = await startModelServer('v1', HEALTHY);
+  const candidate = await startModelServer('v2', HEALTHY);
+  const config = parseConfig({
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
+    log: { level: 'silent' },
     routes: [
       {
         name: 'sentiment',
         match: { pathPrefix: '/v1/models/sentiment' },
         stable: { version: 'v1', url: stable.url },
         candidate: { version: 'v2', url: candidate.url, weight: 20 },
+        retryOnStable: true,
       },
     ],
   });
 
-  const windows = { stable: tally(), candidate: tally() };
-  const sink = (o: Outcome): void => {
-    const t = windows[o.role];
-    t.requests++;
-    if (o.failure !== 'none' && o.failure !== 'aborted') t.failures++;
-    t.latencies.push(o.latencyMs);
+  let degradedAt = Number.POSITIVE_INFINITY;
+  let candidateAfterRegression = 0;
+  const onOutcome = (o: Outcome): void => {
+    if (o.role === 'candidate' && o.startedAt >= degradedAt) candidateAfterRegression++;
   };
-  const gateway = new Gateway(config, { onOutcome: sink });
+  const { gateway, rollouts } = createRollgate(config, { onOutcome });
   const addr = await gateway.listen();
   const base = `http://127.0.0.1:${addr.port}`;
-  out.write(`rollgate demo: gateway on ${base}, stable v1 on ${stable.url}, candidate v2 on ${candidate.url} at 20%\n\n`);
+  const controller = rollouts.route('sentiment')!;
+  let trip: RouteEvent | null = null;
+  rollouts.subscribe((e) => {
+    if (e.type === 'rollback') trip = e;
+  });
 
-  const client = new Pool(base, { connections: 8 });
+  out.write(
+    `rollgate demo\n  gateway      ${base}  (route sentiment: /v1/models/sentiment)\n` +
+      `  stable v1    ${stable.url}\n  candidate v2 ${candidate.url}  at 20% of traffic, retryOnStable on\n` +
+      `  the candidate degrades after ${degradeAfterMs / 1000} s (20% errors, 2x slower); Ctrl-C stops\n\n`,
+  );
+
+  const client = new Pool(base, { connections: CONCURRENCY });
   let stop = false;
-  let clientErrors = 0;
+  let served = 0;
+  let userErrors = 0;
+  let candidateErrorsSeen = 0;
   const body = JSON.stringify({ inputs: ['the service was quick and friendly'] });
   const worker = async (): Promise<void> => {
     while (!stop) {
-      const r = await client.request({
-        path: '/v1/models/sentiment:predict',
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      await r.body.dump();
-      if (r.statusCode >= 500) clientErrors++;
+      try {
+        const r = await client.request({ path: '/v1/models/sentiment:predict', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        await r.body.dump();
+        served++;
+        if (r.statusCode >= 500) {
+          userErrors++;
+          if (r.headers['x-rollgate-version'] === 'v2') candidateErrorsSeen++;
+        }
+      } catch {
+        if (!stop) userErrors++;
+      }
     }
   };
-  const workers = Array.from({ length: 8 }, worker);
+  const workers = Array.from({ length: CONCURRENCY }, worker);
 
-  const interrupted = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-  const line = (): string => {
-    const row = (name: string, t: Tally): string =>
-      `${name.padEnd(10)} ${String(t.requests).padStart(7)} req  ${((100 * t.failures) / Math.max(1, t.requests)).toFixed(2).padStart(6)}% failed  p99 ${p99(t.latencies).toFixed(1).padStart(6)} ms`;
-    return `${row('stable', windows.stable)}\n${row('candidate', windows.candidate)}\n`;
+  let interrupted = false;
+  const onSigint = (): void => {
+    interrupted = true;
   };
-  const tty = out.isTTY === true;
-  const started = Date.now();
+  process.once('SIGINT', onSigint);
+  const started = performance.now();
+  let linesDrawn = 0;
+  let tripShownAt = 0;
+  const draw = (): void => {
+    const s = controller.state();
+    const lines = [
+      `  phase ${s.phase.padEnd(12)} candidate weight ${s.weight}%   ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      row('stable v1', s.windows.stable),
+      row('candidate v2', s.windows.candidate),
+    ];
+    if (tty && linesDrawn > 0) out.write(`\x1b[${linesDrawn}A\x1b[J`);
+    out.write(`${lines.join('\n')}\n`);
+    linesDrawn = lines.length;
+  };
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      if (tty) out.write('\x1b[2A\x1b[J');
-      out.write(line());
-      if (Date.now() - started >= seconds * 1000) {
+      const now = performance.now();
+      if (degradedAt === Number.POSITIVE_INFINITY && now - started >= degradeAfterMs) {
+        degradedAt = now;
+        candidate.behaviour = DEGRADED;
+        if (tty) linesDrawn = 0;
+        out.write(`\n>>> candidate v2 degrades now: 20% errors, 2x latency\n\n`);
+      }
+      if (tty || Math.round((now - started) / 250) % 4 === 0) draw();
+      if (trip !== null && tripShownAt === 0) {
+        tripShownAt = now;
+        const e = trip as RouteEvent;
+        out.write(`\n>>> ROLLBACK (${e.cause}) after ${((now - degradedAt) / 1000).toFixed(2)} s, decided in ${((e.decisionSeconds ?? 0) * 1e6).toFixed(0)} us:\n    ${e.message}\n\n`);
+        if (tty) linesDrawn = 0;
+      }
+      const done = (tripShownAt > 0 && now - tripShownAt > 2_000) || now - started > 60_000 || interrupted;
+      if (done) {
         clearInterval(timer);
         resolve();
       }
-    }, 500);
-    if (tty) out.write('\n\n');
-    void interrupted.then(() => {
-      clearInterval(timer);
-      resolve();
-    });
+    }, 250);
   });
+  process.off('SIGINT', onSigint);
   stop = true;
   await Promise.allSettled(workers);
   await client.close();
   await gateway.close(1_000);
   await Promise.all([stable.close(), candidate.close()]);
 
-  const total = windows.stable.requests + windows.candidate.requests;
-  const share = (100 * windows.candidate.requests) / Math.max(1, total);
-  out.write(`\nsummary: ${total} requests served, ${share.toFixed(1)}% on the candidate (weight 20), ${clientErrors} user-visible errors\n`);
-  return 0;
+  out.write(
+    `summary: ${served} requests served; ${candidateAfterRegression} candidate requests after the regression began; ` +
+      `${candidateErrorsSeen} user-visible errors from the candidate (retryOnStable replayed its failures on stable), ` +
+      `${userErrors - candidateErrorsSeen} from stable's own failure rate; rolled back: ${trip === null ? 'no' : 'yes'}\n`,
+  );
+  return trip === null && !interrupted ? 1 : 0;
 }

@@ -75,9 +75,14 @@ export class RouteJudge {
 
   /** Feeds one finished request; returns the trip it caused, if any (once per deployment). */
   observe(o: Outcome, now: number): Trip | null {
-    if (o.failure === 'aborted' || this.#tripped !== null) return null;
+    if (o.failure === 'aborted') return null;
     const failure = countedFailure(o.failure);
     const latency = judgedLatency(o);
+    if (this.#tripped !== null) {
+      // Decided: the windows go on filling, for inspection; the tests are done.
+      (o.role === 'candidate' ? this.candidate : this.stable).record(now, latency, failure);
+      return null;
+    }
     const counted = o.slowMs ?? 0;
     return o.role === 'candidate' ? this.#candidate(now, latency, failure, counted) : this.#stable(now, latency, failure, counted);
   }
@@ -227,15 +232,55 @@ export class RouteJudge {
       }
     }
     if (reason === null) return null;
-    const snap = this.snapshot(now);
-    this.#tripped = describeTrip(reason, now, {
-      stable: { version: this.stableLabel, ...snap.stable },
-      candidate: { version: this.candidateLabel, ...snap.candidate },
-      statistic: round3(statistic),
-      boundary: round3(boundary),
-      ...detail,
-    });
+    const build = (): Trip => {
+      const snap = this.snapshot(now);
+      return describeTrip(reason, now, {
+        stable: { version: this.stableLabel, ...snap.stable },
+        candidate: { version: this.candidateLabel, ...snap.candidate },
+        statistic: round3(statistic),
+        boundary: round3(boundary),
+        ...detail,
+      });
+    };
+    this.#tripped = new DeferredTrip(reason, now, build);
     return this.#tripped;
+  }
+}
+
+/**
+ * A trip whose evidence (window snapshots and the sentence) is built on first read: the caller
+ * swaps the weights first and reads the evidence after, so the rollback waits for nothing.
+ */
+class DeferredTrip implements Trip {
+  readonly reason: TripReason;
+  readonly at: number;
+  #built: Trip | null = null;
+  #build: (() => Trip) | null;
+
+  constructor(reason: TripReason, at: number, build: () => Trip) {
+    this.reason = reason;
+    this.at = at;
+    this.#build = build;
+  }
+
+  get message(): string {
+    return this.#get().message;
+  }
+
+  get evidence(): Trip['evidence'] {
+    return this.#get().evidence;
+  }
+
+  toJSON(): Trip {
+    return { reason: this.reason, at: this.at, message: this.message, evidence: this.evidence };
+  }
+
+  #get(): Trip {
+    if (this.#built === null) {
+      this.#built = (this.#build as () => Trip)();
+      this.#build = null;
+    }
+    return this.#built;
   }
 }
 

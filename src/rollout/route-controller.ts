@@ -95,7 +95,7 @@ export class RouteController<U> {
   /** The outcome sink's per-route half: feeds the judge and acts on a trip at once. */
   observe(o: Outcome): void {
     const judge = this.#judge;
-    if (judge === null || this.#phase === 'rolled_back') return;
+    if (judge === null) return;
     const decidedAt = o.startedAt + o.latencyMs;
     const trip = judge.observe(o, decidedAt);
     if (trip !== null) this.#trip(trip, decidedAt);
@@ -112,9 +112,9 @@ export class RouteController<U> {
     if (judge === null || this.#phase === 'rolled_back') return;
     const threshold = judge.smallestThreshold;
     if (!(threshold < Infinity)) return;
-    const now = this.#deps.now();
     for (const role of ['stable', 'candidate'] as const) {
       for (let item = lists[role].head; item !== null; item = item.next) {
+        const now = this.#deps.now();
         const age = now - item.startedAt;
         if (!(age > threshold)) break;
         if (item.answered) continue;
