@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Pool } from 'undici';
-import { config, freePort, seededRng, startGateway, startUpstream } from './helpers/servers.js';
+import { closeAll, config, freePort, seededRng, startGateway, startUpstream } from './helpers/servers.js';
 
 async function versions(label: string, behaviour: () => 'ok' | 'fail' | 'hang') {
   const bodies: string[] = [];
@@ -46,12 +46,7 @@ t.test('with retryOnStable, a candidate that starts failing is rolled back and n
     { rng: seededRng(21) },
   );
   const pool = new Pool(gw.url, { connections: 2 });
-  t.teardown(async () => {
-    await pool.close();
-    await gw.close();
-    await stable.up.close();
-    await candidate.up.close();
-  });
+  t.teardown(closeAll(pool, gw, stable.up, candidate.up));
 
   const before = await run(pool, 100);
   candidateMode = 'fail';
@@ -92,12 +87,7 @@ t.test('retryOnStable covers connection refused and timeouts too', async (t) => 
     ]),
   );
   const pool = new Pool(gw.url, { connections: 1 });
-  t.teardown(async () => {
-    await pool.close();
-    await gw.close();
-    await stable.up.close();
-    await hanging.up.close();
-  });
+  t.teardown(closeAll(pool, gw, stable.up, hanging.up));
   const refused = await run(pool, 10);
   t.same(refused.statuses, Array(10).fill(200), 'connection refused: every client got 200 from stable');
   t.equal(gw.rollouts.route('refused')!.phase, 'rolled_back');
@@ -117,12 +107,7 @@ t.test('without retryOnStable the client sees the candidate failure', async (t) 
     ]),
   );
   const pool = new Pool(gw.url, { connections: 1 });
-  t.teardown(async () => {
-    await pool.close();
-    await gw.close();
-    await stable.up.close();
-    await candidate.up.close();
-  });
+  t.teardown(closeAll(pool, gw, stable.up, candidate.up));
   const r = await run(pool, 3);
   t.equal(r.statuses[0], 503, 'the first failure reaches the client');
 });

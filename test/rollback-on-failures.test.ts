@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Pool } from 'undici';
-import { config, seededRng, startGateway, startUpstream, type TestUpstream } from './helpers/servers.js';
+import { closeAll, config, seededRng, startGateway, startUpstream, type TestUpstream } from './helpers/servers.js';
 
 type Mode = 'ok' | 'fail' | 'notfound' | 'hang';
 
@@ -44,12 +44,7 @@ t.test('a candidate that starts answering 500 is rolled back within consecutiveF
   const candidate = await switchable('v2');
   const gw = await startGateway(config([route(stable.up.url, candidate.up.url)]), { rng: seededRng(3) });
   const pool = new Pool(gw.url, { connections: 1 });
-  t.teardown(async () => {
-    await pool.close();
-    await gw.close();
-    await stable.up.close();
-    await candidate.up.close();
-  });
+  t.teardown(closeAll(pool, gw, stable.up, candidate.up));
   const controller = gw.rollouts.route('m')!;
 
   const healthy = await send(pool, 300);
@@ -82,12 +77,7 @@ t.test('a candidate answering 4xx is never counted against it', async (t) => {
   const candidate = await switchable('v2');
   const gw = await startGateway(config([route(stable.up.url, candidate.up.url)]), { rng: seededRng(5) });
   const pool = new Pool(gw.url, { connections: 1 });
-  t.teardown(async () => {
-    await pool.close();
-    await gw.close();
-    await stable.up.close();
-    await candidate.up.close();
-  });
+  t.teardown(closeAll(pool, gw, stable.up, candidate.up));
   candidate.set('notfound');
   const r = await send(pool, 400);
   t.ok(r.statuses.filter((s) => s === 404).length > 100, 'the candidate answered 404 many times');
@@ -102,12 +92,7 @@ t.test('a candidate that hangs is rolled back on timeouts', async (t) => {
     { rng: seededRng(9) },
   );
   const pool = new Pool(gw.url, { connections: 4 });
-  t.teardown(async () => {
-    await pool.close();
-    await gw.close();
-    await stable.up.close();
-    await candidate.up.close();
-  });
+  t.teardown(closeAll(pool, gw, stable.up, candidate.up));
   await send(pool, 100);
   candidate.set('hang');
   const controller = gw.rollouts.route('m')!;

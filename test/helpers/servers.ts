@@ -150,3 +150,10 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
 }
+
+/** Closes each in order (client pools first, then the gateway, then upstreams), for t.teardown. */
+export function closeAll(...things: { close(): Promise<unknown> }[]): () => Promise<void> {
+  return async () => {
+    for (const thing of things) await thing.close();
+  };
+}
