@@ -1,0 +1,202 @@
+import type { RollbackRules } from '../src/config/types.js';
+import { DEFAULT_ROLLBACK } from '../src/config/defaults.js';
+import type { TripReason } from '../src/judge/decide.js';
+import { RouteJudge } from '../src/judge/route-judge.js';
+import type { Outcome } from '../src/proxy/outcome.js';
+
+/**
+ * The judge alone, on synthetic traffic: one deployment is a stable and a candidate version
+ * behind a fixed split, requests arriving at a fixed rate on a simulated clock, each one failing
+ * and taking time as its version's profile says. No sockets, no timers: a seed fixes the run.
+ */
+
+/** How a version behaves: failure probability and a log-normal latency. */
+export interface VersionProfile {
+  failureRate: number;
+  medianMs: number;
+  /** Standard deviation of ln(latency). */
+  sigma: number;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  candidate: VersionProfile;
+  /** Deployments in a full run. */
+  deployments: number;
+  /** Simulated time the candidate behaves like stable before its own profile sets in (0: from the first request). */
+  onsetMs: number;
+  /** A deployment ends untripped after this many candidate requests (counted from the onset). */
+  cap: number;
+  /** `falseRollbacks`: at most `target` trips in all; `meanToTrip`: every deployment trips, on average within `target` candidate requests. */
+  measure: 'falseRollbacks' | 'meanToTrip';
+  target: number;
+  /** The reasons a trip of this scenario may give (none for a healthy candidate). */
+  reasons: readonly TripReason[];
+}
+
+export interface DeploymentResult {
+  tripped: boolean;
+  reason: TripReason | null;
+  /** Candidate requests from the onset up to and including the deciding one (or the cap); 0 for a trip before the onset. */
+  candidateRequests: number;
+}
+
+export const STABLE: Readonly<VersionProfile> = Object.freeze({ failureRate: 0.01, medianMs: 40, sigma: 0.5 });
+/** Requests per second of simulated time, and the candidate's share of them. */
+export const ARRIVALS_PER_S = 2_000;
+export const CANDIDATE_SHARE = 0.05;
+
+const Z99 = 2.3263478740408408;
+const ERROR_REASONS: readonly TripReason[] = ['error_rate', 'consecutive_failures'];
+
+function regression(name: string, description: string, candidate: Partial<VersionProfile>, target: number, reasons: readonly TripReason[], onsetMs = 0): Scenario {
+  return { name, description, candidate: { ...STABLE, ...candidate }, deployments: 500, onsetMs, cap: 50_000, measure: 'meanToTrip', target, reasons };
+}
+
+export const SCENARIOS: readonly Scenario[] = Object.freeze([
+  {
+    name: 'healthy',
+    description: 'candidate identical to stable: 1% failures, same latency',
+    candidate: { ...STABLE },
+    deployments: 3_000,
+    onsetMs: 0,
+    cap: 20_000,
+    measure: 'falseRollbacks',
+    target: 3,
+    reasons: [],
+  },
+  regression('error-20pct', 'failures 1% -> 20%', { failureRate: 0.2 }, 35, ERROR_REASONS),
+  regression('error-5pct', 'failures 1% -> 5%', { failureRate: 0.05 }, 300, ERROR_REASONS),
+  regression('error-2pct', 'failures 1% -> 2%', { failureRate: 0.02 }, 3_000, ERROR_REASONS),
+  regression('hard-failure', 'every candidate request fails', { failureRate: 1 }, 5, ERROR_REASONS),
+  // The same failure 20 s into a healthy deployment, once stable's own failures are part of the evidence.
+  regression('hard-failure-late', 'every candidate request fails from 20 s on', { failureRate: 1 }, 5, ERROR_REASONS, 20_000),
+  regression('latency-median-x1.5', 'the whole candidate latency distribution x1.5', { medianMs: STABLE.medianMs * 1.5 }, 100, ['latency']),
+  // Same median, sigma chosen so that the candidate's p99 is twice stable's.
+  regression('latency-p99-x2', 'candidate p99 x2, same median', { sigma: (Math.LN2 + Z99 * STABLE.sigma) / Z99 }, 300, ['latency']),
+]);
+
+export function scenario(name: string): Scenario {
+  const s = SCENARIOS.find((x) => x.name === name);
+  if (s === undefined) throw new RangeError(`unknown scenario ${name}; one of ${SCENARIOS.map((x) => x.name).join(', ')}`);
+  return s;
+}
+
+/** mulberry32: a small, fast 32-bit PRNG; uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal draws by Box-Muller, both halves of each pair used. */
+export function normals(uniform: () => number): () => number {
+  let spare = Number.NaN;
+  return () => {
+    if (!Number.isNaN(spare)) {
+      const z = spare;
+      spare = Number.NaN;
+      return z;
+    }
+    const r = Math.sqrt(-2 * Math.log(1 - uniform()));
+    const theta = 2 * Math.PI * uniform();
+    spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  };
+}
+
+/** A seed for deployment `index` of a run seeded `seed`: distinct streams per deployment. */
+export function deploymentSeed(seed: number, scenarioName: string, index: number): number {
+  let h = Math.imul(seed >>> 0, 0x9e3779b1) ^ index;
+  for (let i = 0; i < scenarioName.length; i++) h = Math.imul(h ^ scenarioName.charCodeAt(i), 0x85ebca6b);
+  h ^= h >>> 16;
+  return Math.imul(h, 0xc2b2ae35) >>> 0;
+}
+
+type MutableOutcome = { -readonly [K in keyof Outcome]: Outcome[K] };
+
+/** Runs one deployment until the judge trips or the candidate has had `scenario.cap` requests. */
+export function simulateDeployment(scenario: Scenario, seed: number, rules: RollbackRules = DEFAULT_ROLLBACK): DeploymentResult {
+  const uniform = mulberry32(seed);
+  const normal = normals(uniform);
+  const stepMs = 1000 / ARRIVALS_PER_S;
+  const start = 1_000_000;
+  const judge = new RouteJudge(rules, 'stable', 'candidate', start);
+  // The judge copies what it keeps, so one record serves every request.
+  const o: MutableOutcome = {
+    route: 'sim',
+    role: 'stable',
+    version: 'stable',
+    status: 200,
+    failure: 'none',
+    latencyMs: 0,
+    ttfbMs: Number.NaN,
+    startedAt: 0,
+    streaming: false,
+    replayed: false,
+  };
+  const onsetAt = start + scenario.onsetMs;
+  let candidateRequests = 0;
+  for (let i = 1; candidateRequests < scenario.cap; i++) {
+    const now = start + i * stepMs;
+    const onCandidate = uniform() < CANDIDATE_SHARE;
+    const p = onCandidate && now >= onsetAt ? scenario.candidate : STABLE;
+    const failed = uniform() < p.failureRate;
+    o.role = onCandidate ? 'candidate' : 'stable';
+    o.version = o.role;
+    o.status = failed ? 500 : 200;
+    o.failure = failed ? 'status' : 'none';
+    o.latencyMs = p.medianMs * Math.exp(p.sigma * normal());
+    o.startedAt = now - o.latencyMs;
+    if (onCandidate && now >= onsetAt) candidateRequests++;
+    const trip = judge.observe(o, now);
+    if (trip !== null) return { tripped: true, reason: trip.reason, candidateRequests };
+  }
+  return { tripped: false, reason: null, candidateRequests };
+}
+
+export interface ScenarioSummary {
+  deployments: number;
+  tripped: number;
+  /** Over the deployments that tripped after the onset; null when none did. */
+  meanToTrip: number | null;
+  p50: number | null;
+  p90: number | null;
+  neverTripped: number;
+  /** Trips before the regression set in: false rollbacks. */
+  beforeOnset: number;
+  reasons: Record<string, number>;
+}
+
+/** Aggregates deployment results: candidate requests to the trip, and the trips by reason. */
+export function summarize(results: readonly DeploymentResult[]): ScenarioSummary {
+  const toTrip = results.filter((r) => r.tripped && r.candidateRequests > 0).map((r) => r.candidateRequests).sort((a, b) => a - b);
+  const beforeOnset = results.filter((r) => r.tripped && r.candidateRequests === 0).length;
+  const reasons: Record<string, number> = {};
+  for (const r of results) if (r.reason !== null) reasons[r.reason] = (reasons[r.reason] ?? 0) + 1;
+  const at = (q: number): number | null => (toTrip.length === 0 ? null : (toTrip[Math.max(0, Math.ceil(q * toTrip.length) - 1)] as number));
+  return {
+    deployments: results.length,
+    tripped: toTrip.length + beforeOnset,
+    meanToTrip: toTrip.length === 0 ? null : Math.round((toTrip.reduce((a, b) => a + b, 0) / toTrip.length) * 10) / 10,
+    p50: at(0.5),
+    p90: at(0.9),
+    neverTripped: results.length - toTrip.length - beforeOnset,
+    beforeOnset,
+    reasons,
+  };
+}
+
+/** Whether a scenario met its target: few enough false rollbacks, or every trip fast enough and for the right reason. */
+export function passes(s: Scenario, summary: ScenarioSummary, target = s.target): boolean {
+  if (s.measure === 'falseRollbacks') return summary.tripped <= target;
+  if (summary.beforeOnset > 0) return false;
+  const rightReasons = Object.keys(summary.reasons).every((r) => (s.reasons as readonly string[]).includes(r));
+  return summary.neverTripped === 0 && summary.meanToTrip !== null && summary.meanToTrip <= target && rightReasons;
+}
