@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { DEFAULT_ROLLBACK } from '../src/config/defaults.js';
+import type { RollbackRules } from '../src/config/types.js';
 import {
   SCENARIOS,
   deploymentSeed,
@@ -19,6 +20,7 @@ import {
  */
 
 const USAGE = `usage: judge.js [--deployments N] [--healthy N] [--seed S] [--scenario name] [--workers N] [--quick]
+  [--tolerance X]  errorRate.tolerance for every scenario (default ${DEFAULT_ROLLBACK.errorRate.tolerance})
   scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 
 /** Deployments a worker runs per message: small enough to balance, large enough to be cheap. */
@@ -29,10 +31,17 @@ interface Job {
   seed: number;
   from: number;
   to: number;
+  /** errorRate.tolerance, when not the default. */
+  tolerance: number | null;
+}
+
+function rulesFor(tolerance: number | null): RollbackRules | undefined {
+  return tolerance === null ? undefined : { ...DEFAULT_ROLLBACK, errorRate: { ...DEFAULT_ROLLBACK.errorRate, tolerance } };
 }
 
 interface Options {
   seed: number;
+  tolerance: number | null;
   workers: number;
   runs: { scenario: Scenario; deployments: number }[];
 }
@@ -46,6 +55,7 @@ function options(): Options {
       scenario: { type: 'string' },
       workers: { type: 'string', default: String(availableParallelism()) },
       quick: { type: 'boolean', default: false },
+      tolerance: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -72,8 +82,11 @@ function options(): Options {
       throw new UsageError(USAGE);
     }
   }
+  const tolerance = values.tolerance === undefined ? null : Number(values.tolerance);
+  if (tolerance !== null && !(tolerance >= 1)) throw new UsageError(USAGE);
   return {
     seed,
+    tolerance,
     workers: count(values.workers) ?? 1,
     runs: chosen.map((s) => ({ scenario: s, deployments: s.measure === 'falseRollbacks' ? healthy : regression })),
   };
@@ -116,7 +129,8 @@ function worker(): void {
   parentPort?.on('message', (job: Job) => {
     const s = scenario(job.scenario);
     const out: DeploymentResult[] = [];
-    for (let i = job.from; i < job.to; i++) out.push(simulateDeployment(s, deploymentSeed(job.seed, s.name, i)));
+    const rules = rulesFor(job.tolerance);
+    for (let i = job.from; i < job.to; i++) out.push(simulateDeployment(s, deploymentSeed(job.seed, s.name, i), rules));
     parentPort?.postMessage({ job, out });
   });
 }
@@ -129,7 +143,7 @@ async function main(): Promise<void> {
     const chunk = s.measure === 'falseRollbacks' ? CHUNK.healthy : CHUNK.regression;
     const jobs: Job[] = [];
     for (let from = 0; from < deployments; from += chunk) {
-      jobs.push({ scenario: s.name, seed: opts.seed, from, to: Math.min(deployments, from + chunk) });
+      jobs.push({ scenario: s.name, seed: opts.seed, from, to: Math.min(deployments, from + chunk), tolerance: opts.tolerance });
     }
     const t0 = performance.now();
     const results = (await runJobs(jobs, opts.workers)).get(s.name) ?? [];
@@ -141,6 +155,7 @@ async function main(): Promise<void> {
       bench: 'judge',
       scenario: s.name,
       description: s.description,
+      tolerance: opts.tolerance ?? DEFAULT_ROLLBACK.errorRate.tolerance,
       deployments,
       meanToTrip: sum.meanToTrip,
       p50: sum.p50,

@@ -10,11 +10,13 @@ function run(name: string, deployments: number) {
   return { s, results, summary: summarize(results) };
 }
 
-/** Targets the judge misses today (see `npm run bench:judge`): reported, not yet enforced. */
-const MISSED_TARGETS: Record<string, string> = {
-  'error-20pct': 'the error-rate tests need about 38 candidate requests on average',
-  'latency-median-x1.5': 'the p50 test needs about 150 candidate requests on average, 50 of them warmup',
-  'hard-failure-late': "stable's background failures keep the latch from counting; the error-rate tests need about 35",
+/**
+ * Where the judge does not reach the issue's target yet (see `npm run bench:judge` and the
+ * README), the bound enforced here is what it reaches today with a margin, so a regression fails.
+ */
+const MEASURED_BOUNDS: Record<string, number> = {
+  'error-20pct': 40,
+  'latency-median-x1.5': 170,
 };
 
 t.test('a healthy candidate is never rolled back', async (t) => {
@@ -27,8 +29,8 @@ for (const name of ['error-20pct', 'hard-failure', 'hard-failure-late', 'latency
     const { s, results, summary } = run(name, 20);
     t.equal(summary.neverTripped, 0, `all tripped within ${s.cap} candidate requests`);
     for (const r of results) t.ok(r.reason !== null && s.reasons.includes(r.reason), `reason ${r.reason} after ${r.candidateRequests}`);
-    const todo = MISSED_TARGETS[name];
-    t.ok((summary.meanToTrip ?? Infinity) <= s.target, `mean ${summary.meanToTrip} <= ${s.target} candidate requests`, todo === undefined ? {} : { todo });
+    const bound = MEASURED_BOUNDS[name] ?? s.target;
+    t.ok((summary.meanToTrip ?? Infinity) <= bound, `mean ${summary.meanToTrip} <= ${bound} candidate requests (target ${s.target})`);
     t.equal(passes(s, summary), (summary.meanToTrip ?? Infinity) <= s.target, 'the bench judges it the same way');
   });
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { ConditionalTest, EpochSpending, RateAboveTest } from '../src/judge/sequential.js';
+import { ConditionalTest, RateAboveTest, SpendingTests } from '../src/judge/sequential.js';
 
 /** mulberry32, so each stream below is fixed by its seed. */
 function rng(seed: number): () => number {
@@ -156,35 +156,35 @@ t.test('ConditionalTest: folding across share changes loses and adds nothing', a
   );
 });
 
-t.test('EpochSpending: boundaries ln(j(j+1)/alpha) spend at most alpha in all', async (t) => {
+t.test('SpendingTests: the lifetime test and the epoch tests spend at most alpha in all', async (t) => {
   const alpha = 0.001;
-  const e = new EpochSpending(alpha, 60_000, 0, () => ({}));
-  for (let j = 1; j <= 5; j++) t.equal(e.logBoundary(j), Math.log((j * (j + 1)) / alpha), `epoch ${j}`);
-  let spent = 0;
-  for (let j = 1; j <= 100_000; j++) spent += Math.exp(-e.logBoundary(j));
-  t.ok(spent <= alpha, `sum of per-epoch levels ${spent} <= ${alpha}`);
+  const share = SpendingTests.LIFETIME_SHARE;
+  const e = new SpendingTests(alpha, 60_000, 0, () => ({}));
+  t.equal(e.lifetimeBoundary, Math.log(1 / (alpha * share)), 'lifetime at alpha x LIFETIME_SHARE');
+  for (let j = 1; j <= 5; j++) t.equal(e.epochBoundary(j), Math.log((j * (j + 1)) / (alpha * (1 - share))), `epoch ${j}`);
+  let spent = Math.exp(-e.lifetimeBoundary);
+  for (let j = 1; j <= 100_000; j++) spent += Math.exp(-e.epochBoundary(j));
+  t.ok(spent <= alpha, `sum of levels ${spent} <= ${alpha}`);
   t.ok(spent > alpha * 0.999, 'and nearly all of it is spent');
 });
 
-t.test('EpochSpending: epochs roll with the clock; the previous test stays live for one epoch', async (t) => {
+t.test('SpendingTests: epochs roll with the clock, also across idle gaps; the lifetime test stays', async (t) => {
   let made = 0;
-  const e = new EpochSpending(0.01, 60_000, 1_000, () => ({ id: ++made }));
-  t.same(e.live(), [[{ id: 1 }, Math.log(2 / 0.01)]]);
+  const alpha = 0.01;
+  const rest = alpha * (1 - SpendingTests.LIFETIME_SHARE);
+  const e = new SpendingTests(alpha, 60_000, 1_000, () => ({ id: ++made }));
+  const lifetime = [{ id: 1 }, Math.log(1 / (alpha * SpendingTests.LIFETIME_SHARE))];
+  t.same(e.live(), [lifetime, [{ id: 2 }, Math.log(2 / rest)]]);
   t.equal(e.tick(60_999), false, 'not over before epochMs has passed');
   t.equal(e.epoch, 1);
   t.equal(e.tick(61_000), true, 'over at epochMs');
   t.equal(e.epoch, 2);
-  t.same(e.live(), [
-    [{ id: 2 }, Math.log(6 / 0.01)],
-    [{ id: 1 }, Math.log(2 / 0.01)],
-  ]);
-  t.equal(e.tick(100_000), false, 'the new epoch runs from the tick that began it');
-  t.equal(e.tick(121_000), true);
-  t.same(e.live(), [
-    [{ id: 3 }, Math.log(12 / 0.01)],
-    [{ id: 2 }, Math.log(6 / 0.01)],
-  ], 'epoch 1 is no longer live');
-  t.equal(made, 3);
+  t.same(e.live(), [lifetime, [{ id: 3 }, Math.log(6 / rest)]]);
+  t.equal(e.tick(100_000), false, 'epochs keep their grid: the next begins at 121 s');
+  t.equal(e.tick(421_000), true, 'an idle gap of several epochs');
+  t.equal(e.epoch, 8, 'counts every epoch that passed, so no level is spent twice');
+  t.same(e.live(), [lifetime, [{ id: 4 }, Math.log(72 / rest)]]);
+  t.equal(made, 4);
 });
 
 t.test('healthy streams cross ln(1/alpha) at a rate within alpha', async (t) => {
@@ -227,7 +227,7 @@ t.test('healthy streams cross ln(1/alpha) at a rate within alpha', async (t) => 
   // Short epochs, so a stream spans fifteen of them and both live tests are checked at each step.
   const spending = crossings((seed) => {
     const next = rng(seed);
-    const e = new EpochSpending(alpha, 100, 0, () => {
+    const e = new SpendingTests(alpha, 100, 0, () => {
       const c = new ConditionalTest(1);
       c.setShare(0.1);
       return c;
@@ -240,7 +240,7 @@ t.test('healthy streams cross ln(1/alpha) at a rate within alpha', async (t) => 
     }
     return false;
   });
-  t.ok(spending < critical, `EpochSpending over 15 epochs: ${spending} of ${streams} crossed (critical ${critical})`);
+  t.ok(spending < critical, `SpendingTests over 15 epochs: ${spending} of ${streams} crossed (critical ${critical})`);
 
   // The same harness does see a candidate that is twice as bad.
   const worse = crossings((seed) => {

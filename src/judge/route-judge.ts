@@ -2,10 +2,17 @@ import type { RollbackRules } from '../config/types.js';
 import type { FailureKind, Outcome, VersionRole } from '../proxy/outcome.js';
 import { SlidingWindow, type CountedFailure, type WindowSnapshot } from '../stats/window.js';
 import { describeTrip, type Trip, type TripReason } from './decide.js';
-import { ConditionalTest, EpochSpending, RateAboveTest } from './sequential.js';
+import { ConditionalTest, RateAboveTest, SpendingTests } from './sequential.js';
 
-/** A candidate failure within this long of a stable failure has a shared cause: the latch skips it. */
+/**
+ * A candidate failure while stable is failing too (stable's latest answer failed, within this
+ * long) has a shared cause, such as a dependency both use: the latch skips it.
+ */
 export const SHARED_CAUSE_MS = 1_000;
+/** How alpha is shared between the rules (Bonferroni): they sum to 1. */
+export const ALPHA_SHARES = { errorRelative: 0.35, errorAbsolute: 0.15, latency: 0.5 } as const;
+/** Epoch tests restart this many times per window. */
+export const EPOCHS_PER_WINDOW = 5;
 /** How many newest window buckets give the traffic share the conditional tests use. */
 const SHARE_BUCKETS = 2;
 /** Stable records between two refreshes of the latency thresholds (a quantile costs a histogram pass). */
@@ -25,7 +32,7 @@ interface LatencyTest {
   /** Current threshold in ms; NaN until stable has answered. */
   threshold: number;
   stableQuantile: number;
-  tests: EpochSpending<ConditionalTest>;
+  tests: SpendingTests<ConditionalTest>;
 }
 
 /**
@@ -40,12 +47,13 @@ export class RouteJudge {
   readonly candidateLabel: string;
   readonly stable: SlidingWindow;
   readonly candidate: SlidingWindow;
-  readonly #errorRelative: EpochSpending<ConditionalTest>;
-  readonly #errorAbsolute: EpochSpending<RateAboveTest>;
+  readonly #errorRelative: SpendingTests<ConditionalTest>;
+  readonly #errorAbsolute: SpendingTests<RateAboveTest>;
   readonly #latency: LatencyTest[];
   readonly #alphaEach: { errorRelative: number; errorAbsolute: number; latency: number };
   #consecutive = 0;
   #lastStableFailureAt = -Infinity;
+  #stableLastFailed = false;
   #candidateSeen = 0;
   #stableSinceRefresh = THRESHOLD_REFRESH;
   #tripped: Trip | null = null;
@@ -56,16 +64,20 @@ export class RouteJudge {
     this.candidateLabel = candidateLabel;
     this.stable = new SlidingWindow(rules.windowMs, now);
     this.candidate = new SlidingWindow(rules.windowMs, now);
-    // Bonferroni: half of alpha to the error-rate tests, half to latency, split evenly within.
-    const latencyAlpha = rules.alpha / 2 / Math.max(1, rules.latency.quantiles.length);
-    this.#alphaEach = { errorRelative: rules.alpha / 4, errorAbsolute: rules.alpha / 4, latency: latencyAlpha };
-    this.#errorRelative = new EpochSpending(rules.alpha / 4, rules.windowMs, now, () => new ConditionalTest(rules.errorRate.tolerance));
-    this.#errorAbsolute = new EpochSpending(rules.alpha / 4, rules.windowMs, now, () => new RateAboveTest(rules.errorRate.maxAbsolute));
+    const latencyAlpha = (rules.alpha * ALPHA_SHARES.latency) / Math.max(1, rules.latency.quantiles.length);
+    this.#alphaEach = {
+      errorRelative: rules.alpha * ALPHA_SHARES.errorRelative,
+      errorAbsolute: rules.alpha * ALPHA_SHARES.errorAbsolute,
+      latency: latencyAlpha,
+    };
+    const epochMs = rules.windowMs / EPOCHS_PER_WINDOW;
+    this.#errorRelative = new SpendingTests(this.#alphaEach.errorRelative, epochMs, now, () => new ConditionalTest(rules.errorRate.tolerance));
+    this.#errorAbsolute = new SpendingTests(this.#alphaEach.errorAbsolute, epochMs, now, () => new RateAboveTest(rules.errorRate.maxAbsolute));
     this.#latency = rules.latency.quantiles.map((q) => ({
       q,
       threshold: Number.NaN,
       stableQuantile: Number.NaN,
-      tests: new EpochSpending(latencyAlpha, rules.windowMs, now, () => new ConditionalTest(1)),
+      tests: new SpendingTests(latencyAlpha, epochMs, now, () => new ConditionalTest(1)),
     }));
   }
 
@@ -79,29 +91,40 @@ export class RouteJudge {
     const failure = countedFailure(o.failure);
     const latency = judgedLatency(o);
     if (this.#tripped !== null) {
-      // Decided: the windows go on filling, for inspection; the tests are done.
+      // Decided: the windows go on filling, for inspection; the tests are done. The trip's
+      // evidence is fixed first, as it was at the deciding sample.
+      void this.#tripped.evidence;
       (o.role === 'candidate' ? this.candidate : this.stable).record(now, latency, failure);
       return null;
     }
-    const counted = o.slowMs ?? 0;
+    const counted = o.slowMask ?? 0;
     return o.role === 'candidate' ? this.#candidate(now, latency, failure, counted) : this.#stable(now, latency, failure, counted);
   }
 
   /**
-   * A request still in flight that has just passed the latency thresholds: counts as a slow
-   * answer of its version now, rather than when (or if) it ends. `elapsedMs` is its age.
+   * A request still in flight that has passed latency thresholds: it counts as a slow answer of
+   * its version now, rather than when (or if) it ends. `countedMask` holds the tests that already
+   * counted it (bit i: quantile i); `slowMask(elapsedMs)` gives the new mask to keep.
    */
-  observeSlow(role: VersionRole, elapsedMs: number, countedMs: number, now: number): Trip | null {
+  observeSlow(role: VersionRole, elapsedMs: number, countedMask: number, now: number): Trip | null {
     if (this.#tripped !== null || this.#candidateSeen < this.rules.warmup) return null;
     this.#tickEpochs(now);
     const share = this.#share(now);
     let slow = false;
-    for (const l of this.#latency) {
-      if (!(elapsedMs > l.threshold) || countedMs > l.threshold) continue;
+    for (let i = 0; i < this.#latency.length; i++) {
+      const l = this.#latency[i] as LatencyTest;
+      if (!(elapsedMs > l.threshold) || (countedMask & (1 << i)) !== 0) continue;
       slow = true;
       this.#feedConditional(l.tests, share, role === 'candidate');
     }
     return slow && role === 'candidate' ? this.#check(now, null) : null;
+  }
+
+  /** The latency tests (bit i: quantile i) whose threshold `elapsedMs` passes. */
+  slowMask(elapsedMs: number): number {
+    let mask = 0;
+    for (let i = 0; i < this.#latency.length; i++) if (elapsedMs > (this.#latency[i] as LatencyTest).threshold) mask |= 1 << i;
+    return mask;
   }
 
   /** The smallest latency threshold in force (ms): younger in-flight requests are not slow yet. */
@@ -119,12 +142,16 @@ export class RouteJudge {
   #stable(now: number, latency: number, failure: CountedFailure | null, counted: number): Trip | null {
     this.#tickEpochs(now);
     this.stable.record(now, latency, failure);
+    this.#stableLastFailed = failure !== null;
     if (failure !== null) this.#lastStableFailureAt = now;
     const share = this.#share(now);
     if (failure !== null) this.#feedConditional(this.#errorRelative, share, false);
     if (++this.#stableSinceRefresh >= THRESHOLD_REFRESH) this.#refreshThresholds(now);
     if (this.#candidateSeen >= this.rules.warmup) {
-      for (const l of this.#latency) if (latency > l.threshold && !(counted > l.threshold)) this.#feedConditional(l.tests, share, false);
+      for (let i = 0; i < this.#latency.length; i++) {
+        const l = this.#latency[i] as LatencyTest;
+        if (latency > l.threshold && (counted & (1 << i)) === 0) this.#feedConditional(l.tests, share, false);
+      }
     }
     return null;
   }
@@ -138,15 +165,16 @@ export class RouteJudge {
     for (const [t] of this.#errorAbsolute.live()) t.add(failure !== null);
     if (failure !== null) {
       rose = true;
-      if (now - this.#lastStableFailureAt > SHARED_CAUSE_MS) this.#consecutive++;
+      if (!this.#stableLastFailed || now - this.#lastStableFailureAt > SHARED_CAUSE_MS) this.#consecutive++;
       this.#feedConditional(this.#errorRelative, share, true);
     } else {
       this.#consecutive = 0;
     }
     if (this.#candidateSeen > this.rules.warmup) {
       if (Number.isNaN(this.#latency[0]?.threshold ?? 0)) this.#refreshThresholds(now);
-      for (const l of this.#latency) {
-        if (latency > l.threshold && !(counted > l.threshold)) {
+      for (let i = 0; i < this.#latency.length; i++) {
+        const l = this.#latency[i] as LatencyTest;
+        if (latency > l.threshold && (counted & (1 << i)) === 0) {
           this.#feedConditional(l.tests, share, true);
           rose = true;
         }
@@ -155,7 +183,7 @@ export class RouteJudge {
     return rose ? this.#check(now, failure) : null;
   }
 
-  #feedConditional(tests: EpochSpending<ConditionalTest>, share: number, fromCandidate: boolean): void {
+  #feedConditional(tests: SpendingTests<ConditionalTest>, share: number, fromCandidate: boolean): void {
     for (const [t] of tests.live()) {
       t.setShare(share);
       t.event(fromCandidate);

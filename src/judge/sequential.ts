@@ -7,7 +7,7 @@
  */
 
 /** Multipliers of the null's odds at which the alternatives sit: from a little worse to certain. */
-const ODDS_MULTIPLIERS = [1.5, 2, 3, 5, 8, 15, 30, 100, 1_000, 100_000];
+const ODDS_MULTIPLIERS = [1.5, 2, 4, 8, 16, 64, 100_000];
 const LOG_WEIGHT = -Math.log(ODDS_MULTIPLIERS.length);
 
 function logSumExp(xs: Float64Array): number {
@@ -91,8 +91,13 @@ export class ConditionalTest {
     this.#ll = new Float64Array(n);
   }
 
-  /** Sets the candidate's share of traffic (0..1); a share of 0 or 1 carries no information. */
-  setShare(share: number): void {
+  /**
+   * Sets the candidate's share of traffic (0..1); a share of 0 or 1 carries no information.
+   * Rounded to 0.1%, so that the share measured afresh on every request does not cost a dozen
+   * logarithms each time.
+   */
+  setShare(measured: number): void {
+    const share = Math.round(measured * 1000) / 1000;
     if (share === this.#share) return;
     this.#fold();
     this.#share = share;
@@ -142,38 +147,43 @@ export class ConditionalTest {
 }
 
 /**
- * Alpha spending over epochs, so that evidence reaches back about one epoch (the `window`):
- * epoch j runs a fresh test at level alpha / (j (j + 1)), which sums to alpha over all epochs.
- * A regression that starts late is judged on recent evidence, not diluted by hours of good
- * behaviour, and the false-rollback probability of the whole deployment stays at most alpha.
+ * One rule's tests and how its alpha is spent. A *lifetime* test runs for the whole deployment at
+ * level alpha x LIFETIME_SHARE, so that evidence which builds up slowly (a small regression at
+ * low traffic) is never thrown away. *Epoch* tests restart every `epochMs`: epoch j runs at level
+ * alpha x (1 - LIFETIME_SHARE) / (j (j + 1)), which sums to the rest of alpha over all epochs, so
+ * a regression that starts late is judged on recent evidence rather than diluted by hours of
+ * good behaviour (the role CUSUM plays in quality control). The rule's false-rollback
+ * probability stays at most alpha for the whole deployment.
  */
-export class EpochSpending<T> {
+export class SpendingTests<T> {
+  static readonly LIFETIME_SHARE = 0.75;
   readonly alpha: number;
   readonly epochMs: number;
+  readonly lifetime: T;
   readonly #make: () => T;
   #epoch = 1;
   #epochStart: number;
   current: T;
-  /** The previous epoch's test: still valid at its own level, and it holds the recent past. */
-  previous: T | null = null;
-  #previousEpoch = 0;
+  #live: [T, number][];
 
   constructor(alpha: number, epochMs: number, now: number, make: () => T) {
     this.alpha = alpha;
     this.epochMs = epochMs;
     this.#make = make;
     this.#epochStart = now;
+    this.lifetime = make();
     this.current = make();
+    this.#live = this.#buildLive();
   }
 
-  /** Starts a new epoch when the current one is over; returns true when it did. */
+  /** Starts the epoch that `now` falls in, if the current one is over; returns true when it did. */
   tick(now: number): boolean {
-    if (now - this.#epochStart < this.epochMs) return false;
-    this.previous = this.current;
-    this.#previousEpoch = this.#epoch;
-    this.#epoch++;
-    this.#epochStart = now;
+    const passed = Math.floor((now - this.#epochStart) / this.epochMs);
+    if (passed < 1) return false;
+    this.#epoch += passed;
+    this.#epochStart += passed * this.epochMs;
     this.current = this.#make();
+    this.#live = this.#buildLive();
     return true;
   }
 
@@ -181,15 +191,24 @@ export class EpochSpending<T> {
     return this.#epoch;
   }
 
-  /** The boundary (in nats) a test of epoch `j` must reach. */
-  logBoundary(j = this.#epoch): number {
-    return Math.log((j * (j + 1)) / this.alpha);
+  get lifetimeBoundary(): number {
+    return Math.log(1 / (this.alpha * SpendingTests.LIFETIME_SHARE));
   }
 
-  /** Each live test with its boundary, newest first. */
-  live(): [T, number][] {
-    const out: [T, number][] = [[this.current, this.logBoundary(this.#epoch)]];
-    if (this.previous !== null) out.push([this.previous, this.logBoundary(this.#previousEpoch)]);
-    return out;
+  /** The boundary (in nats) the test of epoch `j` must reach. */
+  epochBoundary(j = this.#epoch): number {
+    return Math.log((j * (j + 1)) / (this.alpha * (1 - SpendingTests.LIFETIME_SHARE)));
+  }
+
+  /** Each live test with its boundary: the lifetime test, then the current epoch's. */
+  live(): readonly [T, number][] {
+    return this.#live;
+  }
+
+  #buildLive(): [T, number][] {
+    return [
+      [this.lifetime, this.lifetimeBoundary],
+      [this.current, this.epochBoundary()],
+    ];
   }
 }

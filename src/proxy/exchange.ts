@@ -57,7 +57,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   startedAt: number;
   /** True on a candidate failure the client never saw: it was replayed on stable. */
   replayed = false;
-  slowMs = 0;
+  slowMask = 0;
   prev: InFlightItem | null = null;
   next: InFlightItem | null = null;
   status = 0;
@@ -284,7 +284,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.#sink(this);
     this.#inflight = this.#inflightStable;
     this.#inflight.add(this);
-    this.slowMs = 0;
+    this.slowMask = 0;
     this.role = 'stable';
     this.version = stable.label;
     this.startedAt = now;

@@ -4,8 +4,8 @@ export interface InFlightItem {
   next: InFlightItem | null;
   /** performance.now() when the request (or its replay) started. */
   startedAt: number;
-  /** The age up to which this request's slowness has been counted already (0: not at all). */
-  slowMs: number;
+  /** The latency tests that already counted this request as slow (bit i: quantile i). */
+  slowMask: number;
   /** True once the response head arrived: its time to first byte is known. */
   readonly answered: boolean;
 }

@@ -35,8 +35,8 @@ export interface Outcome {
   readonly streaming: boolean;
   /** A candidate failure replayed on stable (retryOnStable): the client got stable's answer instead. */
   readonly replayed: boolean;
-  /** How long in flight this request had already been counted as slow (0: never). */
-  readonly slowMs?: number;
+  /** The latency tests that already counted this request as slow while it was in flight (bit i: quantile i). */
+  readonly slowMask?: number;
 }
 
 export type OutcomeSink = (outcome: Outcome) => void;

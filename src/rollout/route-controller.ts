@@ -118,8 +118,10 @@ export class RouteController<U> {
         const age = now - item.startedAt;
         if (!(age > threshold)) break;
         if (item.answered) continue;
-        const trip = judge.observeSlow(role, age, item.slowMs, now);
-        item.slowMs = age;
+        const mask = judge.slowMask(age);
+        if ((mask & ~item.slowMask) === 0) continue;
+        const trip = judge.observeSlow(role, age, item.slowMask, now);
+        item.slowMask |= mask;
         if (trip !== null) {
           this.#trip(trip, now);
           return;

@@ -15,7 +15,7 @@ export function warmUpRollbackPath(template: RouteConfig, rounds = 6): void {
   const now = (): number => t;
   const outcome = {
     route: config.name, role: 'stable', version: 'a', status: 200, failure: 'none', latencyMs: 10, ttfbMs: 5,
-    startedAt: 0, streaming: false, replayed: false, slowMs: 0,
+    startedAt: 0, streaming: false, replayed: false, slowMask: 0,
   } as { -readonly [K in keyof Outcome]: Outcome[K] };
   for (let r = 0; r < rounds; r++) {
     const picker = new Picker(config, trafficState('a', 'a', 'b', 'b', 10), () => 0.5);

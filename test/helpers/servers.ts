@@ -88,7 +88,7 @@ export async function startGateway(cfg: GatewayConfig, options: RollgateOptions 
   const { gateway, rollouts } = createRollgate(cfg, {
     ...options,
     onOutcome: (o) => {
-      outcomes.push({ route: o.route, role: o.role, version: o.version, status: o.status, failure: o.failure, latencyMs: o.latencyMs, ttfbMs: o.ttfbMs, startedAt: o.startedAt, streaming: o.streaming, replayed: o.replayed, slowMs: o.slowMs });
+      outcomes.push({ route: o.route, role: o.role, version: o.version, status: o.status, failure: o.failure, latencyMs: o.latencyMs, ttfbMs: o.ttfbMs, startedAt: o.startedAt, streaming: o.streaming, replayed: o.replayed, slowMask: o.slowMask });
       options.onOutcome?.(o);
     },
   });
