@@ -10,7 +10,7 @@ import { ConditionalTest, RateAboveTest, SpendingTests } from './sequential.js';
  */
 export const SHARED_CAUSE_MS = 1_000;
 /** How alpha is shared between the rules (Bonferroni): they sum to 1. */
-export const ALPHA_SHARES = { errorRelative: 0.35, errorAbsolute: 0.15, latency: 0.5 } as const;
+export const ALPHA_SHARES = { errorRelative: 0.45, errorAbsolute: 0.05, latency: 0.5 } as const;
 /** Epoch tests restart this many times per window. */
 export const EPOCHS_PER_WINDOW = 5;
 /** How many newest window buckets give the traffic share the conditional tests use. */

@@ -45,6 +45,19 @@ export interface DrainState {
 /** Called once per upstream failure, so the gateway can log it at warn without a flood. */
 export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Error) => void;
 
+/** What every exchange of one gateway shares. */
+export interface ExchangeContext {
+  sink: OutcomeSink;
+  onUpstreamError: UpstreamErrorReporter;
+  drain: DrainState;
+}
+
+/** The route an exchange belongs to: its name and its in-flight lists. */
+export interface ExchangeRoute {
+  readonly name: string;
+  readonly inflight: { readonly stable: InFlight; readonly candidate: InFlight };
+}
+
 /**
  * One proxied request: the undici dispatch handler that streams the upstream's answer into the
  * client's response, and the outcome record handed to the sink when it ends. One object per
@@ -89,33 +102,29 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   #done = false;
 
   constructor(
-    route: string,
-    role: VersionRole,
+    context: ExchangeContext,
+    route: ExchangeRoute,
+    toCandidate: boolean,
     upstream: Upstream,
+    replay: Upstream | null,
     res: ServerResponse,
     requestId: string,
     startedAt: number,
-    sink: OutcomeSink,
-    onUpstreamError: UpstreamErrorReporter,
-    drain: DrainState,
-    replay: Upstream | null,
-    inflight: InFlight,
-    inflightStable: InFlight,
   ) {
-    this.route = route;
-    this.role = role;
+    this.route = route.name;
+    this.role = toCandidate ? 'candidate' : 'stable';
     this.version = upstream.label;
     this.startedAt = startedAt;
     this.#upstream = upstream;
     this.#res = res as WithExchange;
     this.#requestId = requestId;
-    this.#sink = sink;
-    this.#onUpstreamError = onUpstreamError;
-    this.#drain = drain;
+    this.#sink = context.sink;
+    this.#onUpstreamError = context.onUpstreamError;
+    this.#drain = context.drain;
     this.#replay = replay;
-    this.#inflight = inflight;
-    this.#inflightStable = inflightStable;
-    inflight.add(this);
+    this.#inflight = toCandidate ? route.inflight.candidate : route.inflight.stable;
+    this.#inflightStable = route.inflight.stable;
+    this.#inflight.add(this);
     this.#res[kExchange] = this;
     res.on('close', onResponseClose);
   }

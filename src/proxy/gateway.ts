@@ -1,9 +1,9 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { errorBody } from '../errors.js';
 import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
-import { Exchange, SMALL_BODY_BYTES, type DrainState, type UpstreamErrorReporter } from './exchange.js';
+import { Exchange, SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type UpstreamErrorReporter } from './exchange.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
 import { InFlight } from './inflight.js';
@@ -90,9 +90,9 @@ export class Gateway {
   readonly #sink: OutcomeSink;
   readonly #log: GatewayLogger;
   readonly #lastUpstreamLog = new Map<Upstream, number>();
-  readonly #retired = new Set<Upstream>();
   readonly #ids = new RequestIds();
   readonly #drain: DrainState = { draining: false };
+  readonly #context: ExchangeContext;
   #closed: Promise<void> | null = null;
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -103,6 +103,7 @@ export class Gateway {
     this.#table = new RouteTable(routes);
     this.#sink = options.onOutcome ?? (() => {});
     this.#log = options.logger ?? SILENT;
+    this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
     this.#server = http.createServer(
       {
         // Longer than common load balancers' idle timeouts (60 s), so they close first.
@@ -153,17 +154,11 @@ export class Gateway {
         clearInterval(sweep);
         clearTimeout(deadline);
         const pools = [...this.routes.values()].flatMap((r) => r.upstreams());
-        void Promise.all([...pools, ...this.#retired].map((u) => u.destroy())).then(() => resolve());
+        void Promise.all(pools.map((u) => u.destroy())).then(() => resolve());
       });
       this.#server.closeIdleConnections();
     });
     return this.#closed;
-  }
-
-  /** Keeps an upstream that no route uses any more until shutdown, for requests still on it. */
-  retire(upstream: Upstream): void {
-    this.#retired.add(upstream);
-    void upstream.close().then(() => this.#retired.delete(upstream));
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -185,20 +180,7 @@ export class Gateway {
     const upstream = toCandidate ? (state.candidate as Upstream) : state.stable;
     const replay = toCandidate && route.config.retryOnStable ? state.stable : null;
 
-    const ex = new Exchange(
-      route.name,
-      toCandidate ? 'candidate' : 'stable',
-      upstream,
-      res,
-      requestId,
-      startedAt,
-      this.#sink,
-      this.#reportUpstreamError,
-      this.#drain,
-      replay,
-      toCandidate ? route.inflight.candidate : route.inflight.stable,
-      route.inflight.stable,
-    );
+    const ex = new Exchange(this.#context, route, toCandidate, upstream, replay, res, requestId, startedAt);
     const upstreamHeaders = upstreamRequestHeaders(
       req.rawHeaders,
       headers.connection,
@@ -254,4 +236,3 @@ function notFound(res: ServerResponse, url: string, closing: boolean): void {
   res.end(body);
 }
 
-export type { Socket };
