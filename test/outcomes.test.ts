@@ -32,3 +32,34 @@ t.test('every finished request produces one outcome, timed on the gateway clock'
     t.ok(o.latencyMs >= o.ttfbMs + 55, `latency ${o.latencyMs.toFixed(1)} ms covers the body's 60 ms more`);
   }
 });
+
+t.test('an outcome says whether the answer streams', async (t) => {
+  const up = await startUpstream((req, res) => {
+    req.resume();
+    if (req.url === '/sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: 1\n\n');
+      setTimeout(() => res.end('data: 2\n\n'), 50);
+    } else if (req.url === '/chunked') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('[1');
+      setTimeout(() => res.end(',2]'), 50);
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' }).end('{}');
+    }
+  });
+  const gw = await startGateway(config([{ name: 'm', match: { pathPrefix: '/' }, stable: { version: 'v1', url: up.url } }]));
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  for (const path of ['/sse', '/chunked', '/whole']) {
+    const r = await request(`${gw.url}${path}`);
+    await r.body.dump();
+  }
+  const [sse, chunked, whole] = gw.outcomes;
+  t.equal(sse?.streaming, true, 'an event stream streams');
+  t.ok((sse?.latencyMs ?? 0) >= (sse?.ttfbMs ?? 0) + 45, 'and its first byte came well before its end');
+  t.equal(chunked?.streaming, true, 'a chunked answer streams');
+  t.equal(whole?.streaming, false, 'an answer with content-length does not');
+});

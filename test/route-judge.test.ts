@@ -10,6 +10,8 @@ interface Answer {
   failure?: FailureKind;
   status?: number;
   latencyMs?: number;
+  /** A streaming answer: its time to first byte, when given, is what the judge times. */
+  ttfbMs?: number;
   /** The latency tests that already counted it as slow in flight (bit i: quantile i). */
   slowMask?: number;
 }
@@ -44,9 +46,9 @@ class Traffic {
       status: a.status ?? (failure === 'status' ? 500 : failure === 'none' ? 200 : 0),
       failure,
       latencyMs,
-      ttfbMs: latencyMs,
+      ttfbMs: a.ttfbMs ?? latencyMs,
       startedAt: this.now - latencyMs,
-      streaming: false,
+      streaming: a.ttfbMs !== undefined,
       replayed: false,
       slowMask: a.slowMask ?? 0,
     };
@@ -254,4 +256,14 @@ t.test('the evidence is as of the deciding sample, however late it is read', asy
   traffic.run(100, () => FAIL);
   t.equal(trip.evidence.candidate.count, atTrip.candidate.count, 'candidate count as at the trip');
   t.equal(trip.evidence.stable.count, atTrip.stable.count, 'stable count as at the trip');
+});
+
+t.test('streams are judged on their time to first byte, not on how long they run', async (t) => {
+  // The candidate streams for 30 s, but its first token comes as fast as stable's answers.
+  const longStreams = new Traffic();
+  t.equal(longStreams.run(2_000, () => ({ latencyMs: 30_000, ttfbMs: 40 })), null, 'long streams with a quick first byte never trip');
+  // The same streams with a first byte 3x later than stable's answers do.
+  const slowFirstByte = new Traffic();
+  const trip = slowFirstByte.run(2_000, () => ({ latencyMs: 30_000, ttfbMs: 120 }));
+  t.equal(trip?.reason, 'latency', 'a slow first byte trips the latency test');
 });
