@@ -1,0 +1,33 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+// The module boundaries of DESIGN.md, checked on the TypeScript sources.
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+function importsOf(dir: string): { file: string; spec: string }[] {
+  const out: { file: string; spec: string }[] = [];
+  for (const name of readdirSync(join(SRC, dir))) {
+    if (!name.endsWith('.ts')) continue;
+    const text = readFileSync(join(SRC, dir, name), 'utf8');
+    for (const m of text.matchAll(/^import[^'"]*from\s+'([^']+)'/gm)) out.push({ file: `${dir}/${name}`, spec: m[1] as string });
+  }
+  return out;
+}
+
+const RULES: { dir: string; forbidden: RegExp; why: string }[] = [
+  { dir: 'traffic', forbidden: /fastify|\/proxy\/|\/rollout\/|^undici$/, why: 'the picker is pure' },
+  { dir: 'stats', forbidden: /fastify|\/proxy\/(?!outcome)|\/rollout\/|^undici$/, why: 'windows are pure' },
+  { dir: 'judge', forbidden: /fastify|\/proxy\/(?!outcome)|\/rollout\/|^undici$|^node:/, why: 'decisions are pure: no I/O' },
+  { dir: 'rollout', forbidden: /fastify/, why: 'the state machine knows no HTTP framework' },
+  { dir: 'proxy', forbidden: /\/rollout\/|\/judge\/|fastify/, why: 'the hot path hands outcomes to a sink and imports no decision code' },
+];
+
+for (const rule of RULES) {
+  t.test(`src/${rule.dir} keeps its boundary: ${rule.why}`, (t) => {
+    const bad = importsOf(rule.dir).filter((i) => rule.forbidden.test(i.spec));
+    t.same(bad, [], 'no forbidden import');
+    t.end();
+  });
+}
