@@ -1,3 +1,4 @@
+import { seededRng } from '../src/traffic/seeded-rng.js';
 import type { RollbackRules } from '../src/config/types.js';
 import { DEFAULT_ROLLBACK } from '../src/config/defaults.js';
 import type { TripReason } from '../src/judge/decide.js';
@@ -83,17 +84,6 @@ export function scenario(name: string): Scenario {
   return s;
 }
 
-/** mulberry32: a small, fast 32-bit PRNG; uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal draws by Box-Muller, both halves of each pair used. */
 export function normals(uniform: () => number): () => number {
@@ -123,7 +113,7 @@ type MutableOutcome = { -readonly [K in keyof Outcome]: Outcome[K] };
 
 /** Runs one deployment until the judge trips or the candidate has had `scenario.cap` requests. */
 export function simulateDeployment(scenario: Scenario, seed: number, rules: RollbackRules = DEFAULT_ROLLBACK): DeploymentResult {
-  const uniform = mulberry32(seed);
+  const uniform = seededRng(seed);
   const normal = normals(uniform);
   const stepMs = 1000 / ARRIVALS_PER_S;
   const start = 1_000_000;

@@ -1,18 +1,9 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { ConditionalTest, RateAboveTest, SpendingTests } from '../src/judge/sequential.js';
+import { seededRng } from '../src/traffic/seeded-rng.js';
 
-/** mulberry32, so each stream below is fixed by its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRng;
 
 /**
  * The smallest k with P(X >= k) <= tail for X ~ Binomial(n, p): a count of crossings at or above

@@ -105,17 +105,7 @@ export async function startGateway(cfg: GatewayConfig, options: RollgateOptions 
   };
 }
 
-/** mulberry32: a small seeded PRNG for repeatable weighted picks. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRng } from '../../src/traffic/seeded-rng.js';
 
 /** Writes raw bytes to a port and collects everything the server sends until it closes or `ms` pass. */
 export function rawExchange(port: number, data: string | Buffer, ms = 2_000): Promise<string> {
