@@ -73,6 +73,9 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   regression('hard-failure', 'every candidate request fails', { failureRate: 1 }, 5, ERROR_REASONS),
   // The same failure 20 s into a healthy deployment, once stable's own failures are part of the evidence.
   regression('hard-failure-late', 'every candidate request fails from 20 s on', { failureRate: 1 }, 5, ERROR_REASONS, 20_000),
+  // A regression late in a long healthy stretch: the lifetime test carries 4 minutes of good
+  // evidence, the epoch test (1 minute by default) at most one, so the latter decides.
+  regression('error-20pct-late', 'failures 1% -> 20% from 4 min on', { failureRate: 0.2 }, 70, ERROR_REASONS, 240_000),
   regression('latency-median-x1.5', 'the whole candidate latency distribution x1.5', { medianMs: STABLE.medianMs * 1.5 }, 100, ['latency']),
   // Same median, sigma chosen so that the candidate's p99 is twice stable's.
   regression('latency-p99-x2', 'candidate p99 x2, same median', { sigma: (Math.LN2 + Z99 * STABLE.sigma) / Z99 }, 300, ['latency']),
