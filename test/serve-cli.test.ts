@@ -89,3 +89,25 @@ t.test('usage errors exit 2, a port in use exits 1', async (t) => {
   t.equal((await help.exited).code, 0);
   t.match(help.stdout(), /serve --config FILE/);
 });
+
+t.test('without the token variable, a random admin token is printed once on stderr and never logged', async (t) => {
+  const up = await startUpstream((req, res) => res.end('ok'));
+  t.teardown(() => up.close());
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const env = { ROLLGATE_ADMIN_TOKEN: '' };
+  const run = runCli(['serve', '--config', writeConfig(yaml(port, adminPort, up.url))], env);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  await waitForPort(adminPort);
+  t.ok(await eventually(() => /admin token: \S+/.test(run.stderr())), 'stderr shows the token');
+  const token = /admin token: (\S+)/.exec(run.stderr())?.[1] ?? '';
+  t.equal(run.stderr().split(token).length - 1, 1, 'printed once');
+  t.notOk(run.stdout().includes(token), 'never in the JSON log');
+  const denied = await request(`http://127.0.0.1:${adminPort}/api/routes`);
+  await denied.body.dump();
+  t.equal(denied.statusCode, 401, 'the admin API is not open');
+  const allowed = await request(`http://127.0.0.1:${adminPort}/api/routes`, { headers: { authorization: `Bearer ${token}` } });
+  t.equal(allowed.statusCode, 200, 'the printed token works');
+  t.match(await allowed.body.json(), { routes: [{ name: 'sentiment', phase: 'stable' }] });
+  run.child.kill('SIGTERM');
+  t.equal((await run.exited).code, 0);
+});

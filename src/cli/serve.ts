@@ -1,6 +1,8 @@
 import pino from 'pino';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
+import { adminToken } from '../admin/auth.js';
+import { startAdmin } from '../admin/server.js';
 import { createRollgate } from '../app.js';
 
 export const EXIT_OK = 0;
@@ -27,7 +29,7 @@ export async function serve(configPath: string): Promise<number> {
   const config = loadOrReport(configPath, process.stderr);
   if (config === null) return EXIT_USAGE;
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
-  const { gateway } = createRollgate(config, { logger: log });
+  const { gateway, rollouts } = createRollgate(config, { logger: log });
   try {
     const addr = await gateway.listen();
     log.info(
@@ -40,6 +42,21 @@ export async function serve(configPath: string): Promise<number> {
     await gateway.close(0);
     return EXIT_REFUSED;
   }
+  const { token, generated } = adminToken(process.env, config.admin.tokenEnv);
+  let admin: Awaited<ReturnType<typeof startAdmin>>;
+  try {
+    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`cannot listen on ${config.admin.host}:${config.admin.port} (admin): ${e.code ?? e.message}\n`);
+    await gateway.close(0);
+    return EXIT_REFUSED;
+  }
+  log.info({ address: admin.address.address, port: admin.address.port }, `admin plane listening on ${admin.address.address}:${admin.address.port}`);
+  if (generated) {
+    // Once, on stderr only: never into the JSON log.
+    process.stderr.write(`${config.admin.tokenEnv} is not set; this run's admin token: ${token}\n`);
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -50,7 +67,7 @@ export async function serve(configPath: string): Promise<number> {
       }
       stopping = true;
       log.info({ signal, drainTimeoutMs: config.listen.drainTimeoutMs }, 'shutting down: draining in-flight requests');
-      void gateway.close().then(() => {
+      void Promise.all([gateway.close(), admin.app.close()]).then(() => {
         log.info({}, 'stopped');
         resolve(EXIT_OK);
       });

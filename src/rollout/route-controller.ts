@@ -52,6 +52,11 @@ export interface ControllerDeps<U> {
   publish: (event: RouteEvent, state: RouteState) => void;
 }
 
+/** A change the route's state does not allow (the admin API answers 409). */
+export class RolloutRefusal extends Error {
+  override readonly name = 'RolloutRefusal';
+}
+
 /** How many events a route keeps, newest first. */
 export const HISTORY_LIMIT = 1_000;
 
@@ -150,6 +155,46 @@ export class RouteController<U> {
       evidence: trip.evidence,
       decisionSeconds,
     });
+  }
+
+  /**
+   * Sets the candidate's weight (percent, two decimals). Refused with a RolloutRefusal when there
+   * is no candidate, or it was rolled back (a rolled-back candidate stays so until a new one is
+   * deployed).
+   */
+  setWeight(weight: number, cause: Cause = 'manual'): void {
+    const c = this.#candidate;
+    if (c === null) throw new RolloutRefusal(`route ${this.name} has no candidate`);
+    if (this.#phase === 'rolled_back') {
+      throw new RolloutRefusal(`route ${this.name}: candidate ${c.version} was rolled back; deploy a new candidate first`);
+    }
+    const s = this.#deps.picker.state;
+    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, weight, s.candidateRoutable);
+    const from = c.weight;
+    c.weight = weight;
+    this.#emit({
+      route: this.name,
+      type: 'weight',
+      cause,
+      at: this.#wallIso(),
+      message: `route ${this.name}: candidate ${c.version} weight ${from}% -> ${weight}% (${cause})`,
+      weight,
+    });
+  }
+
+  /** Partial rollback by an operator: all traffic back on stable at once, candidate kept for inspection. */
+  rollback(cause: Cause = 'manual'): void {
+    const c = this.#candidate;
+    if (c === null || this.#phase === 'rolled_back') {
+      throw new RolloutRefusal(`route ${this.name} has no candidate to roll back`);
+    }
+    const s = this.#deps.picker.state;
+    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
+    this.#phase = 'rolled_back';
+    const at = this.#wallIso();
+    const message = `route ${this.name} rolled back (${cause}): candidate ${c.version} -> stable ${this.#stable.version}`;
+    this.#lastDecision = { reason: cause, at, message, evidence: null };
+    this.#emit({ route: this.name, type: 'rollback', cause, at, message, from: { ...c }, to: { ...this.#stable }, weight: 0 });
   }
 
   /** The route's state as the admin API shows it (SPEC §6). */

@@ -1,0 +1,126 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import type { GatewayConfig } from '../config/types.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import type { RouteController } from '../rollout/route-controller.js';
+import { RolloutRefusal } from '../rollout/route-controller.js';
+import type { Rollouts } from '../rollout/rollouts.js';
+import { bearerMatches } from './auth.js';
+
+/** Admin request bodies are small JSON documents. */
+export const ADMIN_BODY_LIMIT = 64 * 1024;
+
+export interface AdminOptions {
+  config: GatewayConfig;
+  rollouts: Rollouts<unknown>;
+  token: string;
+  /** Whether the data plane is listening (readiness). */
+  ready: () => boolean;
+}
+
+function fail(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  return reply.code(ERRORS[code].status).send({ error: { code, message } });
+}
+
+const routeParams = {
+  type: 'object',
+  properties: { route: { type: 'string', minLength: 1, maxLength: 63 } },
+  required: ['route'],
+} as const;
+
+const weightBody = {
+  type: 'object',
+  properties: { weight: { type: 'number', minimum: 0, maximum: 100 } },
+  required: ['weight'],
+  additionalProperties: false,
+} as const;
+
+/**
+ * The admin plane (SPEC §6): its own Fastify instance on its own port. It calls the rollout
+ * controllers and never touches weights or the data plane directly. Every `/api` call needs the
+ * bearer token; health, readiness and metrics do not.
+ */
+export function buildAdmin(options: AdminOptions): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT });
+  const { rollouts, token } = options;
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/api')) return;
+    const header = req.headers.authorization;
+    if (!bearerMatches(typeof header === 'string' ? header : undefined, token)) {
+      await fail(reply, 'ROLLGATE_UNAUTHORIZED', header === undefined ? 'an Authorization: Bearer <token> header is required' : 'the bearer token is not the admin token');
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err.validation !== undefined) {
+      const first = err.validation[0];
+      const field = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+      const where = err.validationContext === 'body' && field ? `body.${field}` : err.validationContext ?? 'request';
+      return fail(reply, 'ROLLGATE_BAD_REQUEST', `${where}: ${first?.message ?? 'is invalid'}`);
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 'ROLLGATE_BODY_TOO_LARGE', `the body is over ${ADMIN_BODY_LIMIT} bytes`);
+    if (err.statusCode === 400 || err.code?.startsWith('FST_ERR_CTP')) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body: ${err.message}`);
+    if (err instanceof RolloutRefusal) return fail(reply, 'ROLLGATE_CONFLICT', err.message);
+    return reply.code(500).send({ error: { code: 'ROLLGATE_INTERNAL', message: err.message } });
+  });
+  app.setNotFoundHandler((req, reply) => fail(reply, 'ROLLGATE_NOT_FOUND', `no admin endpoint ${req.method} ${req.url.split('?')[0]}`));
+
+  const controller = (name: string, reply: FastifyReply): RouteController<unknown> | null => {
+    const c = rollouts.route(name);
+    if (c === undefined) void fail(reply, 'ROLLGATE_UNKNOWN_ROUTE', `no route named ${name}`);
+    return c ?? null;
+  };
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => (options.ready() ? { ready: true } : reply.code(503).send({ ready: false })));
+
+  app.get('/api/routes', async () => ({ routes: rollouts.routes().map((c) => c.state()) }));
+
+  app.get<{ Params: { route: string } }>('/api/routes/:route', { schema: { params: routeParams } }, async (req, reply) => {
+    const c = controller(req.params.route, reply);
+    return c === null ? reply : c.state();
+  });
+
+  app.put<{ Params: { route: string }; Body: { weight: number } }>(
+    '/api/routes/:route/weight',
+    { schema: { params: routeParams, body: weightBody } },
+    async (req, reply) => {
+      const c = controller(req.params.route, reply);
+      if (c === null) return reply;
+      const { weight } = req.body;
+      if (Math.abs(Math.round(weight * 100) - weight * 100) > 1e-6) {
+        return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
+      }
+      c.setWeight(weight, 'manual');
+      return c.state();
+    },
+  );
+
+  app.post<{ Params: { route: string } }>('/api/routes/:route/rollback', { schema: { params: routeParams } }, async (req, reply) => {
+    const c = controller(req.params.route, reply);
+    if (c === null) return reply;
+    c.rollback('manual');
+    return c.state();
+  });
+
+  app.post('/api/rollback', async () => {
+    const rolledBack: string[] = [];
+    for (const c of rollouts.routes()) {
+      if (c.state().candidate !== null && c.phase !== 'rolled_back') {
+        c.rollback('manual');
+        rolledBack.push(c.name);
+      }
+    }
+    return { rolledBack, routes: rollouts.routes().map((c) => c.state()) };
+  });
+
+  return app;
+}
+
+/** Starts the admin plane on admin.host:admin.port. */
+export async function startAdmin(options: AdminOptions): Promise<{ app: FastifyInstance; address: AddressInfo }> {
+  const app = buildAdmin(options);
+  await app.listen({ host: options.config.admin.host, port: options.config.admin.port });
+  return { app, address: app.server.address() as AddressInfo };
+}

@@ -1,0 +1,134 @@
+import t from 'tap';
+import { Pool, request } from 'undici';
+import { startAdmin } from '../src/admin/server.js';
+import { config, startGateway, startLabelled } from './helpers/servers.js';
+
+const TOKEN = 'test-admin-token';
+
+async function setup(t: { teardown(fn: () => unknown): void }) {
+  const stable = await startLabelled('v1');
+  const candidate = await startLabelled('v2');
+  const route = (name: string, prefix: string, withCandidate = true) => ({
+    name,
+    match: { pathPrefix: prefix },
+    stable: { version: 'v1', url: stable.url },
+    ...(withCandidate ? { candidate: { version: 'v2', url: candidate.url, weight: 10 } } : {}),
+  });
+  const cfg = config([route('sentiment', '/v1/models/sentiment'), route('chat', '/v1/chat'), route('plain', '/plain', false)]);
+  const gw = await startGateway(cfg);
+  const admin = await startAdmin({ config: cfg, rollouts: gw.rollouts, token: TOKEN, ready: () => true });
+  const base = `http://127.0.0.1:${admin.address.port}`;
+  t.teardown(async () => {
+    await admin.app.close();
+    await gw.close();
+    await stable.close();
+    await candidate.close();
+  });
+  const api = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: string, headers: Record<string, string> = {}) => {
+    const r = await request(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body }),
+    });
+    return { status: r.statusCode, json: (await r.body.json()) as Record<string, any> };
+  };
+  const served = async (path: string, n: number): Promise<Set<string>> => {
+    const pool = new Pool(gw.url, { connections: 4 });
+    const seen = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      const r = await pool.request({ path, method: 'GET' });
+      await r.body.dump();
+      seen.add(String(r.headers['x-rollgate-version']));
+    }
+    await pool.close();
+    return seen;
+  };
+  return { base, api, served, gw };
+}
+
+t.test('health, readiness and the token', async (t) => {
+  const { base, api } = await setup(t);
+  t.same(await (await request(`${base}/healthz`)).body.json(), { status: 'ok' }, '/healthz needs no token');
+  t.same(await (await request(`${base}/readyz`)).body.json(), { ready: true });
+  const none = await request(`${base}/api/routes`);
+  t.equal(none.statusCode, 401, 'no token: 401');
+  t.match(await none.body.json(), { error: { code: 'ROLLGATE_UNAUTHORIZED' } });
+  const wrong = await api('GET', '/api/routes', undefined, { authorization: 'Bearer not-it' });
+  t.equal(wrong.status, 401, 'a wrong token: 401');
+  t.match(wrong.json, { error: { code: 'ROLLGATE_UNAUTHORIZED', message: /not the admin token/ } });
+  const ok = await api('GET', '/api/routes');
+  t.equal(ok.status, 200);
+  t.same(ok.json.routes.map((r: { name: string }) => r.name), ['sentiment', 'chat', 'plain']);
+});
+
+t.test('GET a route: its state as SPEC §6 shapes it', async (t) => {
+  const { api, served } = await setup(t);
+  await served('/v1/models/sentiment/x', 50);
+  const { status, json } = await api('GET', '/api/routes/sentiment');
+  t.equal(status, 200);
+  t.match(json, {
+    name: 'sentiment',
+    phase: 'progressing',
+    weight: 10,
+    stable: { version: 'v1', revision: 1 },
+    candidate: { version: 'v2', revision: 2, weight: 10 },
+    step: null,
+    windows: { stable: { count: Number }, candidate: { count: Number } },
+    lastDecision: null,
+  });
+  t.equal(json.windows.stable.count + json.windows.candidate.count, 50, 'the windows count the traffic');
+  const missing = await api('GET', '/api/routes/nope');
+  t.equal(missing.status, 404);
+  t.match(missing.json, { error: { code: 'ROLLGATE_UNKNOWN_ROUTE', message: 'no route named nope' } });
+});
+
+t.test('PUT weight moves the live split; bad input is refused and changes nothing', async (t) => {
+  const { api, served } = await setup(t);
+  const set = await api('PUT', '/api/routes/sentiment/weight', '{"weight": 100}');
+  t.equal(set.status, 200);
+  t.equal(set.json.weight, 100);
+  t.same([...(await served('/v1/models/sentiment/x', 20))], ['v2'], 'the next requests all go to the candidate');
+
+  const before = (await api('GET', '/api/routes/sentiment')).json;
+  const bad: [string, number, string, RegExp][] = [
+    ['{"weight": 101}', 400, 'ROLLGATE_BAD_REQUEST', /weight/],
+    ['{"weight": -1}', 400, 'ROLLGATE_BAD_REQUEST', /weight/],
+    ['{"weight": "ten"}', 400, 'ROLLGATE_BAD_REQUEST', /weight/],
+    ['{"weight": 10.555}', 400, 'ROLLGATE_BAD_REQUEST', /two decimals/],
+    ['{}', 400, 'ROLLGATE_BAD_REQUEST', /weight/],
+    ['{"weight": 5', 400, 'ROLLGATE_BAD_REQUEST', /body/],
+    [JSON.stringify({ weight: 5, pad: 'x'.repeat(70 * 1024) }), 413, 'ROLLGATE_BODY_TOO_LARGE', /bytes/],
+  ];
+  for (const [body, status, code, message] of bad) {
+    const r = await api('PUT', '/api/routes/sentiment/weight', body);
+    t.equal(r.status, status, `${body.slice(0, 30)}: ${status}`);
+    t.match(r.json, { error: { code, message } });
+  }
+  const unknown = await api('PUT', '/api/routes/nope/weight', '{"weight": 5}');
+  t.equal(unknown.status, 404);
+  const noCandidate = await api('PUT', '/api/routes/plain/weight', '{"weight": 5}');
+  t.equal(noCandidate.status, 409, 'a route without candidate: 409');
+  const after = (await api('GET', '/api/routes/sentiment')).json;
+  t.same([after.weight, after.phase, after.candidate], [before.weight, before.phase, before.candidate], 'nothing changed');
+});
+
+t.test('partial and full rollback', async (t) => {
+  const { api, served } = await setup(t);
+  await api('PUT', '/api/routes/sentiment/weight', '{"weight": 100}');
+  await api('PUT', '/api/routes/chat/weight', '{"weight": 100}');
+  const partial = await api('POST', '/api/routes/sentiment/rollback');
+  t.equal(partial.status, 200);
+  t.match(partial.json, { phase: 'rolled_back', weight: 0, lastDecision: { reason: 'manual' } });
+  t.same([...(await served('/v1/models/sentiment/x', 20))], ['v1'], 'the rolled-back route serves stable only');
+  t.same([...(await served('/v1/chat/x', 20))], ['v2'], 'the other route is untouched');
+  const again = await api('PUT', '/api/routes/sentiment/weight', '{"weight": 50}');
+  t.equal(again.status, 409, 'a rolled-back candidate takes no weight until a new one is deployed');
+  t.same([...(await served('/v1/models/sentiment/x', 10))], ['v1']);
+  const twice = await api('POST', '/api/routes/sentiment/rollback');
+  t.equal(twice.status, 409, 'nothing left to roll back: 409');
+
+  const full = await api('POST', '/api/rollback');
+  t.equal(full.status, 200);
+  t.same(full.json.rolledBack, ['chat'], 'the full rollback rolls back every route that had a live candidate');
+  t.same([...(await served('/v1/chat/x', 20))], ['v1']);
+});
