@@ -1,7 +1,7 @@
 import type { GatewayConfig } from './config/types.js';
 import { Gateway, type GatewayLogger } from './proxy/gateway.js';
 import type { OutcomeSink } from './proxy/outcome.js';
-import type { Upstream } from './proxy/upstream.js';
+import { Upstream } from './proxy/upstream.js';
 import { Rollouts } from './rollout/rollouts.js';
 import { warmUpRollbackPath } from './rollout/warm-up.js';
 import type { Rng } from './traffic/picker.js';
@@ -37,7 +37,12 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
         };
   const gateway = new Gateway(config, { onOutcome: sink, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
   rollouts = new Rollouts(
-    [...gateway.routes.values()].map((r) => ({ config: r.config, picker: r.picker })),
+    [...gateway.routes.values()].map((r) => ({
+      config: r.config,
+      picker: r.picker,
+      makeUpstream: (version: string, url: string) => new Upstream({ version, url }, r.config.timeouts),
+      retire: (u: Upstream) => void u.close(),
+    })),
     () => performance.now(),
   );
   const first = config.routes[0];

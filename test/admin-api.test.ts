@@ -132,3 +132,61 @@ t.test('partial and full rollback', async (t) => {
   t.same(full.json.rolledBack, ['chat'], 'the full rollback rolls back every route that had a live candidate');
   t.same([...(await served('/v1/chat/x', 20))], ['v1']);
 });
+
+t.test('deploy a candidate, promote it, and read the history and the event stream', async (t) => {
+  const { base, api, served } = await setup(t);
+  const third = await startLabelled('v3');
+  t.teardown(() => third.close());
+
+  // Follow the event stream while the changes happen.
+  const events: { event: { type: string; route: string }; state: { phase: string } }[] = [];
+  const stream = await request(`${base}/api/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  t.equal(stream.headers['content-type'], 'text/event-stream');
+  let buffer = '';
+  const reading = (async () => {
+    for await (const chunk of stream.body) {
+      buffer += chunk.toString();
+      let i: number;
+      while ((i = buffer.indexOf('\n\n')) !== -1) {
+        const block = buffer.slice(0, i);
+        buffer = buffer.slice(i + 2);
+        const data = block.split('\n').find((l) => l.startsWith('data: '));
+        if (data !== undefined) events.push(JSON.parse(data.slice(6)));
+      }
+    }
+  })().catch(() => {});
+
+  const badUrl = await api('PUT', '/api/routes/sentiment/candidate', JSON.stringify({ version: 'v3', url: 'ftp://x' }));
+  t.equal(badUrl.status, 400, 'a candidate URL that is not http(s): 400');
+  t.match(badUrl.json, { error: { code: 'ROLLGATE_BAD_REQUEST', message: /body.url: must be an http\(s\) URL/ } });
+  t.equal((await api('GET', '/api/routes/sentiment')).json.candidate.version, 'v2', 'and nothing changed');
+
+  const deployed = await api('PUT', '/api/routes/sentiment/candidate', JSON.stringify({ version: 'v3', url: third.url, weight: 100 }));
+  t.equal(deployed.status, 200);
+  t.match(deployed.json, { phase: 'progressing', weight: 100, candidate: { version: 'v3', revision: 3 } });
+  t.same([...(await served('/v1/models/sentiment/x', 20))], ['v3'], 'traffic goes to the new candidate');
+
+  const promoted = await api('POST', '/api/routes/sentiment/promote');
+  t.equal(promoted.status, 200);
+  t.match(promoted.json, { phase: 'stable', weight: 0, stable: { version: 'v3', revision: 3 }, candidate: null });
+  t.same([...(await served('/v1/models/sentiment/x', 20))], ['v3'], 'the promoted version serves everything');
+  const noCandidate = await api('POST', '/api/routes/sentiment/promote');
+  t.equal(noCandidate.status, 409, 'promote with no candidate: 409');
+
+  const history = await api('GET', '/api/routes/sentiment/history');
+  t.same(history.json.revisions.map((r: { revision: number; version: string; status: string }) => [r.revision, r.version, r.status]), [
+    [3, 'v3', 'stable'],
+    [2, 'v2', 'retired'],
+    [1, 'v1', 'retired'],
+  ], 'revisions, newest first');
+  t.same(history.json.events.map((e: { type: string }) => e.type), ['promote', 'deploy'], 'events, newest first');
+
+  const deadline = Date.now() + 2_000;
+  while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.same(events.map((e) => [e.event.type, e.event.route, e.state.phase]), [
+    ['deploy', 'sentiment', 'progressing'],
+    ['promote', 'sentiment', 'stable'],
+  ], 'the event stream carried each change with the state after it');
+  stream.body.destroy();
+  await reading;
+});

@@ -1,6 +1,9 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig } from '../config/types.js';
+import { normalizeUrl } from '../config/defaults.js';
+import { VALUE_CHECKS } from '../config/schema.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { RouteController } from '../rollout/route-controller.js';
 import { RolloutRefusal } from '../rollout/route-controller.js';
@@ -10,13 +13,15 @@ import { bearerMatches } from './auth.js';
 /** Admin request bodies are small JSON documents. */
 export const ADMIN_BODY_LIMIT = 64 * 1024;
 
-export interface AdminOptions {
+export interface AdminOptions<U> {
   config: GatewayConfig;
-  rollouts: Rollouts<unknown>;
+  rollouts: Rollouts<U>;
   token: string;
   /** Whether the data plane is listening (readiness). */
   ready: () => boolean;
 }
+
+const twoDecimals = (w: number): boolean => Math.abs(Math.round(w * 100) - w * 100) < 1e-6;
 
 function fail(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
   return reply.code(ERRORS[code].status).send({ error: { code, message } });
@@ -26,6 +31,18 @@ const routeParams = {
   type: 'object',
   properties: { route: { type: 'string', minLength: 1, maxLength: 63 } },
   required: ['route'],
+} as const;
+
+const candidateBody = {
+  type: 'object',
+  properties: {
+    version: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$' },
+    url: { type: 'string', minLength: 1, maxLength: 2048 },
+    weight: { type: 'number', minimum: 0, maximum: 100 },
+    strategy: { type: 'string', enum: ['canary', 'blueGreen', 'shadow'] },
+  },
+  required: ['version', 'url'],
+  additionalProperties: false,
 } as const;
 
 const weightBody = {
@@ -40,7 +57,7 @@ const weightBody = {
  * controllers and never touches weights or the data plane directly. Every `/api` call needs the
  * bearer token; health, readiness and metrics do not.
  */
-export function buildAdmin(options: AdminOptions): FastifyInstance {
+export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT });
   const { rollouts, token } = options;
 
@@ -66,7 +83,7 @@ export function buildAdmin(options: AdminOptions): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => fail(reply, 'ROLLGATE_NOT_FOUND', `no admin endpoint ${req.method} ${req.url.split('?')[0]}`));
 
-  const controller = (name: string, reply: FastifyReply): RouteController<unknown> | null => {
+  const controller = (name: string, reply: FastifyReply): RouteController<U> | null => {
     const c = rollouts.route(name);
     if (c === undefined) void fail(reply, 'ROLLGATE_UNKNOWN_ROUTE', `no route named ${name}`);
     return c ?? null;
@@ -89,13 +106,66 @@ export function buildAdmin(options: AdminOptions): FastifyInstance {
       const c = controller(req.params.route, reply);
       if (c === null) return reply;
       const { weight } = req.body;
-      if (Math.abs(Math.round(weight * 100) - weight * 100) > 1e-6) {
-        return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
-      }
+      if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
       c.setWeight(weight, 'manual');
       return c.state();
     },
   );
+
+  app.put<{ Params: { route: string }; Body: { version: string; url: string; weight?: number; strategy?: string } }>(
+    '/api/routes/:route/candidate',
+    { schema: { params: routeParams, body: candidateBody } },
+    async (req, reply) => {
+      const c = controller(req.params.route, reply);
+      if (c === null) return reply;
+      const { version, url, weight = 0, strategy } = req.body;
+      const urlProblem = VALUE_CHECKS['http-url']?.(url) ?? null;
+      if (urlProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.url: ${urlProblem}`);
+      const labelProblem = VALUE_CHECKS['version-label']?.(version) ?? null;
+      if (labelProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.version: ${labelProblem}`);
+      if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
+      if (strategy !== undefined && strategy !== 'canary') {
+        return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.strategy: ${strategy} is not available yet; canary is`);
+      }
+      c.deploy(version, normalizeUrl(url), weight, 'manual');
+      return c.state();
+    },
+  );
+
+  app.post<{ Params: { route: string } }>('/api/routes/:route/promote', { schema: { params: routeParams } }, async (req, reply) => {
+    const c = controller(req.params.route, reply);
+    if (c === null) return reply;
+    c.promote('manual');
+    return c.state();
+  });
+
+  app.get<{ Params: { route: string } }>('/api/routes/:route/history', { schema: { params: routeParams } }, async (req, reply) => {
+    const c = controller(req.params.route, reply);
+    if (c === null) return reply;
+    return { revisions: c.revisions, events: c.events };
+  });
+
+  // Server-sent events: one per state change, with the route's state after it.
+  const streams = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+  });
+  app.get('/api/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    streams.add(res);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': rollgate events\n\n');
+    const unsubscribe = rollouts.subscribe((event, state) => {
+      res.write(`event: ${event.type}\ndata: ${JSON.stringify({ event, state })}\n\n`);
+    });
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    req.raw.on('close', () => {
+      clearInterval(ping);
+      unsubscribe();
+      streams.delete(res);
+    });
+  });
 
   app.post<{ Params: { route: string } }>('/api/routes/:route/rollback', { schema: { params: routeParams } }, async (req, reply) => {
     const c = controller(req.params.route, reply);
@@ -119,7 +189,7 @@ export function buildAdmin(options: AdminOptions): FastifyInstance {
 }
 
 /** Starts the admin plane on admin.host:admin.port. */
-export async function startAdmin(options: AdminOptions): Promise<{ app: FastifyInstance; address: AddressInfo }> {
+export async function startAdmin<U>(options: AdminOptions<U>): Promise<{ app: FastifyInstance; address: AddressInfo }> {
   const app = buildAdmin(options);
   await app.listen({ host: options.config.admin.host, port: options.config.admin.port });
   return { app, address: app.server.address() as AddressInfo };

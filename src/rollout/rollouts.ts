@@ -3,6 +3,14 @@ import type { Outcome } from '../proxy/outcome.js';
 import type { Picker } from '../traffic/picker.js';
 import { RouteController, type RouteEvent, type RouteState } from './route-controller.js';
 
+/** A route as the rollouts get it from the data plane. */
+export interface RolloutRoute<U> {
+  config: RouteConfig;
+  picker: Picker<U>;
+  makeUpstream?: (version: string, url: string) => U;
+  retire?: (upstream: U) => void;
+}
+
 export type EventListener = (event: RouteEvent, state: RouteState) => void;
 
 /** Every route's controller, and the outcome sink the data plane hands each finished request to. */
@@ -10,9 +18,16 @@ export class Rollouts<U> {
   readonly #controllers = new Map<string, RouteController<U>>();
   readonly #listeners: EventListener[] = [];
 
-  constructor(routes: readonly { config: RouteConfig; picker: Picker<U> }[], now: () => number, wallNow?: () => number) {
+  constructor(routes: readonly RolloutRoute<U>[], now: () => number, wallNow?: () => number) {
     for (const r of routes) {
-      const deps = { picker: r.picker, now, publish: this.#publish, ...(wallNow ? { wallNow } : {}) };
+      const deps = {
+        picker: r.picker,
+        now,
+        publish: this.#publish,
+        ...(wallNow ? { wallNow } : {}),
+        ...(r.makeUpstream ? { makeUpstream: r.makeUpstream } : {}),
+        ...(r.retire ? { retire: r.retire } : {}),
+      };
       this.#controllers.set(r.config.name, new RouteController(r.config, deps));
     }
   }

@@ -31,6 +31,12 @@ export interface RouteEvent {
   decisionSeconds?: number;
 }
 
+export interface Revision extends VersionState {
+  deployedAt: string;
+  /** What became of it: serving, candidate, rolled_back, retired (replaced by a promotion). */
+  status: 'stable' | 'candidate' | 'rolled_back' | 'retired';
+}
+
 export interface RouteState {
   name: string;
   phase: Phase;
@@ -44,6 +50,10 @@ export interface RouteState {
 
 export interface ControllerDeps<U> {
   picker: Picker<U>;
+  /** Makes the data plane's handle (a connection pool) for a newly deployed version. */
+  makeUpstream?: (version: string, url: string) => U;
+  /** Releases a handle no route uses any more, after the requests still on it. */
+  retire?: (upstream: U) => void;
   /** Monotonic clock in ms (performance.now() scale), the one outcomes are timed on. */
   now: () => number;
   /** Wall clock for event times. */
@@ -76,6 +86,8 @@ export class RouteController<U> {
   #lastDecision: RouteState['lastDecision'] = null;
   #nextRevision: number;
   readonly events: RouteEvent[] = [];
+  /** Every version deployed to this route, newest first. */
+  readonly revisions: Revision[] = [];
 
   constructor(config: RouteConfig, deps: ControllerDeps<U>) {
     this.name = config.name;
@@ -87,6 +99,71 @@ export class RouteController<U> {
     this.#candidate = c === null ? null : { version: c.version, url: c.url, weight: c.weight, revision: this.#nextRevision++ };
     this.#phase = c === null ? 'stable' : 'progressing';
     if (c !== null) this.#judge = new RouteJudge(config.rollback, this.#stable.version, c.version, deps.now());
+    const at = this.#wallIso();
+    this.revisions.unshift({ ...this.#stable, deployedAt: at, status: 'stable' });
+    if (this.#candidate !== null) this.revisions.unshift({ ...this.#candidate, deployedAt: at, status: 'candidate' });
+  }
+
+  /**
+   * Deploys a new candidate (the next revision number) at `weight`, replacing any candidate the
+   * route had, rolled back or not; the judge starts afresh.
+   */
+  deploy(version: string, url: string, weight: number, cause: Cause = 'manual'): void {
+    const make = this.#deps.makeUpstream;
+    if (make === undefined) throw new RolloutRefusal(`route ${this.name}: deployments need a data plane`);
+    if (version === this.#stable.version) throw new RolloutRefusal(`route ${this.name}: ${version} is the stable version`);
+    const s = this.#deps.picker.state;
+    const upstream = make(version, url);
+    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, upstream, version, weight, true);
+    if (s.candidate !== null) this.#deps.retire?.(s.candidate);
+    const previous = this.#candidate;
+    if (previous !== null) this.#setRevisionStatus(previous.revision, this.#phase === 'rolled_back' ? 'rolled_back' : 'retired');
+    this.#candidate = { version, url, weight, revision: this.#nextRevision++ };
+    this.revisions.unshift({ ...this.#candidate, deployedAt: this.#wallIso(), status: 'candidate' });
+    this.#judge = new RouteJudge(this.config.rollback, this.#stable.version, version, this.#deps.now());
+    this.#phase = 'progressing';
+    this.#lastDecision = null;
+    this.#emit({
+      route: this.name,
+      type: 'deploy',
+      cause,
+      at: this.#wallIso(),
+      message: `route ${this.name}: candidate ${version} (revision ${this.#candidate.revision}) deployed at ${weight}%`,
+      from: previous,
+      to: { ...this.#candidate },
+      weight,
+    });
+  }
+
+  /** The candidate becomes the stable version; the old stable's pool is released. */
+  promote(cause: Cause = 'manual'): void {
+    const c = this.#candidate;
+    if (c === null) throw new RolloutRefusal(`route ${this.name} has no candidate to promote`);
+    if (this.#phase === 'rolled_back') throw new RolloutRefusal(`route ${this.name}: candidate ${c.version} was rolled back and cannot be promoted`);
+    const s = this.#deps.picker.state;
+    this.#deps.picker.state = trafficState(s.candidate as U, c.version, null, null, 0);
+    this.#deps.retire?.(s.stable);
+    const from = this.#stable;
+    this.#setRevisionStatus(from.revision, 'retired');
+    this.#setRevisionStatus(c.revision, 'stable');
+    this.#stable = { version: c.version, url: c.url, revision: c.revision };
+    this.#candidate = null;
+    this.#judge = null;
+    this.#phase = 'stable';
+    this.#emit({
+      route: this.name,
+      type: 'promote',
+      cause,
+      at: this.#wallIso(),
+      message: `route ${this.name}: ${c.version} (revision ${c.revision}) promoted to stable, replacing ${from.version}`,
+      from,
+      to: { ...this.#stable },
+    });
+  }
+
+  #setRevisionStatus(revision: number, status: Revision['status']): void {
+    const r = this.revisions.find((x) => x.revision === revision);
+    if (r !== undefined) r.status = status;
   }
 
   get phase(): Phase {
@@ -141,6 +218,7 @@ export class RouteController<U> {
     this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
     const decisionSeconds = Math.max(0, this.#deps.now() - decidedAt) / 1000;
     this.#phase = 'rolled_back';
+    if (this.#candidate !== null) this.#setRevisionStatus(this.#candidate.revision, 'rolled_back');
     const at = this.#wallIso();
     this.#lastDecision = { reason: trip.reason, at, message: trip.message, evidence: trip.evidence };
     this.#emit({
@@ -191,6 +269,7 @@ export class RouteController<U> {
     const s = this.#deps.picker.state;
     this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
     this.#phase = 'rolled_back';
+    this.#setRevisionStatus(c.revision, 'rolled_back');
     const at = this.#wallIso();
     const message = `route ${this.name} rolled back (${cause}): candidate ${c.version} -> stable ${this.#stable.version}`;
     this.#lastDecision = { reason: cause, at, message, evidence: null };
