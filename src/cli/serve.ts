@@ -4,6 +4,8 @@ import type { GatewayConfig } from '../config/types.js';
 import { adminToken } from '../admin/auth.js';
 import { startAdmin } from '../admin/server.js';
 import { createRollgate } from '../app.js';
+import { createStore, StoreError, type StateStore } from '../store/index.js';
+import { Persister } from '../store/persister.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -30,6 +32,25 @@ export async function serve(configPath: string): Promise<number> {
   if (config === null) return EXIT_USAGE;
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
   const { gateway, rollouts } = createRollgate(config, { logger: log });
+  let store: StateStore;
+  try {
+    store = createStore(config.store);
+    const saved = await store.load();
+    if (saved !== null) {
+      const outcome = rollouts.restore(saved);
+      log.info({ store: config.store, routes: outcome }, 'route state restored');
+    }
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    await gateway.close(0);
+    return EXIT_REFUSED;
+  }
+  const persister = new Persister(store, () => rollouts.persisted(), (err) =>
+    log.error({ err: err.message, store: config.store.kind }, 'route state not saved; will retry on the next change'),
+  );
+  rollouts.subscribe(() => persister.changed());
+  persister.changed();
   try {
     const addr = await gateway.listen();
     log.info(
@@ -67,7 +88,8 @@ export async function serve(configPath: string): Promise<number> {
       }
       stopping = true;
       log.info({ signal, drainTimeoutMs: config.listen.drainTimeoutMs }, 'shutting down: draining in-flight requests');
-      void Promise.all([gateway.close(), admin.app.close()]).then(() => {
+      void Promise.all([gateway.close(), admin.app.close()]).then(async () => {
+        await persister.flush();
         log.info({}, 'stopped');
         resolve(EXIT_OK);
       });

@@ -1,5 +1,6 @@
 import type { RouteConfig } from '../config/types.js';
 import type { Outcome } from '../proxy/outcome.js';
+import type { PersistedRoute, PersistedState } from '../store/state-store.js';
 import type { Picker } from '../traffic/picker.js';
 import { RouteController, type RouteEvent, type RouteState } from './route-controller.js';
 
@@ -43,6 +44,34 @@ export class Rollouts<U> {
 
   routes(): RouteController<U>[] {
     return [...this.#controllers.values()];
+  }
+
+  /** Every route's state as it is saved. */
+  persisted(wallNow = Date.now()): PersistedState {
+    const routes: Record<string, PersistedRoute> = {};
+    for (const [name, c] of this.#controllers) routes[name] = c.persisted();
+    return { format: 1, savedAt: new Date(wallNow).toISOString(), routes };
+  }
+
+  /**
+   * Reconciles a saved state with the config at start (SPEC §5): a route whose declared versions
+   * are unchanged takes its saved state (a rolled-back candidate stays rolled back); a changed
+   * one is a new deployment from the config. Returns what it did per route.
+   */
+  restore(state: PersistedState): Record<string, 'restored' | 'new deployment' | 'new route'> {
+    const out: Record<string, 'restored' | 'new deployment' | 'new route'> = {};
+    for (const [name, c] of this.#controllers) {
+      const p = state.routes[name];
+      if (p === undefined) out[name] = 'new route';
+      else if (JSON.stringify(p.declared) === JSON.stringify(c.declared)) {
+        c.restore(p);
+        out[name] = 'restored';
+      } else {
+        c.continueFrom(p);
+        out[name] = 'new deployment';
+      }
+    }
+    return out;
   }
 
   /** Subscribes to every state change, delivered after it took effect; returns the unsubscribe. */

@@ -6,6 +6,7 @@ import type { Outcome } from '../proxy/outcome.js';
 import type { WindowSnapshot } from '../stats/window.js';
 import { trafficState, type Picker } from '../traffic/picker.js';
 import type { Phase } from './phases.js';
+import type { PersistedRoute } from '../store/state-store.js';
 
 export type Cause = 'manual' | 'peer' | 'config' | Trip['reason'] | 'health_check';
 
@@ -159,6 +160,83 @@ export class RouteController<U> {
       from,
       to: { ...this.#stable },
     });
+  }
+
+  /** The versions the config declares for this route. */
+  get declared(): PersistedRoute['declared'] {
+    const c = this.config.candidate;
+    return { stable: { version: this.config.stable.version, url: this.config.stable.url }, candidate: c === null ? null : { version: c.version, url: c.url } };
+  }
+
+  /** What survives a restart. */
+  persisted(): PersistedRoute {
+    return {
+      declared: this.declared,
+      phase: this.#phase,
+      stable: { ...this.#stable },
+      candidate: this.#candidate === null ? null : { ...this.#candidate },
+      lastDecision: this.#lastDecision,
+      revisions: this.revisions.map((r) => ({ ...r })),
+      events: this.events.slice(0, HISTORY_LIMIT),
+      nextRevision: this.#nextRevision,
+    };
+  }
+
+  /**
+   * Takes a saved state back (the config declared the same versions as when it was saved): the
+   * phase, the versions, the weights, a rollback, the history. A rolled-back candidate stays
+   * rolled back.
+   */
+  restore(p: PersistedRoute): void {
+    const s = this.#deps.picker.state;
+    const make = (v: VersionState): U => {
+      if (this.#deps.makeUpstream === undefined) throw new RolloutRefusal(`route ${this.name}: cannot restore ${v.version} without a data plane`);
+      return this.#deps.makeUpstream(v.version, v.url);
+    };
+    let stableU = s.stable;
+    if (p.stable.version !== s.stableLabel || p.stable.url !== this.#stable.url) {
+      stableU = make(p.stable);
+      this.#deps.retire?.(s.stable);
+    }
+    let candidateU = s.candidate;
+    if (p.candidate === null) {
+      if (s.candidate !== null) this.#deps.retire?.(s.candidate);
+      candidateU = null;
+    } else if (p.candidate.version !== s.candidateLabel || p.candidate.url !== this.#candidate?.url) {
+      candidateU = make(p.candidate);
+      if (s.candidate !== null) this.#deps.retire?.(s.candidate);
+    }
+    const live = p.phase !== 'rolled_back';
+    this.#deps.picker.state = trafficState(stableU, p.stable.version, candidateU, p.candidate?.version ?? null, live ? (p.candidate?.weight ?? 0) : 0, candidateU !== null && live);
+    this.#phase = p.phase;
+    this.#stable = { ...p.stable };
+    this.#candidate = p.candidate === null ? null : { ...p.candidate };
+    this.#lastDecision = p.lastDecision;
+    this.#nextRevision = p.nextRevision;
+    this.revisions.splice(0, this.revisions.length, ...p.revisions);
+    this.events.splice(0, this.events.length, ...p.events);
+    this.#judge = p.candidate === null ? null : new RouteJudge(this.config.rollback, p.stable.version, p.candidate.version, this.#deps.now());
+  }
+
+  /**
+   * The config declares other versions than the saved state knew: the config's versions are a
+   * new deployment, numbered after every revision the route ever had (revisions are not reused).
+   */
+  continueFrom(p: PersistedRoute): void {
+    const old = new Map(p.revisions.map((r) => [r.revision, r]));
+    let next = Math.max(p.nextRevision, this.#nextRevision);
+    const renumber = (v: VersionState): void => {
+      const same = p.revisions.find((r) => r.version === v.version && r.url === v.url);
+      if (same !== undefined) v.revision = same.revision;
+      else v.revision = next++;
+    };
+    renumber(this.#stable);
+    if (this.#candidate !== null) renumber(this.#candidate);
+    this.#nextRevision = next;
+    const fresh = this.revisions.map((r) => ({ ...r, revision: r.version === this.#stable.version ? this.#stable.revision : (this.#candidate?.revision ?? r.revision) }));
+    const kept = [...old.values()].filter((r) => !fresh.some((f) => f.revision === r.revision)).map((r) => ({ ...r, status: r.status === 'stable' || r.status === 'candidate' ? ('retired' as const) : r.status }));
+    this.revisions.splice(0, this.revisions.length, ...fresh, ...kept);
+    this.events.splice(0, this.events.length, ...p.events);
   }
 
   #setRevisionStatus(revision: number, status: Revision['status']): void {

@@ -1,0 +1,19 @@
+import { resolve } from 'node:path';
+import type { StoreConfig } from '../config/types.js';
+import { FileStore } from './file-store.js';
+import { MemoryStore, StoreError, type StateStore } from './state-store.js';
+
+/** The store `store:` asks for; `redis` is not available in this version. */
+export function createStore(config: StoreConfig): StateStore {
+  switch (config.kind) {
+    case 'memory':
+      return new MemoryStore();
+    case 'file':
+      return new FileStore(resolve(config.path));
+    case 'redis':
+      throw new StoreError('store.kind redis is not available in this version; use memory or file');
+  }
+}
+
+export { FileStore, MemoryStore, StoreError };
+export type { StateStore };
