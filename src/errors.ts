@@ -18,6 +18,7 @@ export const ERRORS = {
   ROLLGATE_BAD_REQUEST: { status: 400, doc: 'The admin request is malformed or a field is invalid; the message names the field.' },
   ROLLGATE_UNAUTHORIZED: { status: 401, doc: 'No bearer token, or not the admin token.' },
   ROLLGATE_UNKNOWN_ROUTE: { status: 404, doc: 'No route has that name.' },
+  ROLLGATE_UNKNOWN_VERSION: { status: 404, doc: 'The route has no version with that label and no revision with that number.' },
   ROLLGATE_NOT_FOUND: { status: 404, doc: 'No such admin endpoint.' },
   ROLLGATE_CONFLICT: { status: 409, doc: "The route's state does not allow the change (no candidate, already rolled back)." },
   ROLLGATE_BODY_TOO_LARGE: { status: 413, doc: 'The admin request body is over the admin body limit.' },

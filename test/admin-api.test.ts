@@ -190,3 +190,26 @@ t.test('deploy a candidate, promote it, and read the history and the event strea
   stream.body.destroy();
   await reading;
 });
+
+t.test('rollback to a named version, and pause and resume', async (t) => {
+  const { api, served } = await setup(t);
+  const unknown = await api('POST', '/api/routes/sentiment/rollback', '{"version": "v9"}');
+  t.equal(unknown.status, 404, 'an unknown version: 404');
+  t.match(unknown.json, { error: { code: 'ROLLGATE_UNKNOWN_VERSION', message: /no version or revision v9/ } });
+  t.equal((await api('GET', '/api/routes/sentiment')).json.phase, 'progressing', 'and nothing changed');
+
+  t.equal((await api('POST', '/api/routes/sentiment/pause')).json.phase, 'paused');
+  t.equal((await api('POST', '/api/routes/sentiment/pause')).status, 409, 'pausing twice: 409');
+  t.equal((await api('POST', '/api/routes/sentiment/resume')).json.phase, 'progressing');
+  t.equal((await api('POST', '/api/routes/plain/resume')).status, 409, 'resume with no candidate: 409');
+
+  await api('POST', '/api/routes/sentiment/promote');
+  t.same([...(await served('/v1/models/sentiment/x', 10))], ['v2']);
+  const byNumber = await api('POST', '/api/routes/sentiment/rollback', '{"version": 1}');
+  t.equal(byNumber.status, 200);
+  t.match(byNumber.json, { phase: 'stable', stable: { version: 'v1', revision: 1 }, candidate: null });
+  t.same([...(await served('/v1/models/sentiment/x', 10))], ['v1'], 'rolled back to revision 1: v1 serves');
+  const byLabel = await api('POST', '/api/routes/sentiment/rollback', '{"version": "v2"}');
+  t.match(byLabel.json, { stable: { version: 'v2', revision: 2 } }, 'a label works too');
+  t.same([...(await served('/v1/models/sentiment/x', 10))], ['v2']);
+});

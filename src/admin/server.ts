@@ -6,7 +6,7 @@ import { normalizeUrl } from '../config/defaults.js';
 import { VALUE_CHECKS } from '../config/schema.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { RouteController } from '../rollout/route-controller.js';
-import { RolloutRefusal } from '../rollout/route-controller.js';
+import { RolloutRefusal, UnknownVersion } from '../rollout/route-controller.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { bearerMatches } from './auth.js';
 
@@ -45,6 +45,17 @@ const candidateBody = {
   additionalProperties: false,
 } as const;
 
+const rollbackBody = {
+  anyOf: [
+    { type: 'null' },
+    {
+      type: 'object',
+      properties: { version: { anyOf: [{ type: 'string', minLength: 1, maxLength: 64 }, { type: 'integer', minimum: 1 }] } },
+      additionalProperties: false,
+    },
+  ],
+} as const;
+
 const weightBody = {
   type: 'object',
   properties: { weight: { type: 'number', minimum: 0, maximum: 100 } },
@@ -79,6 +90,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 'ROLLGATE_BODY_TOO_LARGE', `the body is over ${ADMIN_BODY_LIMIT} bytes`);
     if (err.statusCode === 400 || err.code?.startsWith('FST_ERR_CTP')) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body: ${err.message}`);
     if (err instanceof RolloutRefusal) return fail(reply, 'ROLLGATE_CONFLICT', err.message);
+    if (err instanceof UnknownVersion) return fail(reply, 'ROLLGATE_UNKNOWN_VERSION', err.message);
     return reply.code(500).send({ error: { code: 'ROLLGATE_INTERNAL', message: err.message } });
   });
   app.setNotFoundHandler((req, reply) => fail(reply, 'ROLLGATE_NOT_FOUND', `no admin endpoint ${req.method} ${req.url.split('?')[0]}`));
@@ -167,12 +179,27 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     });
   });
 
-  app.post<{ Params: { route: string } }>('/api/routes/:route/rollback', { schema: { params: routeParams } }, async (req, reply) => {
-    const c = controller(req.params.route, reply);
-    if (c === null) return reply;
-    c.rollback('manual');
-    return c.state();
-  });
+  app.post<{ Params: { route: string }; Body: { version?: string | number } | undefined }>(
+    '/api/routes/:route/rollback',
+    { schema: { params: routeParams, body: rollbackBody } },
+    async (req, reply) => {
+      const c = controller(req.params.route, reply);
+      if (c === null) return reply;
+      const version = req.body?.version;
+      if (version === undefined) c.rollback('manual');
+      else c.rollbackTo(String(version), 'manual');
+      return c.state();
+    },
+  );
+
+  for (const verb of ['pause', 'resume'] as const) {
+    app.post<{ Params: { route: string } }>(`/api/routes/:route/${verb}`, { schema: { params: routeParams } }, async (req, reply) => {
+      const c = controller(req.params.route, reply);
+      if (c === null) return reply;
+      c[verb]('manual');
+      return c.state();
+    });
+  }
 
   app.post('/api/rollback', async () => {
     const rolledBack: string[] = [];

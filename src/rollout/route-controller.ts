@@ -19,7 +19,7 @@ export interface VersionState {
 export interface RouteEvent {
   route: string;
   /** What happened: a deployment, a weight change, a trip, a manual rollback, a promotion. */
-  type: 'deploy' | 'weight' | 'rollback' | 'promote';
+  type: 'deploy' | 'weight' | 'rollback' | 'promote' | 'pause' | 'resume';
   /** Who or what caused it (SPEC §5 reasons, `manual`, `peer`, `config`). */
   cause: Cause;
   at: string;
@@ -66,6 +66,11 @@ export interface ControllerDeps<U> {
 /** A change the route's state does not allow (the admin API answers 409). */
 export class RolloutRefusal extends Error {
   override readonly name = 'RolloutRefusal';
+}
+
+/** No version or revision of that name (the admin API answers 404). */
+export class UnknownVersion extends Error {
+  override readonly name = 'UnknownVersion';
 }
 
 /** How many events a route keeps, newest first. */
@@ -160,6 +165,55 @@ export class RouteController<U> {
       from,
       to: { ...this.#stable },
     });
+  }
+
+  /**
+   * Rollback to a named version: the revision with that label (or, failing that, that number)
+   * becomes stable and the route has no candidate. Throws UnknownVersion when there is none.
+   */
+  rollbackTo(version: string, cause: Cause = 'manual'): void {
+    const target =
+      this.revisions.find((r) => r.version === version) ??
+      (/^\d+$/.test(version) ? this.revisions.find((r) => r.revision === Number(version)) : undefined);
+    if (target === undefined) throw new UnknownVersion(`route ${this.name} has no version or revision ${version}`);
+    const s = this.#deps.picker.state;
+    let stableU: U;
+    if (target.revision === this.#stable.revision) stableU = s.stable;
+    else if (this.#candidate !== null && target.revision === this.#candidate.revision && s.candidate !== null) stableU = s.candidate;
+    else if (this.#deps.makeUpstream !== undefined) stableU = this.#deps.makeUpstream(target.version, target.url);
+    else throw new RolloutRefusal(`route ${this.name}: cannot bring back ${target.version} without a data plane`);
+    this.#deps.picker.state = trafficState(stableU, target.version, null, null, 0);
+    if (s.stable !== stableU) this.#deps.retire?.(s.stable);
+    if (s.candidate !== null && s.candidate !== stableU) this.#deps.retire?.(s.candidate);
+    const from = this.#candidate ?? this.#stable;
+    if (this.#candidate !== null && this.#candidate.revision !== target.revision) this.#setRevisionStatus(this.#candidate.revision, 'rolled_back');
+    if (this.#stable.revision !== target.revision) this.#setRevisionStatus(this.#stable.revision, 'retired');
+    this.#setRevisionStatus(target.revision, 'stable');
+    this.#stable = { version: target.version, url: target.url, revision: target.revision };
+    this.#candidate = null;
+    this.#judge = null;
+    this.#phase = 'stable';
+    const at = this.#wallIso();
+    const message = `route ${this.name} rolled back (${cause}) to ${target.version} (revision ${target.revision})`;
+    this.#lastDecision = { reason: cause, at, message, evidence: null };
+    this.#emit({ route: this.name, type: 'rollback', cause, at, message, from: { ...from }, to: { ...this.#stable }, weight: 0 });
+  }
+
+  /** Holds the candidate where it is (a step schedule's clock stops); refused without a live candidate. */
+  pause(cause: Cause = 'manual'): void {
+    if (this.#candidate === null || (this.#phase !== 'progressing' && this.#phase !== 'shadowing')) {
+      throw new RolloutRefusal(`route ${this.name} has no progressing candidate to pause`);
+    }
+    this.#phase = 'paused';
+    this.#emit({ route: this.name, type: 'pause', cause, at: this.#wallIso(), message: `route ${this.name} paused (${cause})` });
+  }
+
+  resume(cause: Cause = 'manual'): void {
+    if (this.#candidate === null || this.#phase !== 'paused') {
+      throw new RolloutRefusal(`route ${this.name} has no paused candidate to resume`);
+    }
+    this.#phase = 'progressing';
+    this.#emit({ route: this.name, type: 'resume', cause, at: this.#wallIso(), message: `route ${this.name} resumed (${cause})` });
   }
 
   /** The versions the config declares for this route. */
