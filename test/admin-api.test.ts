@@ -213,3 +213,26 @@ t.test('rollback to a named version, and pause and resume', async (t) => {
   t.match(byLabel.json, { stable: { version: 'v2', revision: 2 } }, 'a label works too');
   t.same([...(await served('/v1/models/sentiment/x', 10))], ['v2']);
 });
+
+t.test('/docs serves the OpenAPI description of the admin API', async (t) => {
+  const { base } = await setup(t);
+  const r = await request(`${base}/docs`);
+  t.equal(r.statusCode, 200, 'no token needed');
+  const doc = (await r.body.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+  t.match(doc.openapi, /^3\./);
+  for (const [path, method] of [
+    ['/api/routes', 'get'],
+    ['/api/routes/{route}', 'get'],
+    ['/api/routes/{route}/candidate', 'put'],
+    ['/api/routes/{route}/weight', 'put'],
+    ['/api/routes/{route}/promote', 'post'],
+    ['/api/routes/{route}/rollback', 'post'],
+    ['/api/rollback', 'post'],
+    ['/api/routes/{route}/pause', 'post'],
+    ['/api/routes/{route}/resume', 'post'],
+    ['/api/routes/{route}/history', 'get'],
+    ['/api/events', 'get'],
+  ] as const) {
+    t.ok(doc.paths[path]?.[method] !== undefined, `${method.toUpperCase()} ${path} is described`);
+  }
+});

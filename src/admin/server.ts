@@ -1,3 +1,4 @@
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -101,115 +102,126 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     return c ?? null;
   };
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => (options.ready() ? { ready: true } : reply.code(503).send({ ready: false })));
-
-  app.get('/api/routes', async () => ({ routes: rollouts.routes().map((c) => c.state()) }));
-
-  app.get<{ Params: { route: string } }>('/api/routes/:route', { schema: { params: routeParams } }, async (req, reply) => {
-    const c = controller(req.params.route, reply);
-    return c === null ? reply : c.state();
-  });
-
-  app.put<{ Params: { route: string }; Body: { weight: number } }>(
-    '/api/routes/:route/weight',
-    { schema: { params: routeParams, body: weightBody } },
-    async (req, reply) => {
-      const c = controller(req.params.route, reply);
-      if (c === null) return reply;
-      const { weight } = req.body;
-      if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
-      c.setWeight(weight, 'manual');
-      return c.state();
+  app.register(swagger, {
+    openapi: {
+      info: { title: 'rollgate admin API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
     },
-  );
+  });
+  // Routes in a plugin of their own, so the OpenAPI description sees every one of them.
+  app.register(async (api) => {
+    api.get('/docs', { schema: { hide: true } }, async () => app.swagger());
+    api.get('/healthz', async () => ({ status: 'ok' }));
+    api.get('/readyz', async (_req, reply) => (options.ready() ? { ready: true } : reply.code(503).send({ ready: false })));
 
-  app.put<{ Params: { route: string }; Body: { version: string; url: string; weight?: number; strategy?: string } }>(
-    '/api/routes/:route/candidate',
-    { schema: { params: routeParams, body: candidateBody } },
-    async (req, reply) => {
+    api.get('/api/routes', async () => ({ routes: rollouts.routes().map((c) => c.state()) }));
+
+    api.get<{ Params: { route: string } }>('/api/routes/:route', { schema: { params: routeParams } }, async (req, reply) => {
       const c = controller(req.params.route, reply);
-      if (c === null) return reply;
-      const { version, url, weight = 0, strategy } = req.body;
-      const urlProblem = VALUE_CHECKS['http-url']?.(url) ?? null;
-      if (urlProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.url: ${urlProblem}`);
-      const labelProblem = VALUE_CHECKS['version-label']?.(version) ?? null;
-      if (labelProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.version: ${labelProblem}`);
-      if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
-      if (strategy !== undefined && strategy !== 'canary') {
-        return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.strategy: ${strategy} is not available yet; canary is`);
-      }
-      c.deploy(version, normalizeUrl(url), weight, 'manual');
-      return c.state();
-    },
-  );
-
-  app.post<{ Params: { route: string } }>('/api/routes/:route/promote', { schema: { params: routeParams } }, async (req, reply) => {
-    const c = controller(req.params.route, reply);
-    if (c === null) return reply;
-    c.promote('manual');
-    return c.state();
-  });
-
-  app.get<{ Params: { route: string } }>('/api/routes/:route/history', { schema: { params: routeParams } }, async (req, reply) => {
-    const c = controller(req.params.route, reply);
-    if (c === null) return reply;
-    return { revisions: c.revisions, events: c.events };
-  });
-
-  // Server-sent events: one per state change, with the route's state after it.
-  const streams = new Set<ServerResponse>();
-  app.addHook('preClose', async () => {
-    for (const res of streams) res.end();
-  });
-  app.get('/api/events', (req, reply) => {
-    reply.hijack();
-    const res = reply.raw;
-    streams.add(res);
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    res.write(': rollgate events\n\n');
-    const unsubscribe = rollouts.subscribe((event, state) => {
-      res.write(`event: ${event.type}\ndata: ${JSON.stringify({ event, state })}\n\n`);
+      return c === null ? reply : c.state();
     });
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-    req.raw.on('close', () => {
-      clearInterval(ping);
-      unsubscribe();
-      streams.delete(res);
-    });
-  });
 
-  app.post<{ Params: { route: string }; Body: { version?: string | number } | undefined }>(
-    '/api/routes/:route/rollback',
-    { schema: { params: routeParams, body: rollbackBody } },
-    async (req, reply) => {
+    api.put<{ Params: { route: string }; Body: { weight: number } }>(
+      '/api/routes/:route/weight',
+      { schema: { params: routeParams, body: weightBody } },
+      async (req, reply) => {
+        const c = controller(req.params.route, reply);
+        if (c === null) return reply;
+        const { weight } = req.body;
+        if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
+        c.setWeight(weight, 'manual');
+        return c.state();
+      },
+    );
+
+    api.put<{ Params: { route: string }; Body: { version: string; url: string; weight?: number; strategy?: string } }>(
+      '/api/routes/:route/candidate',
+      { schema: { params: routeParams, body: candidateBody } },
+      async (req, reply) => {
+        const c = controller(req.params.route, reply);
+        if (c === null) return reply;
+        const { version, url, weight = 0, strategy } = req.body;
+        const urlProblem = VALUE_CHECKS['http-url']?.(url) ?? null;
+        if (urlProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.url: ${urlProblem}`);
+        const labelProblem = VALUE_CHECKS['version-label']?.(version) ?? null;
+        if (labelProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.version: ${labelProblem}`);
+        if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
+        if (strategy !== undefined && strategy !== 'canary') {
+          return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.strategy: ${strategy} is not available yet; canary is`);
+        }
+        c.deploy(version, normalizeUrl(url), weight, 'manual');
+        return c.state();
+      },
+    );
+
+    api.post<{ Params: { route: string } }>('/api/routes/:route/promote', { schema: { params: routeParams } }, async (req, reply) => {
       const c = controller(req.params.route, reply);
       if (c === null) return reply;
-      const version = req.body?.version;
-      if (version === undefined) c.rollback('manual');
-      else c.rollbackTo(String(version), 'manual');
-      return c.state();
-    },
-  );
-
-  for (const verb of ['pause', 'resume'] as const) {
-    app.post<{ Params: { route: string } }>(`/api/routes/:route/${verb}`, { schema: { params: routeParams } }, async (req, reply) => {
-      const c = controller(req.params.route, reply);
-      if (c === null) return reply;
-      c[verb]('manual');
+      c.promote('manual');
       return c.state();
     });
-  }
 
-  app.post('/api/rollback', async () => {
-    const rolledBack: string[] = [];
-    for (const c of rollouts.routes()) {
-      if (c.state().candidate !== null && c.phase !== 'rolled_back') {
-        c.rollback('manual');
-        rolledBack.push(c.name);
-      }
+    api.get<{ Params: { route: string } }>('/api/routes/:route/history', { schema: { params: routeParams } }, async (req, reply) => {
+      const c = controller(req.params.route, reply);
+      if (c === null) return reply;
+      return { revisions: c.revisions, events: c.events };
+    });
+
+    // Server-sent events: one per state change, with the route's state after it.
+    const streams = new Set<ServerResponse>();
+    api.addHook('preClose', async () => {
+      for (const res of streams) res.end();
+    });
+    api.get('/api/events', (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      streams.add(res);
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.write(': rollgate events\n\n');
+      const unsubscribe = rollouts.subscribe((event, state) => {
+        res.write(`event: ${event.type}\ndata: ${JSON.stringify({ event, state })}\n\n`);
+      });
+      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+      req.raw.on('close', () => {
+        clearInterval(ping);
+        unsubscribe();
+        streams.delete(res);
+      });
+    });
+
+    api.post<{ Params: { route: string }; Body: { version?: string | number } | undefined }>(
+      '/api/routes/:route/rollback',
+      { schema: { params: routeParams, body: rollbackBody } },
+      async (req, reply) => {
+        const c = controller(req.params.route, reply);
+        if (c === null) return reply;
+        const version = req.body?.version;
+        if (version === undefined) c.rollback('manual');
+        else c.rollbackTo(String(version), 'manual');
+        return c.state();
+      },
+    );
+
+    for (const verb of ['pause', 'resume'] as const) {
+      api.post<{ Params: { route: string } }>(`/api/routes/:route/${verb}`, { schema: { params: routeParams } }, async (req, reply) => {
+        const c = controller(req.params.route, reply);
+        if (c === null) return reply;
+        c[verb]('manual');
+        return c.state();
+      });
     }
-    return { rolledBack, routes: rollouts.routes().map((c) => c.state()) };
+
+    api.post('/api/rollback', async () => {
+      const rolledBack: string[] = [];
+      for (const c of rollouts.routes()) {
+        if (c.state().candidate !== null && c.phase !== 'rolled_back') {
+          c.rollback('manual');
+          rolledBack.push(c.name);
+        }
+      }
+      return { rolledBack, routes: rollouts.routes().map((c) => c.state()) };
+    });
   });
 
   return app;
