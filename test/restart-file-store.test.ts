@@ -42,8 +42,12 @@ routes:
     return run;
   };
   t.teardown(() => run?.child.kill('SIGKILL'));
-  const api = async (method: 'GET' | 'POST', path: string) => {
-    const r = await request(`http://127.0.0.1:${adminPort}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+  const api = async (method: 'GET' | 'POST', path: string, body?: string) => {
+    const r = await request(`http://127.0.0.1:${adminPort}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body }),
+    });
     return { status: r.statusCode, json: (await r.body.json()) as Record<string, any> };
   };
   const served = async (n: number): Promise<string[]> => {
@@ -65,70 +69,78 @@ routes:
   return { start, api, served, saved, statePath, cfgPath };
 }
 
-for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
-  t.test(`a manual rollback survives ${signal} and a restart`, async (t) => {
-    const v = await versions();
-    t.teardown(async () => {
-      await v.stable.close();
-      await v.candidate.close();
-    });
-    const g = await gateway(t, v.stable.url, v.candidate.url);
-    let run = await g.start();
-    t.same(await g.served(60), ['v1', 'v2'], 'both versions serve at weight 50');
-    t.equal((await g.api('POST', '/api/routes/m/rollback')).status, 200);
-    t.ok(await eventually(() => g.saved().includes('"rolled_back"')), 'the rollback reached the state file');
-    run.child.kill(signal);
-    await run.exited;
-    run = await g.start();
-    const state = (await g.api('GET', '/api/routes/m')).json;
-    t.match(state, { phase: 'rolled_back', weight: 0, candidate: { version: 'v2' }, lastDecision: { reason: 'manual' } });
-    t.same(await g.served(40), ['v1'], 'after the restart the candidate gets nothing');
-  });
+type Gateway = Awaited<ReturnType<typeof gateway>>;
+
+interface Scenario {
+  name: string;
+  /** Does the change through the running gateway; resolves once the state file has it. */
+  act(g: Gateway, fail: () => void): Promise<void>;
+  expected: Record<string, unknown>;
+  serves: string[];
 }
 
-t.test('a trip survives kill -9', async (t) => {
-  const v = await versions();
-  t.teardown(async () => {
-    await v.stable.close();
-    await v.candidate.close();
-  });
-  const g = await gateway(t, v.stable.url, v.candidate.url);
-  let run = await g.start();
-  await g.served(40);
-  v.fail();
-  for (let i = 0; i < 100 && !g.saved().includes('"rolled_back"'); i++) await g.served(5);
-  t.ok(g.saved().includes('"rolled_back"'), 'the judge tripped and the state file says so');
-  run.child.kill('SIGKILL');
-  await run.exited;
-  run = await g.start();
-  const tripped = (await g.api('GET', '/api/routes/m')).json;
-  t.equal(tripped.phase, 'rolled_back', 'still rolled back after kill -9');
-  t.ok(['consecutive_failures', 'error_rate'].includes(tripped.lastDecision.reason), `with the judge's reason (${tripped.lastDecision.reason})`);
-  t.same(await g.served(30), ['v1']);
-  run.child.kill('SIGTERM');
-  await run.exited;
-});
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'a trip',
+    async act(g, fail) {
+      fail();
+      for (let i = 0; i < 100 && !g.saved().includes('"rolled_back"'); i++) await g.served(5);
+    },
+    expected: { phase: 'rolled_back', weight: 0, candidate: { version: 'v2' } },
+    serves: ['v1'],
+  },
+  {
+    name: 'a manual rollback',
+    async act(g) {
+      await g.api('POST', '/api/routes/m/rollback');
+      await eventually(() => g.saved().includes('"rolled_back"'));
+    },
+    expected: { phase: 'rolled_back', weight: 0, candidate: { version: 'v2' }, lastDecision: { reason: 'manual' } },
+    serves: ['v1'],
+  },
+  {
+    name: 'a promote',
+    async act(g) {
+      await g.api('POST', '/api/routes/m/promote');
+      await eventually(() => g.saved().includes('"promote"'));
+    },
+    expected: { phase: 'stable', stable: { version: 'v2', revision: 2 }, candidate: null },
+    serves: ['v2'],
+  },
+  {
+    name: 'a rollback to revision 1',
+    async act(g) {
+      await g.api('POST', '/api/routes/m/promote');
+      await g.api('POST', '/api/routes/m/rollback', '{"version": 1}');
+      await eventually(() => g.saved().includes('to v1 (revision 1)'));
+    },
+    expected: { phase: 'stable', stable: { version: 'v1', revision: 1 }, candidate: null },
+    serves: ['v1'],
+  },
+];
 
-t.test('a promote and the revision history survive kill -TERM', async (t) => {
-  const v = await versions();
-  t.teardown(async () => {
-    await v.stable.close();
-    await v.candidate.close();
-  });
-  const g = await gateway(t, v.stable.url, v.candidate.url);
-  let run = await g.start();
-  t.equal((await g.api('POST', '/api/routes/m/promote')).status, 200);
-  t.ok(await eventually(() => g.saved().includes('"promote"')), 'the promotion reached the state file');
-  run.child.kill('SIGTERM');
-  await run.exited;
-  run = await g.start();
-  t.match((await g.api('GET', '/api/routes/m')).json, { phase: 'stable', stable: { version: 'v2', revision: 2 }, candidate: null });
-  const history = (await g.api('GET', '/api/routes/m/history')).json;
-  t.same(history.revisions.map((r: { revision: number; status: string }) => [r.revision, r.status]), [[2, 'stable'], [1, 'retired']]);
-  t.same(await g.served(30), ['v2'], 'the promoted version serves everything after the restart');
-  run.child.kill('SIGTERM');
-  await run.exited;
-});
+for (const scenario of SCENARIOS) {
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    t.test(`${scenario.name} survives ${signal === 'SIGKILL' ? 'kill -9' : 'kill -TERM'} and a restart`, async (t) => {
+      const v = await versions();
+      t.teardown(async () => {
+        await v.stable.close();
+        await v.candidate.close();
+      });
+      const g = await gateway(t, v.stable.url, v.candidate.url);
+      let run = await g.start();
+      t.same(await g.served(40), ['v1', 'v2'], 'both versions serve at weight 50');
+      await scenario.act(g, v.fail);
+      run.child.kill(signal);
+      await run.exited;
+      run = await g.start();
+      t.match((await g.api('GET', '/api/routes/m')).json, scenario.expected, 'the state after the restart');
+      t.same(await g.served(30), scenario.serves, `${scenario.serves.join()} serves everything`);
+      run.child.kill('SIGTERM');
+      await run.exited;
+    });
+  }
+}
 
 t.test('a corrupt state file stops the start with a message naming the file', async (t) => {
   const v = await versions();

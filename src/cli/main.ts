@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EXIT_USAGE, serve } from './serve.js';
+import { runVerb, VERBS } from './verbs.js';
 
 const USAGE = `usage: rollgate <command> [options]
 
@@ -10,8 +11,30 @@ commands:
   demo                    run a self-contained demo: model servers, gateway, traffic
   help                    print this text
 
+  status [route]          routes: phase, split, versions, window stats; one route in detail
+  deploy <route> --version LABEL --url URL [--weight PERCENT]
+                          deploy a candidate (weight 0 unless given)
+  weight <route> <percent>
+                          set the candidate's share of traffic
+  promote <route>         make the candidate stable
+  rollback [route] [--version REVISION|LABEL]
+                          roll a route back to its stable, or to a past revision;
+                          without a route, roll back every route
+  pause <route>           hold a route's step schedule
+  resume <route>          continue it
+  history <route>         revisions and events, newest first
+  watch [--interval 1s] [--once]
+                          live traffic, failure rate, p99 and phase per version
+
 options:
+  --json                  (admin commands) print the admin API's JSON answer
   --version               print the version
+
+environment:
+  ROLLGATE_ADMIN_URL      the admin API (default http://127.0.0.1:9090)
+  ROLLGATE_ADMIN_TOKEN    its bearer token
+
+exit codes: 0 ok, 1 refused by the gateway or gateway unreachable, 2 usage error
 `;
 
 function version(): string {
@@ -50,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
       return demo(rest);
     }
     default:
+      if (VERBS.has(command)) return runVerb(command, rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
       return usageError(`unknown command '${command}'`);
   }
 }
