@@ -10,6 +10,7 @@ import type { RouteController } from '../rollout/route-controller.js';
 import { RolloutRefusal, UnknownVersion } from '../rollout/route-controller.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { bearerMatches } from './auth.js';
+import { errorBody, fullRollback, history, routeState, routesList } from './schemas.js';
 
 /** Admin request bodies are small JSON documents. */
 export const ADMIN_BODY_LIMIT = 64 * 1024;
@@ -115,16 +116,16 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     api.get('/healthz', async () => ({ status: 'ok' }));
     api.get('/readyz', async (_req, reply) => (options.ready() ? { ready: true } : reply.code(503).send({ ready: false })));
 
-    api.get('/api/routes', async () => ({ routes: rollouts.routes().map((c) => c.state()) }));
+    api.get('/api/routes', { schema: { response: { 200: routesList } } }, async () => ({ routes: rollouts.routes().map((c) => c.state()) }));
 
-    api.get<{ Params: { route: string } }>('/api/routes/:route', { schema: { params: routeParams } }, async (req, reply) => {
+    api.get<{ Params: { route: string } }>('/api/routes/:route', { schema: { params: routeParams, response: { 200: routeState, 404: errorBody } } }, async (req, reply) => {
       const c = controller(req.params.route, reply);
       return c === null ? reply : c.state();
     });
 
     api.put<{ Params: { route: string }; Body: { weight: number } }>(
       '/api/routes/:route/weight',
-      { schema: { params: routeParams, body: weightBody } },
+      { schema: { params: routeParams, body: weightBody, response: { 200: routeState } } },
       async (req, reply) => {
         const c = controller(req.params.route, reply);
         if (c === null) return reply;
@@ -137,7 +138,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
 
     api.put<{ Params: { route: string }; Body: { version: string; url: string; weight?: number; strategy?: string } }>(
       '/api/routes/:route/candidate',
-      { schema: { params: routeParams, body: candidateBody } },
+      { schema: { params: routeParams, body: candidateBody, response: { 200: routeState } } },
       async (req, reply) => {
         const c = controller(req.params.route, reply);
         if (c === null) return reply;
@@ -155,14 +156,14 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
       },
     );
 
-    api.post<{ Params: { route: string } }>('/api/routes/:route/promote', { schema: { params: routeParams } }, async (req, reply) => {
+    api.post<{ Params: { route: string } }>('/api/routes/:route/promote', { schema: { params: routeParams, response: { 200: routeState } } }, async (req, reply) => {
       const c = controller(req.params.route, reply);
       if (c === null) return reply;
       c.promote('manual');
       return c.state();
     });
 
-    api.get<{ Params: { route: string } }>('/api/routes/:route/history', { schema: { params: routeParams } }, async (req, reply) => {
+    api.get<{ Params: { route: string } }>('/api/routes/:route/history', { schema: { params: routeParams, response: { 200: history } } }, async (req, reply) => {
       const c = controller(req.params.route, reply);
       if (c === null) return reply;
       return { revisions: c.revisions, events: c.events };
@@ -192,7 +193,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
 
     api.post<{ Params: { route: string }; Body: { version?: string | number } | undefined }>(
       '/api/routes/:route/rollback',
-      { schema: { params: routeParams, body: rollbackBody } },
+      { schema: { params: routeParams, body: rollbackBody, response: { 200: routeState } } },
       async (req, reply) => {
         const c = controller(req.params.route, reply);
         if (c === null) return reply;
@@ -204,7 +205,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     );
 
     for (const verb of ['pause', 'resume'] as const) {
-      api.post<{ Params: { route: string } }>(`/api/routes/:route/${verb}`, { schema: { params: routeParams } }, async (req, reply) => {
+      api.post<{ Params: { route: string } }>(`/api/routes/:route/${verb}`, { schema: { params: routeParams, response: { 200: routeState } } }, async (req, reply) => {
         const c = controller(req.params.route, reply);
         if (c === null) return reply;
         c[verb]('manual');
@@ -212,7 +213,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
       });
     }
 
-    api.post('/api/rollback', async () => {
+    api.post('/api/rollback', { schema: { response: { 200: fullRollback } } }, async () => {
       const rolledBack: string[] = [];
       for (const c of rollouts.routes()) {
         if (c.state().candidate !== null && c.phase !== 'rolled_back') {
