@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EXIT_USAGE, serve } from './serve.js';
-import { runVerb, VERBS } from './verbs.js';
+import { EXIT_USAGE, runVerb, VERBS } from './verbs.js';
 
 const USAGE = `usage: rollgate <command> [options]
 
@@ -66,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
         return usageError((err as Error).message);
       }
       if (values.config === undefined) return usageError('serve needs --config FILE');
+      const { serve } = await import('./serve.js');
       return serve(values.config);
     }
     case 'demo': {

@@ -3,8 +3,12 @@ import { parseDuration } from '../config/duration.js';
 import type { Revision, RouteEvent, RouteState } from '../rollout/route-controller.js';
 import type { WindowSnapshot } from '../stats/window.js';
 import { AdminClient, AdminRefusal, AdminUnreachable, DEFAULT_ADMIN_URL, routePath } from './admin-client.js';
-import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE } from './serve.js';
 import { fields, table } from './table.js';
+
+/** Exit codes of every rollgate command (SPEC §7); the same numbers `serve` exits with. */
+export const EXIT_OK = 0;
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
 
 /** One usage line per admin verb (SPEC §7), as `rollgate help` and usage errors print them. */
 export const VERB_USAGE: Record<string, string> = {
@@ -22,7 +26,7 @@ export const VERB_USAGE: Record<string, string> = {
 export const VERBS = new Set(Object.keys(VERB_USAGE));
 
 export interface VerbIO {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
 }
@@ -261,7 +265,12 @@ async function watch(ctx: Ctx, client: AdminClient, intervalMs: number, once: bo
       }
       first = false;
       if (stopped) break;
-      if (tty && previousLines > 0) ctx.out(`\x1b[${previousLines}A\x1b[0J`);
+      if (tty) {
+        // Cut lines to the terminal width, so that a wrapped line cannot throw off the cursor-up count.
+        const columns = ctx.io.stdout.columns;
+        if (columns !== undefined && columns > 0) text = text.split('\n').map((l) => (l.length > columns ? l.slice(0, columns) : l)).join('\n');
+        if (previousLines > 0) ctx.out(`\x1b[${previousLines}A\x1b[0J`);
+      }
       ctx.out(tty || ctx.json ? text : `${text}\n`);
       previousLines = text.split('\n').length - 1;
       if (once) break;
