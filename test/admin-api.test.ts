@@ -1,29 +1,12 @@
 import t from 'tap';
-import { Pool, request } from 'undici';
-import { startAdmin } from '../src/admin/server.js';
-import { config, startGateway, startLabelled } from './helpers/servers.js';
+import { request } from 'undici';
+import { startAdminStack } from './helpers/admin-stack.js';
 
 const TOKEN = 'test-admin-token';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const stable = await startLabelled('v1');
-  const candidate = await startLabelled('v2');
-  const route = (name: string, prefix: string, withCandidate = true) => ({
-    name,
-    match: { pathPrefix: prefix },
-    stable: { version: 'v1', url: stable.url },
-    ...(withCandidate ? { candidate: { version: 'v2', url: candidate.url, weight: 10 } } : {}),
-  });
-  const cfg = config([route('sentiment', '/v1/models/sentiment'), route('chat', '/v1/chat'), route('plain', '/plain', false)]);
-  const gw = await startGateway(cfg);
-  const admin = await startAdmin({ config: cfg, rollouts: gw.rollouts, token: TOKEN, ready: () => true });
-  const base = `http://127.0.0.1:${admin.address.port}`;
-  t.teardown(async () => {
-    await admin.app.close();
-    await gw.close();
-    await stable.close();
-    await candidate.close();
-  });
+  const stack = await startAdminStack(t, TOKEN);
+  const { base } = stack;
   const api = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: string, headers: Record<string, string> = {}) => {
     const r = await request(`${base}${path}`, {
       method,
@@ -32,18 +15,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     });
     return { status: r.statusCode, json: (await r.body.json()) as Record<string, any> };
   };
-  const served = async (path: string, n: number): Promise<Set<string>> => {
-    const pool = new Pool(gw.url, { connections: 4 });
-    const seen = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      const r = await pool.request({ path, method: 'GET' });
-      await r.body.dump();
-      seen.add(String(r.headers['x-rollgate-version']));
-    }
-    await pool.close();
-    return seen;
-  };
-  return { base, api, served, gw };
+  return { base, api, served: async (path: string, n: number) => new Set(await stack.served(path, n)), gw: stack.gw, third: stack.third };
 }
 
 t.test('health, readiness and the token', async (t) => {
@@ -134,9 +106,7 @@ t.test('partial and full rollback', async (t) => {
 });
 
 t.test('deploy a candidate, promote it, and read the history and the event stream', async (t) => {
-  const { base, api, served } = await setup(t);
-  const third = await startLabelled('v3');
-  t.teardown(() => third.close());
+  const { base, api, served, third } = await setup(t);
 
   // Follow the event stream while the changes happen.
   const events: { event: { type: string; route: string }; state: { phase: string } }[] = [];

@@ -1,8 +1,7 @@
 import t from 'tap';
-import { Pool } from 'undici';
-import { startAdmin } from '../src/admin/server.js';
 import { runCli } from './helpers/cli.js';
-import { config, freePort, startGateway, startLabelled } from './helpers/servers.js';
+import { startAdminStack } from './helpers/admin-stack.js';
+import { freePort } from './helpers/servers.js';
 
 const TOKEN = 'cli-admin-token';
 
@@ -19,38 +18,9 @@ async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
 }
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const stable = await startLabelled('v1');
-  const candidate = await startLabelled('v2');
-  const third = await startLabelled('v3');
-  const route = (name: string, prefix: string, withCandidate = true) => ({
-    name,
-    match: { pathPrefix: prefix },
-    stable: { version: 'v1', url: stable.url },
-    ...(withCandidate ? { candidate: { version: 'v2', url: candidate.url, weight: 10 } } : {}),
-  });
-  const cfg = config([route('sentiment', '/v1/models/sentiment'), route('chat', '/v1/chat'), route('plain', '/plain', false)]);
-  const gw = await startGateway(cfg);
-  const admin = await startAdmin({ config: cfg, rollouts: gw.rollouts, token: TOKEN, ready: () => true });
-  const env = { ROLLGATE_ADMIN_URL: `http://127.0.0.1:${admin.address.port}`, ROLLGATE_ADMIN_TOKEN: TOKEN };
-  t.teardown(async () => {
-    await admin.app.close();
-    await gw.close();
-    await stable.close();
-    await candidate.close();
-    await third.close();
-  });
+  const { base, served, third, gw } = await startAdminStack(t, TOKEN);
+  const env = { ROLLGATE_ADMIN_URL: base, ROLLGATE_ADMIN_TOKEN: TOKEN };
   const run = (...args: string[]) => cli(args, env);
-  const served = async (path: string, n: number): Promise<string[]> => {
-    const pool = new Pool(gw.url, { connections: 4 });
-    const seen = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      const r = await pool.request({ path, method: 'GET' });
-      await r.body.dump();
-      seen.add(String(r.headers['x-rollgate-version']));
-    }
-    await pool.close();
-    return [...seen].sort();
-  };
   return { env, run, served, third, gw };
 }
 
