@@ -2,6 +2,7 @@ import type { GatewayConfig } from './config/types.js';
 import { Gateway, type GatewayLogger } from './proxy/gateway.js';
 import type { OutcomeSink } from './proxy/outcome.js';
 import { Upstream } from './proxy/upstream.js';
+import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
 import { Rollouts } from './rollout/rollouts.js';
 import { warmUpRollbackPath } from './rollout/warm-up.js';
 import type { Rng } from './traffic/picker.js';
@@ -19,6 +20,7 @@ export interface RollgateOptions {
 export interface Rollgate {
   gateway: Gateway;
   rollouts: Rollouts<Upstream>;
+  metrics: MetricsRecorder;
 }
 
 /**
@@ -27,12 +29,17 @@ export interface Rollgate {
  */
 export function createRollgate(config: GatewayConfig, options: RollgateOptions = {}): Rollgate {
   let rollouts: Rollouts<Upstream> | null = null;
+  const metrics = new MetricsRecorder({ routes: () => metricsView(rollouts!) });
   const extra = options.onOutcome;
   const sink: OutcomeSink =
     extra === undefined
-      ? (o) => rollouts!.observe(o)
+      ? (o) => {
+          rollouts!.observe(o);
+          metrics.observe(o);
+        }
       : (o) => {
           rollouts!.observe(o);
+          metrics.observe(o);
           extra(o);
         };
   const gateway = new Gateway(config, { onOutcome: sink, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
@@ -53,9 +60,21 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
   }, SWEEP_INTERVAL_MS);
   sweep.unref();
   gateway.server.once('close', () => clearInterval(sweep));
+  rollouts.subscribe(metrics.event);
   const log = options.logger;
   if (log !== undefined) {
     rollouts.subscribe((event) => log.info({ event }, event.message));
   }
-  return { gateway, rollouts };
+  return { gateway, rollouts, metrics };
+}
+
+/** Each route's weight and window stats, as the metrics read them at scrape time. */
+function metricsView(rollouts: Rollouts<Upstream>): ReturnType<MetricsSource['routes']> {
+  return rollouts.routes().map((c) => {
+    const s = c.state();
+    const windows = [];
+    if (s.windows.stable !== null) windows.push({ version: s.stable.version, ...s.windows.stable });
+    if (s.windows.candidate !== null && s.candidate !== null) windows.push({ version: s.candidate.version, ...s.windows.candidate });
+    return { name: s.name, weight: s.weight, windows };
+  });
 }

@@ -9,6 +9,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import type { RouteController } from '../rollout/route-controller.js';
 import { RolloutRefusal, UnknownVersion } from '../rollout/route-controller.js';
 import type { Rollouts } from '../rollout/rollouts.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
 import { bearerMatches } from './auth.js';
 import { errorBody, fullRollback, history, routeState, routesList } from './schemas.js';
 
@@ -21,6 +22,8 @@ export interface AdminOptions<U> {
   token: string;
   /** Whether the data plane is listening (readiness). */
   ready: () => boolean;
+  /** Serves /metrics when given. */
+  metrics?: MetricsRecorder;
 }
 
 const twoDecimals = (w: number): boolean => Math.abs(Math.round(w * 100) - w * 100) < 1e-6;
@@ -113,6 +116,13 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
   // Routes in a plugin of their own, so the OpenAPI description sees every one of them.
   app.register(async (api) => {
     api.get('/docs', { schema: { hide: true } }, async () => app.swagger());
+    const metrics = options.metrics;
+    if (metrics !== undefined) {
+      api.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+        const text = await metrics.registry.metrics();
+        return reply.type(metrics.registry.contentType).send(text);
+      });
+    }
     api.get('/healthz', async () => ({ status: 'ok' }));
     api.get('/readyz', async (_req, reply) => (options.ready() ? { ready: true } : reply.code(503).send({ ready: false })));
 

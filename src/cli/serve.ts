@@ -31,7 +31,7 @@ export async function serve(configPath: string): Promise<number> {
   const config = loadOrReport(configPath, process.stderr);
   if (config === null) return EXIT_USAGE;
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
-  const { gateway, rollouts } = createRollgate(config, { logger: log });
+  const { gateway, rollouts, metrics } = createRollgate(config, { logger: log });
   let store: StateStore;
   try {
     store = createStore(config.store);
@@ -66,7 +66,7 @@ export async function serve(configPath: string): Promise<number> {
   const { token, generated } = adminToken(process.env, config.admin.tokenEnv);
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
-    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining });
+    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining, metrics });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(`cannot listen on ${config.admin.host}:${config.admin.port} (admin): ${e.code ?? e.message}\n`);

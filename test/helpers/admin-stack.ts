@@ -28,7 +28,7 @@ export async function startAdminStack(t: { teardown(fn: () => unknown): void }, 
   });
   const cfg = config([route('sentiment', '/v1/models/sentiment'), route('chat', '/v1/chat'), route('plain', '/plain', false)]);
   const gw = await startGateway(cfg);
-  const admin = await startAdmin({ config: cfg, rollouts: gw.rollouts, token, ready: () => true });
+  const admin = await startAdmin({ config: cfg, rollouts: gw.rollouts, token, ready: () => true, metrics: gw.metrics });
   t.teardown(async () => {
     await admin.app.close();
     await gw.close();

@@ -6,6 +6,7 @@ import { createRollgate, type RollgateOptions } from '../../src/app.js';
 import type { Gateway } from '../../src/proxy/gateway.js';
 import type { Upstream } from '../../src/proxy/upstream.js';
 import type { Rollouts } from '../../src/rollout/rollouts.js';
+import type { MetricsRecorder } from '../../src/metrics/recorder.js';
 import type { Outcome } from '../../src/proxy/outcome.js';
 
 export interface TestUpstream {
@@ -75,6 +76,7 @@ export function config(routes: unknown[], extra: Record<string, unknown> = {}): 
 export interface TestGateway {
   gateway: Gateway;
   rollouts: Rollouts<Upstream>;
+  metrics: MetricsRecorder;
   url: string;
   port: number;
   /** Copies of every outcome the gateway produced. */
@@ -85,7 +87,7 @@ export interface TestGateway {
 
 export async function startGateway(cfg: GatewayConfig, options: RollgateOptions = {}): Promise<TestGateway> {
   const outcomes: Outcome[] = [];
-  const { gateway, rollouts } = createRollgate(cfg, {
+  const { gateway, rollouts, metrics } = createRollgate(cfg, {
     ...options,
     onOutcome: (o) => {
       outcomes.push({ route: o.route, role: o.role, version: o.version, status: o.status, failure: o.failure, latencyMs: o.latencyMs, ttfbMs: o.ttfbMs, startedAt: o.startedAt, streaming: o.streaming, replayed: o.replayed, slowMask: o.slowMask });
@@ -96,6 +98,7 @@ export async function startGateway(cfg: GatewayConfig, options: RollgateOptions 
   return {
     gateway,
     rollouts,
+    metrics,
     url: `http://127.0.0.1:${addr.port}`,
     port: addr.port,
     outcomes,

@@ -1,0 +1,122 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Outcome } from '../proxy/outcome.js';
+import type { RouteEvent } from '../rollout/route-controller.js';
+
+/** What the recorder reads at scrape time: each route's weight and windows. */
+export interface MetricsSource {
+  routes(): { name: string; weight: number; windows: { version: string; failureRate: number; latencyMs: Record<string, number | null> }[] }[];
+}
+
+type OutcomeLabel = 'ok' | 'client_error' | 'error' | 'timeout';
+
+interface Children {
+  ok: Counter.Internal;
+  client_error: Counter.Internal;
+  error: Counter.Internal;
+  timeout: Counter.Internal;
+  duration: Histogram.Internal<string>;
+}
+
+// Default metrics promtool refuses: gauges named *_total.
+const REFUSED_DEFAULTS = new Set(['rollgate_nodejs_active_resources_total', 'rollgate_nodejs_active_handles_total', 'rollgate_nodejs_active_requests_total']);
+
+/**
+ * Every metric of SPEC §8, in one registry of its own. The hot path only increments children
+ * bound once per (route, version); the window gauges are read from the judges at scrape time.
+ */
+export class MetricsRecorder {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'route' | 'version' | 'outcome'>;
+  readonly #duration: Histogram<'route' | 'version'>;
+  readonly #rollbacks: Counter<'route' | 'reason'>;
+  readonly #decision: Histogram;
+  readonly #children = new Map<string, Map<string, Children>>();
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    this.#requests = new Counter({ name: 'rollgate_requests_total', help: 'Finished requests by route, version and outcome.', labelNames: ['route', 'version', 'outcome'], registers });
+    this.#duration = new Histogram({
+      name: 'rollgate_request_duration_seconds',
+      help: 'Request duration on the gateway clock, by route and version.',
+      labelNames: ['route', 'version'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#rollbacks = new Counter({ name: 'rollgate_rollbacks_total', help: 'Rollbacks by route and reason.', labelNames: ['route', 'reason'], registers });
+    this.#decision = new Histogram({
+      name: 'rollgate_decision_seconds',
+      help: 'Deciding sample to new weights applied.',
+      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01],
+      registers,
+    });
+    new Gauge({
+      name: 'rollgate_candidate_weight',
+      help: "The candidate's share of live traffic, percent.",
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source.routes()) this.set({ route: r.name }, r.weight);
+      },
+    });
+    new Gauge({
+      name: 'rollgate_window_error_rate',
+      help: 'Failure rate over the sliding window, by route and version.',
+      labelNames: ['route', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source.routes()) for (const w of r.windows) this.set({ route: r.name, version: w.version }, w.failureRate);
+      },
+    });
+    new Gauge({
+      name: 'rollgate_window_latency_seconds',
+      help: 'Latency quantiles over the sliding window, by route, version and quantile q.',
+      labelNames: ['route', 'version', 'q'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source.routes()) {
+          for (const w of r.windows) {
+            for (const [q, ms] of Object.entries(w.latencyMs)) if (ms !== null) this.set({ route: r.name, version: w.version, q }, ms / 1000);
+          }
+        }
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'rollgate_' });
+    for (const name of REFUSED_DEFAULTS) this.registry.removeSingleMetric(name);
+  }
+
+  /** The outcome sink's metrics half. */
+  readonly observe = (o: Outcome): void => {
+    if (o.failure === 'aborted') return;
+    const c = this.#bound(o.route, o.version);
+    const label: OutcomeLabel = o.failure === 'timeout' ? 'timeout' : o.failure !== 'none' ? 'error' : o.status >= 400 ? 'client_error' : 'ok';
+    c[label].inc();
+    c.duration.observe(o.latencyMs / 1000);
+  };
+
+  /** Counts rollbacks and their decision time. */
+  readonly event = (e: RouteEvent): void => {
+    if (e.type !== 'rollback') return;
+    this.#rollbacks.inc({ route: e.route, reason: e.cause });
+    if (e.decisionSeconds !== undefined) this.#decision.observe(e.decisionSeconds);
+  };
+
+  #bound(route: string, version: string): Children {
+    let byVersion = this.#children.get(route);
+    if (byVersion === undefined) this.#children.set(route, (byVersion = new Map()));
+    let c = byVersion.get(version);
+    if (c === undefined) {
+      c = {
+        ok: this.#requests.labels(route, version, 'ok'),
+        client_error: this.#requests.labels(route, version, 'client_error'),
+        error: this.#requests.labels(route, version, 'error'),
+        timeout: this.#requests.labels(route, version, 'timeout'),
+        duration: this.#duration.labels(route, version),
+      };
+      byVersion.set(version, c);
+    }
+    return c;
+  }
+}
