@@ -2,6 +2,7 @@ import type { GatewayConfig } from './config/types.js';
 import { Gateway, type GatewayLogger } from './proxy/gateway.js';
 import type { OutcomeSink } from './proxy/outcome.js';
 import { Upstream } from './proxy/upstream.js';
+import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
 import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
 import { Rollouts } from './rollout/rollouts.js';
 import { warmUpRollbackPath } from './rollout/warm-up.js';
@@ -15,6 +16,8 @@ export interface RollgateOptions {
   logger?: GatewayLogger & { info(obj: object, msg: string): void };
   /** Also receives every outcome, after the judge (tests and benchmarks). */
   onOutcome?: OutcomeSink;
+  /** Timeouts and retry bounds of the `notify:` webhooks. */
+  webhook?: Omit<WebhookOptions, 'onGiveUp'>;
 }
 
 export interface Rollgate {
@@ -61,6 +64,15 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
   sweep.unref();
   gateway.server.once('close', () => clearInterval(sweep));
   rollouts.subscribe(metrics.event);
+  const notifiers = config.notify.map(
+    (n) =>
+      new WebhookNotifier(n.url, {
+        ...options.webhook,
+        onGiveUp: (e, err) => options.logger?.warn({ webhook: n.url, route: e.route, type: e.type, err }, 'webhook notification given up'),
+      }),
+  );
+  for (const n of notifiers) rollouts.subscribe((e) => n.notify(e));
+  gateway.server.once('close', () => notifiers.forEach((n) => n.close()));
   const log = options.logger;
   if (log !== undefined) {
     rollouts.subscribe((event) => log.info({ event }, event.message));
