@@ -14,7 +14,6 @@ export const ERRORS = {
     doc: 'The upstream did not connect within timeouts.connect or answer within timeouts.response.',
   },
   ROLLGATE_UPSTREAM_ERROR: { status: 502, doc: 'The upstream answered something that is not valid HTTP.' },
-  ROLLGATE_SHUTTING_DOWN: { status: 503, doc: 'The gateway is draining and takes no new requests.' },
   ROLLGATE_BAD_REQUEST: { status: 400, doc: 'The admin request is malformed or a field is invalid; the message names the field.' },
   ROLLGATE_UNAUTHORIZED: { status: 401, doc: 'No bearer token, or not the admin token.' },
   ROLLGATE_UNKNOWN_ROUTE: { status: 404, doc: 'No route has that name.' },

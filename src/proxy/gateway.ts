@@ -202,7 +202,8 @@ export class Gateway {
 
   readonly #reportUpstreamError: UpstreamErrorReporter = (ex, mapped, err) => {
     const now = performance.now();
-    const key = ex.role === 'candidate' ? this.routes.get(ex.route)?.traffic.candidate : this.routes.get(ex.route)?.traffic.stable;
+    const traffic = this.routes.get(ex.route)?.traffic;
+    const key = ex.role === 'candidate' ? traffic?.candidate : traffic?.stable;
     if (key === undefined || key === null) return;
     const last = this.#lastUpstreamLog.get(key) ?? -Infinity;
     if (now - last < UPSTREAM_LOG_INTERVAL_MS) return;

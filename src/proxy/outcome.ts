@@ -40,18 +40,3 @@ export interface Outcome {
 }
 
 export type OutcomeSink = (outcome: Outcome) => void;
-
-/** Whether an outcome counts as a failure of the version that served it (SPEC §3). */
-export function isFailure(o: Outcome): boolean {
-  return o.failure !== 'none' && o.failure !== 'aborted';
-}
-
-/** The status class a user sees in metrics: 2xx/3xx ok, 4xx the client's, the rest the version's. */
-export function statusClass(status: number): '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'none' {
-  if (status >= 500) return '5xx';
-  if (status >= 400) return '4xx';
-  if (status >= 300) return '3xx';
-  if (status >= 200) return '2xx';
-  if (status >= 100) return '1xx';
-  return 'none';
-}
