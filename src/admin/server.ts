@@ -11,6 +11,8 @@ import { RolloutRefusal, UnknownVersion } from '../rollout/route-controller.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { bearerMatches } from './auth.js';
+import { StatusFeed, type StatsPayload } from './status-feed.js';
+import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.js';
 import { errorBody, fullRollback, history, routeState, routesList } from './schemas.js';
 
 /** Admin request bodies are small JSON documents. */
@@ -22,8 +24,10 @@ export interface AdminOptions<U> {
   token: string;
   /** Whether the data plane is listening (readiness). */
   ready: () => boolean;
-  /** Serves /metrics when given. */
+  /** Serves /metrics when given, and the status page's live figures. */
   metrics?: MetricsRecorder;
+  /** How often `/api/events?stats=true` sends a `stats` event (ms). */
+  statsIntervalMs?: number;
 }
 
 const twoDecimals = (w: number): boolean => Math.abs(Math.round(w * 100) - w * 100) < 1e-6;
@@ -89,7 +93,8 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     if (err.validation !== undefined) {
       const first = err.validation[0];
       const field = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-      const where = err.validationContext === 'body' && field ? `body.${field}` : err.validationContext ?? 'request';
+      const context = err.validationContext ?? 'request';
+      const where = field ? `${context}.${field}` : context;
       return fail(reply, 'ROLLGATE_BAD_REQUEST', `${where}: ${first?.message ?? 'is invalid'}`);
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 'ROLLGATE_BODY_TOO_LARGE', `the body is over ${ADMIN_BODY_LIMIT} bytes`);
@@ -123,6 +128,15 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
         return reply.type(metrics.registry.contentType).send(text);
       });
     }
+    api.get('/', { schema: { hide: true } }, async (_req, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .header('content-security-policy', STATUS_PAGE_CSP)
+        .header('x-content-type-options', 'nosniff')
+        .header('referrer-policy', 'no-referrer')
+        .header('cache-control', 'no-store')
+        .send(STATUS_PAGE_HTML),
+    );
     api.get('/healthz', async () => ({ status: 'ok' }));
     api.get('/readyz', async (_req, reply) => (options.ready() ? { ready: true } : reply.code(503).send({ ready: false })));
 
@@ -179,27 +193,41 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
       return { revisions: c.revisions, events: c.events };
     });
 
-    // Server-sent events: one per state change, with the route's state after it.
+    // Server-sent events: one per state change, with the route's state after it; with
+    // ?stats=true also a `stats` event every statsIntervalMs with each version's live figures.
     const streams = new Set<ServerResponse>();
+    const metricsRecorder = options.metrics;
+    const feed = new StatusFeed(
+      () => rollouts.routes().map((c) => c.state()),
+      metricsRecorder === undefined ? async () => [] : () => metricsRecorder.tallies(),
+      options.statsIntervalMs,
+    );
     api.addHook('preClose', async () => {
+      feed.close();
       for (const res of streams) res.end();
     });
-    api.get('/api/events', (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      streams.add(res);
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-      res.write(': rollgate events\n\n');
-      const unsubscribe = rollouts.subscribe((event, state) => {
-        res.write(`event: ${event.type}\ndata: ${JSON.stringify({ event, state })}\n\n`);
-      });
-      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-      req.raw.on('close', () => {
-        clearInterval(ping);
-        unsubscribe();
-        streams.delete(res);
-      });
-    });
+    api.get<{ Querystring: { stats?: boolean } }>(
+      '/api/events',
+      { schema: { querystring: { type: 'object', properties: { stats: { type: 'boolean' } }, additionalProperties: false } } },
+      (req, reply) => {
+        reply.hijack();
+        const res = reply.raw;
+        streams.add(res);
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+        res.write(': rollgate events\n\n');
+        const unsubscribe = rollouts.subscribe((event, state) => {
+          res.write(`event: ${event.type}\ndata: ${JSON.stringify({ event, state })}\n\n`);
+        });
+        const stopStats = req.query.stats === true ? feed.subscribe((p: StatsPayload) => res.write(`event: stats\ndata: ${JSON.stringify(p)}\n\n`)) : () => {};
+        const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+        req.raw.on('close', () => {
+          clearInterval(ping);
+          unsubscribe();
+          stopStats();
+          streams.delete(res);
+        });
+      },
+    );
 
     api.post<{ Params: { route: string }; Body: { version?: string | number } | undefined }>(
       '/api/routes/:route/rollback',

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { startAdmin } from '../admin/server.js';
 import { createRollgate } from '../app.js';
 import { parseConfig } from '../config/load.js';
 import type { Outcome } from '../proxy/outcome.js';
@@ -26,8 +28,13 @@ function row(name: string, w: WindowSnapshot | null): string {
  * in, the candidate degrades; the judge rolls it back; the demo prints the evidence and a summary.
  */
 export async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { 'degrade-after': { type: 'string', default: '4' } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: { 'degrade-after': { type: 'string', default: '4' }, linger: { type: 'string', default: '2' } },
+    strict: true,
+  });
   const degradeAfterMs = Math.max(1, Number(values['degrade-after']) || 4) * 1000;
+  const lingerMs = Math.min(600, Math.max(0, Number(values.linger) || 0)) * 1000;
   const out = process.stdout;
   const tty = out.isTTY === true;
 
@@ -53,9 +60,11 @@ export async function demo(args: string[]): Promise<number> {
   const onOutcome = (o: Outcome): void => {
     if (o.role === 'candidate' && o.startedAt >= degradedAt) candidateAfterRegression++;
   };
-  const { gateway, rollouts } = createRollgate(config, { onOutcome });
+  const { gateway, rollouts, metrics } = createRollgate(config, { onOutcome });
   const addr = await gateway.listen();
   const base = `http://127.0.0.1:${addr.port}`;
+  const token = process.env.ROLLGATE_ADMIN_TOKEN || randomBytes(12).toString('base64url');
+  const admin = await startAdmin({ config, rollouts, token, ready: () => true, metrics });
   const controller = rollouts.route('sentiment')!;
   let trip: RouteEvent | null = null;
   rollouts.subscribe((e) => {
@@ -65,7 +74,9 @@ export async function demo(args: string[]): Promise<number> {
   out.write(
     `rollgate demo\n  gateway      ${base}  (route sentiment: /v1/models/sentiment)\n` +
       `  stable v1    ${stable.url}\n  candidate v2 ${candidate.url}  at 20% of traffic, retryOnStable on\n` +
-      `  the candidate degrades after ${degradeAfterMs / 1000} s (20% errors, 2x slower); Ctrl-C stops\n\n`,
+      `  status page  http://127.0.0.1:${admin.address.port}/  (admin token ${token})\n` +
+      `  the candidate degrades after ${degradeAfterMs / 1000} s (20% errors, 2x slower); Ctrl-C stops\n` +
+      `  (more time to open the status page: npm start -- --degrade-after 30 --linger 60)\n\n`,
   );
 
   const client = new Pool(base, { connections: CONCURRENCY });
@@ -126,7 +137,7 @@ export async function demo(args: string[]): Promise<number> {
         out.write(`\n>>> ROLLBACK (${e.cause}) after ${((now - degradedAt) / 1000).toFixed(2)} s, decided in ${((e.decisionSeconds ?? 0) * 1e6).toFixed(0)} us:\n    ${e.message}\n\n`);
         if (tty) linesDrawn = 0;
       }
-      const done = (tripShownAt > 0 && now - tripShownAt > 2_000) || now - started > 60_000 || interrupted;
+      const done = (tripShownAt > 0 && now - tripShownAt > lingerMs) || now - degradedAt > 60_000 || interrupted;
       if (done) {
         clearInterval(timer);
         resolve();
@@ -137,6 +148,7 @@ export async function demo(args: string[]): Promise<number> {
   stop = true;
   await Promise.allSettled(workers);
   await client.close();
+  await admin.app.close();
   await gateway.close(1_000);
   await Promise.all([stable.close(), candidate.close()]);
 

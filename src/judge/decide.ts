@@ -26,6 +26,9 @@ export interface Trip {
 const pct = (x: number): string => `${(x * 100).toFixed(x < 0.01 ? 2 : 1)}%`;
 const ms = (x: unknown): string => (typeof x === 'number' ? `${x.toFixed(x < 10 ? 2 : 1)} ms` : 'n/a');
 
+/** A number as a person reads it: four significant digits, no binary noise (0.00045, not 0.00045000000000000004). */
+const num = (x: unknown): string => (typeof x === 'number' ? String(Number(x.toPrecision(4))) : String(x));
+
 function counts(v: VersionEvidence): string {
   return `${v.failures} of ${v.count} (${pct(v.failureRate)})`;
 }
@@ -42,14 +45,14 @@ export function describeTrip(reason: TripReason, at: number, evidence: TripEvide
     message =
       `candidate ${c.version} fails credibly more often than maxAbsolute ${pct(Number(evidence.maxAbsolute))}: ` +
       `${evidence.candidateFailures} of ${evidence.candidateRequests} requests failed; ` +
-      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${evidence.alpha}); ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)}); ` +
       `stable ${s.version}: ${counts(s)}`;
   } else if (reason === 'error_rate') {
     message =
       `candidate ${c.version} fails credibly more than ${evidence.tolerance}x as often as stable ${s.version}: ` +
       `window candidate ${counts(c)}, stable ${counts(s)}; of the failures since the test began ` +
       `${evidence.candidateFailures} came from the candidate at a ${pct(Number(evidence.share))} traffic share; ` +
-      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${evidence.alpha})`;
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
   } else {
     const q = String(evidence.q);
     message =
@@ -58,7 +61,7 @@ export function describeTrip(reason: TripReason, at: number, evidence: TripEvide
       `${ms(evidence.thresholdMs)} (stable's p${Number(q) * 100} ${ms(evidence.stableQuantileMs)}) at a ` +
       `${pct(Number(evidence.share))} traffic share; window p${Number(q) * 100}: candidate ${ms(c.latencyMs[q])}, ` +
       `stable ${ms(s.latencyMs[q])}; evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} ` +
-      `(alpha ${evidence.alpha})`;
+      `(alpha ${num(evidence.alpha)})`;
   }
   return { reason, at, message, evidence };
 }

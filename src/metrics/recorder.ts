@@ -9,6 +9,21 @@ export interface MetricsSource {
 
 type OutcomeLabel = 'ok' | 'client_error' | 'error' | 'timeout';
 
+/** Cumulative counts of one (route, version) since start, as the live status feed reads them. */
+export interface VersionTally {
+  route: string;
+  version: string;
+  /** Finished requests (client aborts excluded). */
+  requests: number;
+  /** Of them, failures the judge counts (`error` and `timeout`). */
+  failures: number;
+  /** Cumulative duration histogram: requests at or under each of `DURATION_BUCKETS` seconds. */
+  atOrUnder: number[];
+}
+
+/** The upper bounds (seconds) of the request duration histogram. */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
 interface Children {
   ok: Counter.Internal;
   client_error: Counter.Internal;
@@ -39,7 +54,7 @@ export class MetricsRecorder {
       name: 'rollgate_request_duration_seconds',
       help: 'Request duration on the gateway clock, by route and version.',
       labelNames: ['route', 'version'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: [...DURATION_BUCKETS],
       registers,
     });
     this.#rollbacks = new Counter({ name: 'rollgate_rollbacks_total', help: 'Rollbacks by route and reason.', labelNames: ['route', 'reason'], registers });
@@ -102,6 +117,28 @@ export class MetricsRecorder {
     this.#rollbacks.inc({ route: e.route, reason: e.cause });
     if (e.decisionSeconds !== undefined) this.#decision.observe(e.decisionSeconds);
   };
+
+  /** Every (route, version)'s cumulative counts, read from the registry (not on the hot path). */
+  async tallies(): Promise<VersionTally[]> {
+    const byKey = new Map<string, VersionTally>();
+    const tally = (route: string, version: string): VersionTally => {
+      const key = `${route}\u0000${version}`;
+      let t = byKey.get(key);
+      if (t === undefined) byKey.set(key, (t = { route, version, requests: 0, failures: 0, atOrUnder: DURATION_BUCKETS.map(() => 0) }));
+      return t;
+    };
+    for (const v of (await this.#requests.get()).values) {
+      const t = tally(String(v.labels.route), String(v.labels.version));
+      t.requests += v.value;
+      if (v.labels.outcome === 'error' || v.labels.outcome === 'timeout') t.failures += v.value;
+    }
+    for (const v of (await this.#duration.get()).values) {
+      if (v.metricName !== 'rollgate_request_duration_seconds_bucket') continue;
+      const i = DURATION_BUCKETS.indexOf(Number((v.labels as Record<string, string | number>).le) as (typeof DURATION_BUCKETS)[number]);
+      if (i >= 0) tally(String(v.labels.route), String(v.labels.version)).atOrUnder[i] = v.value;
+    }
+    return [...byKey.values()];
+  }
 
   #bound(route: string, version: string): Children {
     let byVersion = this.#children.get(route);
