@@ -13,7 +13,9 @@ export const SWEEP_INTERVAL_MS = 20;
 
 export interface RollgateOptions {
   rng?: Rng;
-  logger?: GatewayLogger & { info(obj: object, msg: string): void };
+  logger?: GatewayLogger & { info(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+  /** Logs one line per finished request at debug (off at info and above: the hot path stays quiet). */
+  logRequests?: boolean;
   /** Also receives every outcome, after the judge (tests and benchmarks). */
   onOutcome?: OutcomeSink;
   /** Timeouts and retry bounds of the `notify:` webhooks. */
@@ -33,17 +35,30 @@ export interface Rollgate {
 export function createRollgate(config: GatewayConfig, options: RollgateOptions = {}): Rollgate {
   let rollouts: Rollouts<Upstream> | null = null;
   const metrics = new MetricsRecorder({ routes: () => metricsView(rollouts!) });
-  const extra = options.onOutcome;
+  const log = options.logger;
+  // The outcome sinks, fixed at start: the judge first, then the metrics, then the rest.
+  const sinks: OutcomeSink[] = [(o) => rollouts!.observe(o), metrics.observe];
+  if (options.logRequests === true && log?.debug !== undefined) {
+    const debug = log.debug.bind(log);
+    sinks.push((o) =>
+      debug(
+        { route: o.route, version: o.version, role: o.role, status: o.status, failure: o.failure, latencyMs: Math.round(o.latencyMs * 1000) / 1000, replayed: o.replayed, requestId: o.requestId },
+        'request',
+      ),
+    );
+  }
+  if (options.onOutcome !== undefined) sinks.push(options.onOutcome);
+  const [judge, record, ...rest] = sinks as [OutcomeSink, OutcomeSink, ...OutcomeSink[]];
   const sink: OutcomeSink =
-    extra === undefined
+    rest.length === 0
       ? (o) => {
-          rollouts!.observe(o);
-          metrics.observe(o);
+          judge(o);
+          record(o);
         }
       : (o) => {
-          rollouts!.observe(o);
-          metrics.observe(o);
-          extra(o);
+          judge(o);
+          record(o);
+          for (let i = 0; i < rest.length; i++) (rest[i] as OutcomeSink)(o);
         };
   const gateway = new Gateway(config, { onOutcome: sink, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
   rollouts = new Rollouts(
@@ -73,7 +88,6 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
   );
   for (const n of notifiers) rollouts.subscribe((e) => n.notify(e));
   gateway.server.once('close', () => notifiers.forEach((n) => n.close()));
-  const log = options.logger;
   if (log !== undefined) {
     rollouts.subscribe((event) => log.info({ event }, event.message));
   }

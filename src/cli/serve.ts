@@ -31,7 +31,7 @@ export async function serve(configPath: string): Promise<number> {
   const config = loadOrReport(configPath, process.stderr);
   if (config === null) return EXIT_USAGE;
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
-  const { gateway, rollouts, metrics } = createRollgate(config, { logger: log });
+  const { gateway, rollouts, metrics } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug') });
   let store: StateStore;
   try {
     store = createStore(config.store);

@@ -80,7 +80,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   streaming = false;
 
   readonly #res: WithExchange;
-  readonly #requestId: string;
+  readonly requestId: string;
   readonly #sink: OutcomeSink;
   readonly #onUpstreamError: UpstreamErrorReporter;
   #upstream: Upstream;
@@ -117,7 +117,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.startedAt = startedAt;
     this.#upstream = upstream;
     this.#res = res as WithExchange;
-    this.#requestId = requestId;
+    this.requestId = requestId;
     this.#sink = context.sink;
     this.#onUpstreamError = context.onUpstreamError;
     this.#drain = context.drain;
@@ -202,7 +202,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       return true;
     }
     this.streaming = isStreamingAnswer(rawHeaders);
-    const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.#requestId, this.#drain.draining);
+    const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.requestId, this.#drain.draining);
     try {
       if (statusText === '') this.#res.writeHead(statusCode, headers);
       else this.#res.writeHead(statusCode, statusText, headers);
@@ -273,7 +273,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       'content-length', String(Buffer.byteLength(body)),
       'x-rollgate-route', this.route,
       'x-rollgate-version', this.version,
-      'x-request-id', this.#requestId,
+      'x-request-id', this.requestId,
       ...(this.#drain.draining ? ['connection', 'close'] : []),
     ]);
     res.end(body);

@@ -37,6 +37,8 @@ export interface Outcome {
   readonly replayed: boolean;
   /** The latency tests that already counted this request as slow while it was in flight (bit i: quantile i). */
   readonly slowMask?: number;
+  /** The x-request-id the client got. */
+  readonly requestId?: string;
 }
 
 export type OutcomeSink = (outcome: Outcome) => void;
