@@ -6,6 +6,8 @@ import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
 import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
 import { Rollouts } from './rollout/rollouts.js';
 import { warmUpRollbackPath } from './rollout/warm-up.js';
+import type { RouteController } from './rollout/route-controller.js';
+import { HealthChecker } from './health/checker.js';
 import type { Rng } from './traffic/picker.js';
 
 /** How often in-flight requests are checked against the latency thresholds. */
@@ -79,6 +81,14 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
   sweep.unref();
   gateway.server.once('close', () => clearInterval(sweep));
   rollouts.subscribe(metrics.event);
+  // Active health checks (SPEC §3 healthCheck): stable's always, the candidate's while it is live.
+  const checks = rollouts
+    .routes()
+    .filter((c) => c.config.healthCheck !== null)
+    .map((c) => new RouteHealthChecks(c));
+  for (const h of checks) h.sync();
+  if (checks.length > 0) rollouts.subscribe((e) => checks.find((h) => h.route === e.route)?.sync());
+  gateway.server.once('close', () => checks.forEach((h) => h.stop()));
   const notifiers = config.notify.map(
     (n) =>
       new WebhookNotifier(n.url, {
@@ -92,6 +102,44 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     rollouts.subscribe((event) => log.info({ event }, event.message));
   }
   return { gateway, rollouts, metrics };
+}
+
+/** One route's health checkers, kept on the versions the route has now. */
+class RouteHealthChecks {
+  readonly route: string;
+  readonly #controller: RouteController<Upstream>;
+  readonly #checkers = new Map<'stable' | 'candidate', { version: string; url: string; checker: HealthChecker }>();
+
+  constructor(controller: RouteController<Upstream>) {
+    this.route = controller.name;
+    this.#controller = controller;
+  }
+
+  /** Starts, moves or stops the checkers after a change of the route's versions. */
+  sync(): void {
+    const s = this.#controller.state();
+    this.#keep('stable', { version: s.stable.version, url: s.stable.url });
+    this.#keep('candidate', s.candidate !== null && s.phase !== 'rolled_back' ? { version: s.candidate.version, url: s.candidate.url } : null);
+  }
+
+  stop(): void {
+    for (const c of this.#checkers.values()) c.checker.stop();
+    this.#checkers.clear();
+  }
+
+  #keep(role: 'stable' | 'candidate', want: { version: string; url: string } | null): void {
+    const have = this.#checkers.get(role);
+    if (have !== undefined && want !== null && have.version === want.version && have.url === want.url) return;
+    have?.checker.stop();
+    this.#checkers.delete(role);
+    if (want === null) return;
+    const hc = this.#controller.config.healthCheck!;
+    const checker = new HealthChecker({ url: want.url, path: hc.path, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs }, (ok, detail) =>
+      this.#controller.reportHealth(role, want.version, ok, detail),
+    );
+    this.#checkers.set(role, { ...want, checker });
+    checker.start();
+  }
 }
 
 /** Each route's weight and window stats, as the metrics read them at scrape time. */

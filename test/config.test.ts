@@ -86,7 +86,7 @@ t.test('omitted keys get their defaults', async (t) => {
     steps: [],
     autoPromote: true,
     blueGreen: { bakeMs: 300_000 },
-    shadow: { mirrorPercent: 100, bakeMs: 600_000 },
+    shadow: { mirrorPercent: 100, bakeMs: 600_000, maxInFlight: 100, maxBodyBytes: 1_048_576 },
     sticky: null,
     allowOverride: false,
     retryOnStable: false,

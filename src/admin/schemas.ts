@@ -24,15 +24,21 @@ export const routeState = {
     name: { type: 'string' },
     phase: { type: 'string', enum: ['stable', 'shadowing', 'progressing', 'paused', 'rolled_back'] },
     weight: { type: 'number' },
-    stable: version,
+    strategy: { type: 'string', enum: ['canary', 'blueGreen', 'shadow'] },
+    stable: { type: 'object', properties: { ...version.properties, healthy: { type: 'boolean' } } },
     candidate: {
       type: ['object', 'null'],
       properties: { ...version.properties, weight: { type: 'number' }, healthy: { type: 'boolean' } },
     },
     step: {
       type: ['object', 'null'],
-      properties: { index: { type: 'integer' }, weight: { type: 'number' }, bakeEndsAt: { type: ['string', 'null'] } },
+      properties: { index: { type: 'integer' }, weight: { type: 'number' }, bakeEndsAt: { type: ['string', 'null'] }, count: { type: 'integer' } },
     },
+    bake: {
+      type: ['object', 'null'],
+      properties: { stage: { type: 'string' }, endsAt: { type: ['string', 'null'] }, remainingMs: { type: 'number' } },
+    },
+    mirrorPercent: { type: 'number' },
     windows: { type: 'object', properties: { stable: window, candidate: window } },
     lastDecision: {
       type: ['object', 'null'],

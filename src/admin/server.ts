@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { GatewayConfig } from '../config/types.js';
+import type { GatewayConfig, Strategy } from '../config/types.js';
 import { normalizeUrl } from '../config/defaults.js';
 import { VALUE_CHECKS } from '../config/schema.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
@@ -172,10 +172,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
         const labelProblem = VALUE_CHECKS['version-label']?.(version) ?? null;
         if (labelProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.version: ${labelProblem}`);
         if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
-        if (strategy !== undefined && strategy !== 'canary') {
-          return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.strategy: ${strategy} is not available yet; canary is`);
-        }
-        c.deploy(version, normalizeUrl(url), weight, 'manual');
+        c.deploy(version, normalizeUrl(url), weight, 'manual', strategy as Strategy | undefined);
         return c.state();
       },
     );

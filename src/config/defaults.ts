@@ -31,6 +31,8 @@ export const DEFAULT_BLUE_GREEN_BAKE_MS = 5 * 60_000;
 export const DEFAULT_SHADOW: Readonly<RouteConfig['shadow']> = Object.freeze({
   mirrorPercent: 100,
   bakeMs: 10 * 60_000,
+  maxInFlight: 100,
+  maxBodyBytes: 1_048_576,
 });
 export const DEFAULT_ALLOW_OVERRIDE = false;
 export const DEFAULT_RETRY_ON_STABLE = false;
@@ -94,6 +96,8 @@ function route(r: RouteInput): RouteConfig {
     shadow: {
       mirrorPercent: r.shadow?.mirrorPercent ?? DEFAULT_SHADOW.mirrorPercent,
       bakeMs: ms(r.shadow?.bake, DEFAULT_SHADOW.bakeMs),
+      maxInFlight: r.shadow?.maxInFlight ?? DEFAULT_SHADOW.maxInFlight,
+      maxBodyBytes: r.shadow?.maxBodyBytes ?? DEFAULT_SHADOW.maxBodyBytes,
     },
     sticky: r.sticky?.header
       ? { kind: 'header', name: r.sticky.header.toLowerCase() }

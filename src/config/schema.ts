@@ -136,6 +136,8 @@ const RouteSchema = Obj({
     Obj({
       mirrorPercent: Type.Optional(Num('must be a number between 0 and 100', { minimum: 0, maximum: 100 })),
       bake: Type.Optional(PositiveDuration()),
+      maxInFlight: Type.Optional(Int(1)),
+      maxBodyBytes: Type.Optional(Int(0)),
     }),
   ),
   sticky: Type.Optional(

@@ -51,7 +51,7 @@ export interface RouteConfig {
   steps: StepConfig[];
   autoPromote: boolean;
   blueGreen: { bakeMs: number };
-  shadow: { mirrorPercent: number; bakeMs: number };
+  shadow: { mirrorPercent: number; bakeMs: number; maxInFlight: number; maxBodyBytes: number };
   sticky: StickyConfig | null;
   allowOverride: boolean;
   retryOnStable: boolean;

@@ -47,6 +47,19 @@ export function describeTrip(reason: TripReason, at: number, evidence: TripEvide
       `${evidence.candidateFailures} of ${evidence.candidateRequests} requests failed; ` +
       `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)}); ` +
       `stable ${s.version}: ${counts(s)}`;
+  } else if (reason === 'error_rate' && evidence.test === 'baseline') {
+    message =
+      `candidate ${c.version} fails credibly more than ${evidence.tolerance}x as often as stable ${s.version} did before the switch ` +
+      `(${pct(Number(evidence.stableFailureRate))} of ${evidence.stableRequests}; tested against ${pct(Number(evidence.p0))}): ` +
+      `${evidence.candidateFailures} of ${evidence.candidateRequests} candidate requests failed; ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
+  } else if (reason === 'latency' && evidence.test === 'baseline') {
+    const q = String(evidence.q);
+    message =
+      `candidate ${c.version} is credibly slower than stable ${s.version} was before the switch at p${Number(q) * 100}: ` +
+      `${evidence.candidateSlow} of ${evidence.candidateRequests} candidate answers took longer than ${ms(evidence.thresholdMs)} ` +
+      `(stable's p${Number(q) * 100} then ${ms(evidence.stableQuantileMs)}; at most ${pct(Number(evidence.p0))} may); ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
   } else if (reason === 'error_rate') {
     message =
       `candidate ${c.version} fails credibly more than ${evidence.tolerance}x as often as stable ${s.version}: ` +

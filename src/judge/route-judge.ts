@@ -36,6 +36,19 @@ interface LatencyTest {
 }
 
 /**
+ * Blue-green: while stable takes no traffic, the candidate is tested against stable's window
+ * from just before the switch: its failure rate against stable's (at the upper end of what that
+ * window allows, times the tolerance), and how often it is slower than the thresholds stable's
+ * quantiles gave then (no more often than 1 - q for a candidate no slower than stable).
+ */
+interface Baseline {
+  stableFailureRate: number;
+  stableCount: number;
+  error: SpendingTests<RateAboveTest> | null;
+  latency: { q: number; threshold: number; stableQuantile: number; tests: SpendingTests<RateAboveTest> }[];
+}
+
+/**
  * The evidence of one deployment (one candidate against the stable): both versions' sliding
  * windows and the sequential tests of SPEC §5, fed one outcome at a time. `observe()` is the
  * per-request entry point: O(1) but for a pass over a handful of alternatives when the evidence
@@ -57,6 +70,7 @@ export class RouteJudge {
   #candidateSeen = 0;
   #stableSinceRefresh = THRESHOLD_REFRESH;
   #tripped: Trip | null = null;
+  #baseline: Baseline | null = null;
 
   constructor(rules: RollbackRules, stableLabel: string, candidateLabel: string, now: number) {
     this.rules = rules;
@@ -85,6 +99,34 @@ export class RouteJudge {
     return this.#tripped;
   }
 
+  /** Candidate requests judged so far (the step schedule asks whether a step had any). */
+  get candidateSeen(): number {
+    return this.#candidateSeen;
+  }
+
+  /**
+   * Blue-green's switch: from now on the relative tests compare the candidate with stable's
+   * window as it is now (see Baseline), since stable takes no more traffic to compare with.
+   */
+  freezeStableBaseline(now: number): void {
+    this.#refreshThresholds(now);
+    const snap = this.stable.snapshot(now, this.rules.latency.quantiles);
+    const n = snap.count;
+    const p = n === 0 ? 0 : snap.failures / n;
+    // Stable's failure rate at the upper end of its 95% interval, so that its own noise does not count against the candidate.
+    const upper = n === 0 ? 1 : Math.min(1, p + 2 * Math.sqrt((p * (1 - p)) / n) + 1 / n);
+    const p0 = Math.min(0.999, this.rules.errorRate.tolerance * upper);
+    const epochMs = this.rules.windowMs / EPOCHS_PER_WINDOW;
+    this.#baseline = {
+      stableFailureRate: p,
+      stableCount: n,
+      error: n === 0 || p0 >= this.rules.errorRate.maxAbsolute ? null : new SpendingTests(this.#alphaEach.errorRelative, epochMs, now, () => new RateAboveTest(p0)),
+      latency: this.#latency
+        .filter((l) => !Number.isNaN(l.threshold))
+        .map((l) => ({ q: l.q, threshold: l.threshold, stableQuantile: l.stableQuantile, tests: new SpendingTests(this.#alphaEach.latency, epochMs, now, () => new RateAboveTest(1 - l.q)) })),
+    };
+  }
+
   /** Feeds one finished request; returns the trip it caused, if any (once per deployment). */
   observe(o: Outcome, now: number): Trip | null {
     if (o.failure === 'aborted') return null;
@@ -109,6 +151,17 @@ export class RouteJudge {
   observeSlow(role: VersionRole, elapsedMs: number, countedMask: number, now: number): Trip | null {
     if (this.#tripped !== null || this.#candidateSeen < this.rules.warmup) return null;
     this.#tickEpochs(now);
+    const b = this.#baseline;
+    if (b !== null) {
+      if (role !== 'candidate') return null;
+      let slow = false;
+      b.latency.forEach((l, i) => {
+        if (!(elapsedMs > l.threshold) || (countedMask & (1 << i)) !== 0) return;
+        slow = true;
+        for (const [t] of l.tests.live()) t.add(true);
+      });
+      return slow ? this.#check(now, null) : null;
+    }
     const share = this.#share(now);
     let slow = false;
     for (let i = 0; i < this.#latency.length; i++) {
@@ -122,15 +175,16 @@ export class RouteJudge {
 
   /** The latency tests (bit i: quantile i) whose threshold `elapsedMs` passes. */
   slowMask(elapsedMs: number): number {
+    const tests = this.#baseline?.latency ?? this.#latency;
     let mask = 0;
-    for (let i = 0; i < this.#latency.length; i++) if (elapsedMs > (this.#latency[i] as LatencyTest).threshold) mask |= 1 << i;
+    for (let i = 0; i < tests.length; i++) if (elapsedMs > (tests[i] as { threshold: number }).threshold) mask |= 1 << i;
     return mask;
   }
 
   /** The smallest latency threshold in force (ms): younger in-flight requests are not slow yet. */
   get smallestThreshold(): number {
     let min = Infinity;
-    for (const l of this.#latency) if (l.threshold < min) min = l.threshold;
+    for (const l of this.#baseline?.latency ?? this.#latency) if (l.threshold < min) min = l.threshold;
     return min;
   }
 
@@ -142,6 +196,7 @@ export class RouteJudge {
   #stable(now: number, latency: number, failure: CountedFailure | null, counted: number): Trip | null {
     this.#tickEpochs(now);
     this.stable.record(now, latency, failure);
+    if (this.#baseline !== null) return null;
     this.#stableLastFailed = failure !== null;
     if (failure !== null) this.#lastStableFailureAt = now;
     const share = this.#share(now);
@@ -160,9 +215,27 @@ export class RouteJudge {
     this.#tickEpochs(now);
     this.candidate.record(now, latency, failure);
     this.#candidateSeen++;
-    const share = this.#share(now);
     let rose = false;
     for (const [t] of this.#errorAbsolute.live()) t.add(failure !== null);
+    const b = this.#baseline;
+    if (b !== null) {
+      if (failure !== null) {
+        rose = true;
+        this.#consecutive++;
+      } else this.#consecutive = 0;
+      if (b.error !== null) for (const [t] of b.error.live()) t.add(failure !== null);
+      if (this.#candidateSeen > this.rules.warmup) {
+        for (let i = 0; i < b.latency.length; i++) {
+          const l = b.latency[i] as Baseline['latency'][number];
+          if ((counted & (1 << i)) !== 0) continue;
+          const slow = latency > l.threshold;
+          for (const [t] of l.tests.live()) t.add(slow);
+          if (slow) rose = true;
+        }
+      }
+      return rose ? this.#check(now, failure) : null;
+    }
+    const share = this.#share(now);
     if (failure !== null) {
       rose = true;
       if (!this.#stableLastFailed || now - this.#lastStableFailureAt > SHARED_CAUSE_MS) this.#consecutive++;
@@ -210,6 +283,11 @@ export class RouteJudge {
     this.#errorRelative.tick(now);
     this.#errorAbsolute.tick(now);
     for (const l of this.#latency) l.tests.tick(now);
+    const b = this.#baseline;
+    if (b !== null) {
+      b.error?.tick(now);
+      for (const l of b.latency) l.tests.tick(now);
+    }
   }
 
   /** The rules in SPEC order; the first that trips is the reason. */
@@ -234,6 +312,19 @@ export class RouteJudge {
         }
       }
     }
+    const base = this.#baseline;
+    if (reason === null && base !== null && base.error !== null) {
+      for (const [t, b] of base.error.live()) {
+        if (t.k === 0) continue;
+        const llr = t.logLR();
+        if (llr >= b) {
+          reason = 'error_rate';
+          [statistic, boundary] = [llr, b];
+          detail = { test: 'baseline', tolerance: this.rules.errorRate.tolerance, stableFailureRate: round3(base.stableFailureRate * 1000) / 1000, stableRequests: base.stableCount, p0: t.p0, candidateRequests: t.n, candidateFailures: t.k, alpha: this.#alphaEach.errorRelative };
+          break;
+        }
+      }
+    }
     if (reason === null) {
       for (const [t, b] of this.#errorAbsolute.live()) {
         if (t.k === 0) continue;
@@ -246,7 +337,21 @@ export class RouteJudge {
         }
       }
     }
-    if (reason === null) {
+    if (reason === null && base !== null) {
+      outerBase: for (const l of base.latency) {
+        for (const [t, b] of l.tests.live()) {
+          if (t.k === 0) continue;
+          const llr = t.logLR();
+          if (llr >= b) {
+            reason = 'latency';
+            [statistic, boundary] = [llr, b];
+            detail = { test: 'baseline', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), candidateSlow: t.k, candidateRequests: t.n, p0: round3(t.p0), alpha: this.#alphaEach.latency };
+            break outerBase;
+          }
+        }
+      }
+    }
+    if (reason === null && base === null) {
       outer: for (const l of this.#latency) {
         for (const [t, b] of l.tests.live()) {
           const llr = t.logLR();

@@ -27,10 +27,10 @@ export interface WebhookBody {
 }
 
 export function webhookBody(e: RouteEvent): WebhookBody {
-  const what = e.type === 'promote' ? 'promoted' : 'rolled back';
+  const what = e.type === 'promote' ? 'promoted' : e.type === 'health' ? 'health' : 'rolled back';
   const versions = `${e.from?.version ?? '?'} -> ${e.to?.version ?? '?'}`;
   return {
-    text: `rollgate: route ${e.route} ${what} (${e.cause}): ${versions}. ${e.message}`,
+    text: e.type === 'health' ? `rollgate: ${e.message}` : `rollgate: route ${e.route} ${what} (${e.cause}): ${versions}. ${e.message}`,
     route: e.route,
     type: e.type,
     reason: e.cause,
@@ -69,9 +69,9 @@ export class WebhookNotifier {
     this.#onGiveUp = options.onGiveUp ?? (() => {});
   }
 
-  /** Queues the event when it is a promote or a rollback; returns at once. */
+  /** Queues the event when it is a promote, a rollback or a health change; returns at once. */
   notify(event: RouteEvent): void {
-    if (this.#closed || (event.type !== 'promote' && event.type !== 'rollback')) return;
+    if (this.#closed || (event.type !== 'promote' && event.type !== 'rollback' && event.type !== 'health')) return;
     this.#queue.push(event);
     if (this.#queue.length > this.#maxQueued) {
       this.#queue.shift();

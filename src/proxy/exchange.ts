@@ -78,6 +78,8 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   latencyMs = 0;
   ttfbMs = Number.NaN;
   streaming = false;
+  /** Shadow: sends a copy of the request to the candidate once it has gone to stable. */
+  mirrorTo: ((method: string, path: string, headers: string[], body: Buffer | null) => void) | null = null;
 
   readonly #res: WithExchange;
   readonly requestId: string;
@@ -148,6 +150,11 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       this.#upstream.pool.dispatch({ path, method, headers, body }, this);
     } catch (err) {
       this.onError(err as Error);
+    }
+    const copy = this.mirrorTo;
+    if (copy !== null) {
+      this.mirrorTo = null;
+      if (body === null || Buffer.isBuffer(body)) copy(method, path, headers, body);
     }
   }
 

@@ -7,6 +7,7 @@ import { Exchange, SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
 import { InFlight } from './inflight.js';
+import { Mirror } from './mirror.js';
 import { RequestIds } from './request-id.js';
 import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
@@ -35,10 +36,12 @@ export class RouteRuntime {
   readonly picker: Picker<Upstream>;
   /** Request bodies up to this size are read whole first: replayable on stable when they fail. */
   readonly bufferLimit: number;
-  /** Requests in flight per version, oldest first. */
+  /** Requests in flight per version, oldest first (shadow copies with the candidate's). */
   readonly inflight = { stable: new InFlight(), candidate: new InFlight() };
+  /** Shadow copies to the candidate, with their limits and counts. */
+  readonly mirror: Mirror;
 
-  constructor(config: RouteConfig, rng: Rng) {
+  constructor(config: RouteConfig, rng: Rng, sink: OutcomeSink = () => {}) {
     this.config = config;
     this.bufferLimit = Math.max(SMALL_BODY_BYTES, config.maxReplayBodyBytes);
     this.name = config.name;
@@ -51,6 +54,7 @@ export class RouteRuntime {
       trafficState(stable, stable.label, candidate, candidate?.label ?? null, c?.weight ?? 0),
       rng,
     );
+    this.mirror = new Mirror(config.name, config.shadow, sink, this.inflight.candidate);
   }
 
   get traffic(): TrafficState<Upstream> {
@@ -98,10 +102,10 @@ export class Gateway {
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
     this.config = config;
     const rng = options.rng ?? Math.random;
-    const routes = config.routes.map((r) => new RouteRuntime(r, rng));
+    this.#sink = options.onOutcome ?? (() => {});
+    const routes = config.routes.map((r) => new RouteRuntime(r, rng, this.#sink));
     this.routes = new Map(routes.map((r) => [r.name, r]));
     this.#table = new RouteTable(routes);
-    this.#sink = options.onOutcome ?? (() => {});
     this.#log = options.logger ?? SILENT;
     this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
     this.#server = http.createServer(
@@ -181,6 +185,18 @@ export class Gateway {
     const replay = toCandidate && route.config.retryOnStable ? state.stable : null;
 
     const ex = new Exchange(this.#context, route, toCandidate, upstream, replay, res, requestId, startedAt);
+    // Shadow: a copy for the candidate, sent once the client's request has gone to stable.
+    let copyBody = false;
+    if (state.mirrorBp !== 0 && !toCandidate && route.picker.pickMirror()) {
+      const m = route.mirror;
+      if (headers['transfer-encoding'] !== undefined || !m.canCopyBody(headers['content-length'])) m.drop('body');
+      else {
+        const candidate = state.candidate as Upstream;
+        const candidatePath = candidate.basePath + url;
+        ex.mirrorTo = (method, _path, h, body) => m.send(candidate, method, candidatePath, h, body);
+        copyBody = true;
+      }
+    }
     const upstreamHeaders = upstreamRequestHeaders(
       req.rawHeaders,
       headers.connection,
@@ -196,7 +212,7 @@ export class Gateway {
     }
     const length = headers['content-length'];
     if (length === undefined || length === '0') ex.start(method, path, upstreamHeaders, null);
-    else if (Number(length) <= (replay === null ? SMALL_BODY_BYTES : route.bufferLimit)) ex.startBuffered(req, path, upstreamHeaders);
+    else if (copyBody || Number(length) <= (replay === null ? SMALL_BODY_BYTES : route.bufferLimit)) ex.startBuffered(req, path, upstreamHeaders);
     else ex.start(method, path, upstreamHeaders, req);
   };
 

@@ -2,6 +2,7 @@ import type { RouteConfig } from '../config/types.js';
 import type { Outcome } from '../proxy/outcome.js';
 import type { PersistedRoute, PersistedState } from '../store/state-store.js';
 import type { Picker } from '../traffic/picker.js';
+import type { Timers } from './bake-timer.js';
 import { RouteController, type RouteEvent, type RouteState } from './route-controller.js';
 
 /** A route as the rollouts get it from the data plane. */
@@ -19,11 +20,12 @@ export class Rollouts<U> {
   readonly #controllers = new Map<string, RouteController<U>>();
   readonly #listeners: EventListener[] = [];
 
-  constructor(routes: readonly RolloutRoute<U>[], now: () => number, wallNow?: () => number) {
+  constructor(routes: readonly RolloutRoute<U>[], now: () => number, wallNow?: () => number, timers?: Timers) {
     for (const r of routes) {
       const deps = {
         picker: r.picker,
         now,
+        ...(timers ? { timers } : {}),
         publish: this.#publish,
         ...(wallNow ? { wallNow } : {}),
         ...(r.makeUpstream ? { makeUpstream: r.makeUpstream } : {}),

@@ -1,14 +1,34 @@
-import type { RouteConfig } from '../config/types.js';
+import type { RouteConfig, Strategy } from '../config/types.js';
 import type { Trip, TripEvidence } from '../judge/decide.js';
 import { RouteJudge } from '../judge/route-judge.js';
 import type { InFlight } from '../proxy/inflight.js';
-import type { Outcome } from '../proxy/outcome.js';
+import type { Outcome, VersionRole } from '../proxy/outcome.js';
 import type { WindowSnapshot } from '../stats/window.js';
 import { trafficState, type Picker } from '../traffic/picker.js';
 import type { Phase } from './phases.js';
 import type { PersistedRoute } from '../store/state-store.js';
+import { BakeTimer, REAL_TIMERS, type Timers } from './bake-timer.js';
 
-export type Cause = 'manual' | 'peer' | 'config' | Trip['reason'] | 'health_check';
+export type Cause = 'manual' | 'peer' | 'config' | 'schedule' | Trip['reason'] | 'health_check';
+
+/**
+ * Where a candidate's rollout stands: `waiting` for its first passing health check, `shadow`
+ * (judged copies), a canary `step`, the `blueGreen` bake, or `hold` (no clock runs: a canary at
+ * a fixed weight, the last step without autoPromote, shadowing after its bake).
+ */
+export type Stage = 'waiting' | 'shadow' | 'step' | 'blueGreen' | 'hold';
+
+/** A route's plan as it is saved. */
+export interface PersistedPlan {
+  strategy: Strategy;
+  stage: Stage;
+  stepIndex: number;
+  /** What was left of the running bake. */
+  remainingMs: number | null;
+  healthy: boolean;
+  pausedFrom: Phase | null;
+  awaitingTraffic: boolean;
+}
 
 export interface VersionState {
   version: string;
@@ -19,7 +39,7 @@ export interface VersionState {
 export interface RouteEvent {
   route: string;
   /** What happened: a deployment, a weight change, a trip, a manual rollback, a promotion. */
-  type: 'deploy' | 'weight' | 'rollback' | 'promote' | 'pause' | 'resume';
+  type: 'deploy' | 'weight' | 'step' | 'rollback' | 'promote' | 'pause' | 'resume' | 'health';
   /** Who or what caused it (SPEC §5 reasons, `manual`, `peer`, `config`). */
   cause: Cause;
   at: string;
@@ -42,9 +62,14 @@ export interface RouteState {
   name: string;
   phase: Phase;
   weight: number;
-  stable: VersionState;
+  strategy: Strategy;
+  stable: VersionState & { healthy: boolean };
   candidate: (VersionState & { weight: number; healthy: boolean }) | null;
-  step: { index: number; weight: number; bakeEndsAt: string | null } | null;
+  step: { index: number; weight: number; bakeEndsAt: string | null; count: number } | null;
+  /** The clock that runs (or is held) for the candidate: which stage, when it ends, what is left. */
+  bake: { stage: 'shadow' | 'step' | 'blueGreen'; endsAt: string | null; remainingMs: number } | null;
+  /** Shadow: the percent of requests copied to the candidate now. */
+  mirrorPercent: number;
   windows: { stable: WindowSnapshot | null; candidate: WindowSnapshot | null };
   lastDecision: { reason: Cause; at: string; message: string; evidence: TripEvidence | null } | null;
 }
@@ -61,6 +86,8 @@ export interface ControllerDeps<U> {
   wallNow?: () => number;
   /** Receives every event after the change it describes has taken effect. */
   publish: (event: RouteEvent, state: RouteState) => void;
+  /** Bake timers (real ones unless a test gives a fake clock). */
+  timers?: Timers;
 }
 
 /** A change the route's state does not allow (the admin API answers 409). */
@@ -77,20 +104,36 @@ export class UnknownVersion extends Error {
 export const HISTORY_LIMIT = 1_000;
 
 /**
- * One route's rollout: its versions, phase and judge. A trip swaps the weights synchronously, in
- * the call that delivered the deciding outcome, before anything else happens; the event is
- * published afterwards and nothing done with it (persist, log, notify) can undo or delay the swap.
+ * One route's rollout: its versions, phase, plan and judge. A trip swaps the weights
+ * synchronously, in the call that delivered the deciding outcome, before anything else happens;
+ * the event is published afterwards and nothing done with it (persist, log, notify) can undo or
+ * delay the swap. The plan (SPEC §3 strategies) moves the candidate on bake timers: canary
+ * steps, the blue-green switch, shadowing; a health check gates the start.
  */
 export class RouteController<U> {
   readonly name: string;
   readonly config: RouteConfig;
   readonly #deps: ControllerDeps<U>;
+  readonly #bake: BakeTimer;
   #phase: Phase;
   #stable: VersionState;
   #candidate: (VersionState & { weight: number }) | null;
   #judge: RouteJudge | null = null;
   #lastDecision: RouteState['lastDecision'] = null;
   #nextRevision: number;
+  #strategy: Strategy;
+  #stage: Stage | null = null;
+  #stepIndex = -1;
+  /** The judge's candidate count when the current step began. */
+  #stepStartCount = 0;
+  /** A step's bake ended with no candidate request in it: the step ends on the next one. */
+  #awaitingTraffic = false;
+  #pausedFrom: Phase | null = null;
+  /** The candidate passed a health check (always true without one). */
+  #healthy = true;
+  #candidateCheckFailures = 0;
+  #stableCheckFailures = 0;
+  #stableHealthy = true;
   readonly events: RouteEvent[] = [];
   /** Every version deployed to this route, newest first. */
   readonly revisions: Revision[] = [];
@@ -99,6 +142,8 @@ export class RouteController<U> {
     this.name = config.name;
     this.config = config;
     this.#deps = deps;
+    this.#bake = new BakeTimer(deps.timers ?? REAL_TIMERS, deps.now);
+    this.#strategy = config.strategy;
     this.#stable = { version: config.stable.version, url: config.stable.url, revision: 1 };
     this.#nextRevision = 2;
     const c = config.candidate;
@@ -107,20 +152,25 @@ export class RouteController<U> {
     if (c !== null) this.#judge = new RouteJudge(config.rollback, this.#stable.version, c.version, deps.now());
     const at = this.#wallIso();
     this.revisions.unshift({ ...this.#stable, deployedAt: at, status: 'stable' });
-    if (this.#candidate !== null) this.revisions.unshift({ ...this.#candidate, deployedAt: at, status: 'candidate' });
+    if (this.#candidate !== null) {
+      this.revisions.unshift({ ...this.#candidate, deployedAt: at, status: 'candidate' });
+      this.#beginPlan(false);
+    }
   }
 
   /**
-   * Deploys a new candidate (the next revision number) at `weight`, replacing any candidate the
-   * route had, rolled back or not; the judge starts afresh.
+   * Deploys a new candidate (the next revision number), replacing any candidate the route had,
+   * rolled back or not; the judge starts afresh and the route's plan begins: with `steps`, the
+   * first step's weight (`weight` is not used); blue-green, 100% once healthy; shadow, copies only.
    */
-  deploy(version: string, url: string, weight: number, cause: Cause = 'manual'): void {
+  deploy(version: string, url: string, weight: number, cause: Cause = 'manual', strategy: Strategy = this.config.strategy): void {
     const make = this.#deps.makeUpstream;
     if (make === undefined) throw new RolloutRefusal(`route ${this.name}: deployments need a data plane`);
     if (version === this.#stable.version) throw new RolloutRefusal(`route ${this.name}: ${version} is the stable version`);
+    this.#endPlan();
     const s = this.#deps.picker.state;
     const upstream = make(version, url);
-    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, upstream, version, weight, true);
+    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, upstream, version, 0, false);
     if (s.candidate !== null) this.#deps.retire?.(s.candidate);
     const previous = this.#candidate;
     if (previous !== null) this.#setRevisionStatus(previous.revision, this.#phase === 'rolled_back' ? 'rolled_back' : 'retired');
@@ -128,16 +178,25 @@ export class RouteController<U> {
     this.revisions.unshift({ ...this.#candidate, deployedAt: this.#wallIso(), status: 'candidate' });
     this.#judge = new RouteJudge(this.config.rollback, this.#stable.version, version, this.#deps.now());
     this.#phase = 'progressing';
+    this.#strategy = strategy;
     this.#lastDecision = null;
+    this.#beginPlan(false);
+    const c = this.#candidate;
+    const how =
+      strategy === 'shadow'
+        ? `in shadow (${this.config.shadow.mirrorPercent}% of requests copied)`
+        : strategy === 'blueGreen'
+          ? 'blue-green (100% once healthy)'
+          : `at ${c.weight}%${this.#stepIndex >= 0 ? ` (step 1 of ${this.config.steps.length})` : ''}`;
     this.#emit({
       route: this.name,
       type: 'deploy',
       cause,
       at: this.#wallIso(),
-      message: `route ${this.name}: candidate ${version} (revision ${this.#candidate.revision}) deployed at ${weight}%`,
+      message: `route ${this.name}: candidate ${version} (revision ${c.revision}) deployed ${how}${this.#healthy ? '' : ', waiting for its first passing health check'}`,
       from: previous,
-      to: { ...this.#candidate },
-      weight,
+      to: { ...c },
+      weight: c.weight,
     });
   }
 
@@ -146,6 +205,7 @@ export class RouteController<U> {
     const c = this.#candidate;
     if (c === null) throw new RolloutRefusal(`route ${this.name} has no candidate to promote`);
     if (this.#phase === 'rolled_back') throw new RolloutRefusal(`route ${this.name}: candidate ${c.version} was rolled back and cannot be promoted`);
+    this.#endPlan();
     const s = this.#deps.picker.state;
     this.#deps.picker.state = trafficState(s.candidate as U, c.version, null, null, 0);
     this.#deps.retire?.(s.stable);
@@ -156,12 +216,14 @@ export class RouteController<U> {
     this.#candidate = null;
     this.#judge = null;
     this.#phase = 'stable';
+    this.#stableHealthy = this.#healthy;
+    this.#stableCheckFailures = this.#candidateCheckFailures;
     this.#emit({
       route: this.name,
       type: 'promote',
       cause,
       at: this.#wallIso(),
-      message: `route ${this.name}: ${c.version} (revision ${c.revision}) promoted to stable, replacing ${from.version}`,
+      message: `route ${this.name}: ${c.version} (revision ${c.revision}) promoted to stable, replacing ${from.version}${cause === 'schedule' ? ' after a clean schedule' : ''}`,
       from,
       to: { ...this.#stable },
     });
@@ -183,6 +245,7 @@ export class RouteController<U> {
     else if (this.#deps.makeUpstream !== undefined) stableU = this.#deps.makeUpstream(target.version, target.url);
     else throw new RolloutRefusal(`route ${this.name}: cannot bring back ${target.version} without a data plane`);
     this.#deps.picker.state = trafficState(stableU, target.version, null, null, 0);
+    this.#endPlan();
     if (s.stable !== stableU) this.#deps.retire?.(s.stable);
     if (s.candidate !== null && s.candidate !== stableU) this.#deps.retire?.(s.candidate);
     const from = this.#candidate ?? this.#stable;
@@ -193,27 +256,88 @@ export class RouteController<U> {
     this.#candidate = null;
     this.#judge = null;
     this.#phase = 'stable';
+    this.#stableHealthy = true;
+    this.#stableCheckFailures = 0;
     const at = this.#wallIso();
     const message = `route ${this.name} rolled back (${cause}) to ${target.version} (revision ${target.revision})`;
     this.#lastDecision = { reason: cause, at, message, evidence: null };
     this.#emit({ route: this.name, type: 'rollback', cause, at, message, from: { ...from }, to: { ...this.#stable }, weight: 0 });
   }
 
-  /** Holds the candidate where it is (a step schedule's clock stops); refused without a live candidate. */
+  /** Holds the candidate where it is and stops its plan's clock; refused without a live candidate. */
   pause(cause: Cause = 'manual'): void {
     if (this.#candidate === null || (this.#phase !== 'progressing' && this.#phase !== 'shadowing')) {
       throw new RolloutRefusal(`route ${this.name} has no progressing candidate to pause`);
     }
+    this.#pausedFrom = this.#phase;
     this.#phase = 'paused';
-    this.#emit({ route: this.name, type: 'pause', cause, at: this.#wallIso(), message: `route ${this.name} paused (${cause})` });
+    this.#bake.hold();
+    const left = this.#bake.remainingMs();
+    this.#emit({
+      route: this.name,
+      type: 'pause',
+      cause,
+      at: this.#wallIso(),
+      message: `route ${this.name} paused (${cause})${left === null ? '' : `; ${formatMs(left)} of the ${this.#stage} bake left`}`,
+    });
   }
 
+  /** Continues a paused candidate: its plan's clock runs again for what was left. */
   resume(cause: Cause = 'manual'): void {
     if (this.#candidate === null || this.#phase !== 'paused') {
       throw new RolloutRefusal(`route ${this.name} has no paused candidate to resume`);
     }
-    this.#phase = 'progressing';
+    this.#phase = this.#pausedFrom ?? 'progressing';
+    this.#pausedFrom = null;
+    this.#bake.continue();
     this.#emit({ route: this.name, type: 'resume', cause, at: this.#wallIso(), message: `route ${this.name} resumed (${cause})` });
+  }
+
+  /**
+   * A health check's result (SPEC §3 `healthCheck`). The candidate's first pass starts its plan;
+   * `unhealthyAfter` failures in a row roll it back (`health_check`) whatever its weight. An
+   * unhealthy stable has nothing to roll back to: it is reported (logged, notified), once.
+   */
+  reportHealth(role: VersionRole, version: string, ok: boolean, detail: string): void {
+    const limit = this.config.healthCheck?.unhealthyAfter ?? 1;
+    if (role === 'stable') {
+      if (version !== this.#stable.version) return;
+      if (ok) {
+        this.#stableCheckFailures = 0;
+        if (!this.#stableHealthy) {
+          this.#stableHealthy = true;
+          this.#emit({ route: this.name, type: 'health', cause: 'health_check', at: this.#wallIso(), message: `route ${this.name}: stable ${version} is healthy again`, to: { ...this.#stable } });
+        }
+        return;
+      }
+      if (++this.#stableCheckFailures >= limit && this.#stableHealthy) {
+        this.#stableHealthy = false;
+        this.#emit({
+          route: this.name,
+          type: 'health',
+          cause: 'health_check',
+          at: this.#wallIso(),
+          message: `route ${this.name}: stable ${version} is unhealthy: ${this.#stableCheckFailures} health checks failed in a row (last: ${detail}); there is no other version to send its traffic to`,
+          to: { ...this.#stable },
+        });
+      }
+      return;
+    }
+    const c = this.#candidate;
+    if (c === null || c.version !== version || this.#phase === 'rolled_back') return;
+    if (ok) {
+      this.#candidateCheckFailures = 0;
+      if (!this.#healthy) {
+        this.#healthy = true;
+        this.#emit({ route: this.name, type: 'health', cause: 'health_check', at: this.#wallIso(), message: `route ${this.name}: candidate ${version} passed its health check`, to: { ...c } });
+        if (this.#stage === 'waiting') this.#start(true);
+        else this.#applyTraffic();
+      }
+      return;
+    }
+    if (++this.#candidateCheckFailures >= limit) {
+      this.rollback('health_check', `candidate ${version} failed ${this.#candidateCheckFailures} health checks in a row (last: ${detail})`);
+    }
   }
 
   /** The versions the config declares for this route. */
@@ -233,15 +357,28 @@ export class RouteController<U> {
       revisions: this.revisions.map((r) => ({ ...r })),
       events: this.events.slice(0, HISTORY_LIMIT),
       nextRevision: this.#nextRevision,
+      plan:
+        this.#stage === null
+          ? null
+          : {
+              strategy: this.#strategy,
+              stage: this.#stage,
+              stepIndex: this.#stepIndex,
+              remainingMs: this.#bake.remainingMs(),
+              healthy: this.#healthy,
+              pausedFrom: this.#pausedFrom,
+              awaitingTraffic: this.#awaitingTraffic,
+            },
     };
   }
 
   /**
    * Takes a saved state back (the config declared the same versions as when it was saved): the
-   * phase, the versions, the weights, a rollback, the history. A rolled-back candidate stays
-   * rolled back.
+   * phase, the versions, the weights, the plan with what was left of its bake, a rollback, the
+   * history. A rolled-back candidate stays rolled back.
    */
   restore(p: PersistedRoute): void {
+    this.#endPlan();
     const s = this.#deps.picker.state;
     const make = (v: VersionState): U => {
       if (this.#deps.makeUpstream === undefined) throw new RolloutRefusal(`route ${this.name}: cannot restore ${v.version} without a data plane`);
@@ -260,8 +397,7 @@ export class RouteController<U> {
       candidateU = make(p.candidate);
       if (s.candidate !== null) this.#deps.retire?.(s.candidate);
     }
-    const live = p.phase !== 'rolled_back';
-    this.#deps.picker.state = trafficState(stableU, p.stable.version, candidateU, p.candidate?.version ?? null, live ? (p.candidate?.weight ?? 0) : 0, candidateU !== null && live);
+    this.#deps.picker.state = trafficState(stableU, p.stable.version, candidateU, p.candidate?.version ?? null, 0, false);
     this.#phase = p.phase;
     this.#stable = { ...p.stable };
     this.#candidate = p.candidate === null ? null : { ...p.candidate };
@@ -270,6 +406,24 @@ export class RouteController<U> {
     this.revisions.splice(0, this.revisions.length, ...p.revisions);
     this.events.splice(0, this.events.length, ...p.events);
     this.#judge = p.candidate === null ? null : new RouteJudge(this.config.rollback, p.stable.version, p.candidate.version, this.#deps.now());
+    const plan = p.plan ?? null;
+    if (plan !== null && this.#candidate !== null && this.#phase !== 'rolled_back') {
+      this.#strategy = plan.strategy;
+      this.#stage = plan.stage;
+      this.#stepIndex = plan.stepIndex;
+      this.#healthy = plan.healthy;
+      this.#pausedFrom = plan.pausedFrom;
+      this.#awaitingTraffic = plan.awaitingTraffic;
+      this.#stepStartCount = 0;
+      if (plan.remainingMs !== null && plan.stage !== 'waiting' && plan.stage !== 'hold') {
+        this.#bake.start(plan.remainingMs, this.#onBakeEnd(plan.stage));
+        if (this.#phase === 'paused') this.#bake.hold();
+      }
+    } else {
+      this.#healthy = this.config.healthCheck === null || this.#phase === 'rolled_back';
+      if (this.#candidate !== null && this.#phase !== 'rolled_back') this.#stage = this.#healthy ? 'hold' : 'waiting';
+    }
+    this.#applyTraffic();
   }
 
   /**
@@ -313,6 +467,7 @@ export class RouteController<U> {
     const decidedAt = o.startedAt + o.latencyMs;
     const trip = judge.observe(o, decidedAt);
     if (trip !== null) this.#trip(trip, decidedAt);
+    else if (this.#awaitingTraffic && o.role === 'candidate' && this.#phase === 'progressing') this.#bakeEnded();
   }
 
   /**
@@ -345,11 +500,12 @@ export class RouteController<U> {
   }
 
   #trip(trip: Trip, decidedAt: number): void {
-    // Weights first: the next pick() must already see 0%.
+    // Weights first: the next pick() must already see 0% (and no copies).
     const s = this.#deps.picker.state;
     this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
     const decisionSeconds = Math.max(0, this.#deps.now() - decidedAt) / 1000;
     this.#phase = 'rolled_back';
+    this.#endPlan();
     if (this.#candidate !== null) this.#setRevisionStatus(this.#candidate.revision, 'rolled_back');
     const at = this.#wallIso();
     this.#lastDecision = { reason: trip.reason, at, message: trip.message, evidence: trip.evidence };
@@ -370,7 +526,8 @@ export class RouteController<U> {
   /**
    * Sets the candidate's weight (percent, two decimals). Refused with a RolloutRefusal when there
    * is no candidate, or it was rolled back (a rolled-back candidate stays so until a new one is
-   * deployed).
+   * deployed). A shadowing route becomes a canary at that weight; a step schedule goes on (its
+   * next step sets the next weight).
    */
   setWeight(weight: number, cause: Cause = 'manual'): void {
     const c = this.#candidate;
@@ -378,10 +535,17 @@ export class RouteController<U> {
     if (this.#phase === 'rolled_back') {
       throw new RolloutRefusal(`route ${this.name}: candidate ${c.version} was rolled back; deploy a new candidate first`);
     }
-    const s = this.#deps.picker.state;
-    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, weight, s.candidateRoutable);
     const from = c.weight;
     c.weight = weight;
+    if (this.#phase === 'shadowing' || this.#pausedFrom === 'shadowing') {
+      // A canary from here: no more copies, no shadow clock.
+      this.#bake.stop();
+      if (this.#stage !== 'waiting') this.#stage = 'hold';
+      this.#strategy = 'canary';
+      if (this.#phase === 'shadowing') this.#phase = 'progressing';
+      else this.#pausedFrom = 'progressing';
+    }
+    this.#applyTraffic();
     this.#emit({
       route: this.name,
       type: 'weight',
@@ -392,8 +556,8 @@ export class RouteController<U> {
     });
   }
 
-  /** Partial rollback by an operator: all traffic back on stable at once, candidate kept for inspection. */
-  rollback(cause: Cause = 'manual'): void {
+  /** Partial rollback: all traffic back on stable at once, candidate kept for inspection. */
+  rollback(cause: Cause = 'manual', why?: string): void {
     const c = this.#candidate;
     if (c === null || this.#phase === 'rolled_back') {
       throw new RolloutRefusal(`route ${this.name} has no candidate to roll back`);
@@ -401,9 +565,10 @@ export class RouteController<U> {
     const s = this.#deps.picker.state;
     this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
     this.#phase = 'rolled_back';
+    this.#endPlan();
     this.#setRevisionStatus(c.revision, 'rolled_back');
     const at = this.#wallIso();
-    const message = `route ${this.name} rolled back (${cause}): candidate ${c.version} -> stable ${this.#stable.version}`;
+    const message = `route ${this.name} rolled back (${cause}): ${why === undefined ? `candidate ${c.version} -> stable ${this.#stable.version}` : `${why}; all traffic on stable ${this.#stable.version}`}`;
     this.#lastDecision = { reason: cause, at, message, evidence: null };
     this.#emit({ route: this.name, type: 'rollback', cause, at, message, from: { ...c }, to: { ...this.#stable }, weight: 0 });
   }
@@ -412,17 +577,180 @@ export class RouteController<U> {
   state(): RouteState {
     const now = this.#deps.now();
     const snap = this.#judge?.snapshot(now) ?? null;
-    const weight = this.#phase === 'rolled_back' || this.#candidate === null ? 0 : this.#candidate.weight;
+    const live = this.#candidate !== null && this.#phase !== 'rolled_back';
+    const weight = live ? (this.#candidate as { weight: number }).weight : 0;
+    const steps = this.config.steps;
+    const remaining = this.#bake.remainingMs();
+    const endsAt = this.#bake.endsAt;
+    const wall = (t: number): string => new Date((this.#deps.wallNow?.() ?? Date.now()) + (t - now)).toISOString();
+    const stepLive = live && this.#stepIndex >= 0 && (this.#stage === 'step' || this.#stage === 'hold');
     return {
       name: this.name,
       phase: this.#phase,
       weight,
-      stable: { ...this.#stable },
-      candidate: this.#candidate === null ? null : { ...this.#candidate, weight, healthy: true },
-      step: null,
+      strategy: this.#strategy,
+      stable: { ...this.#stable, healthy: this.#stableHealthy },
+      candidate: this.#candidate === null ? null : { ...this.#candidate, weight, healthy: this.#healthy && this.#candidateCheckFailures === 0 },
+      step: stepLive
+        ? {
+            index: this.#stepIndex,
+            weight: (steps[this.#stepIndex] as { weight: number }).weight,
+            bakeEndsAt: this.#stage === 'step' && endsAt !== null ? wall(endsAt) : null,
+            count: steps.length,
+          }
+        : null,
+      bake:
+        live && remaining !== null && (this.#stage === 'step' || this.#stage === 'shadow' || this.#stage === 'blueGreen')
+          ? { stage: this.#stage, endsAt: endsAt === null ? null : wall(endsAt), remainingMs: Math.round(remaining) }
+          : null,
+      mirrorPercent: this.#deps.picker.state.mirrorBp / 100,
       windows: { stable: snap?.stable ?? null, candidate: snap?.candidate ?? null },
       lastDecision: this.#lastDecision,
     };
+  }
+
+  // The plan.
+
+  /** A new candidate's plan: wait for its health check, or start at once. */
+  #beginPlan(announce: boolean): void {
+    this.#healthy = this.config.healthCheck === null;
+    this.#candidateCheckFailures = 0;
+    this.#awaitingTraffic = false;
+    this.#pausedFrom = null;
+    this.#stepIndex = -1;
+    const c = this.#candidate as { weight: number };
+    if (this.#strategy === 'shadow') {
+      this.#phase = 'shadowing';
+      c.weight = 0;
+    } else if (this.#strategy === 'blueGreen') c.weight = 100;
+    else if (this.config.steps.length > 0) {
+      this.#stepIndex = 0;
+      c.weight = (this.config.steps[0] as { weight: number }).weight;
+    }
+    if (this.#healthy) this.#start(announce);
+    else {
+      this.#stage = 'waiting';
+      this.#applyTraffic();
+    }
+  }
+
+  /** The candidate is healthy: its strategy's first stage. */
+  #start(announce: boolean): void {
+    if (this.#strategy === 'shadow') {
+      this.#stage = 'shadow';
+      this.#applyTraffic();
+      this.#startBake(this.config.shadow.bakeMs, 'shadow');
+    } else if (this.#strategy === 'blueGreen') {
+      this.#stage = 'blueGreen';
+      this.#judge?.freezeStableBaseline(this.#deps.now());
+      this.#applyTraffic();
+      this.#startBake(this.config.blueGreen.bakeMs, 'blueGreen');
+      if (announce) this.#stepEvent(`candidate ${this.#candidate?.version} takes 100% (blue-green); ${this.#stable.version} stays the rollback target for ${formatMs(this.config.blueGreen.bakeMs)}`);
+    } else if (this.#stepIndex >= 0) {
+      this.#enterStep(this.#stepIndex, announce);
+    } else {
+      this.#stage = 'hold';
+      this.#applyTraffic();
+    }
+  }
+
+  #enterStep(index: number, announce: boolean): void {
+    const step = this.config.steps[index] as { weight: number; bakeMs: number };
+    const c = this.#candidate as { weight: number; version: string };
+    this.#stage = 'step';
+    this.#stepIndex = index;
+    this.#awaitingTraffic = false;
+    c.weight = step.weight;
+    this.#stepStartCount = this.#judge?.candidateSeen ?? 0;
+    this.#applyTraffic();
+    this.#startBake(step.bakeMs, 'step');
+    if (announce) this.#stepEvent(`step ${index + 1} of ${this.config.steps.length}: candidate ${c.version} at ${step.weight}% for ${formatMs(step.bakeMs)}`, step.weight);
+  }
+
+  #startBake(ms: number, stage: 'shadow' | 'step' | 'blueGreen'): void {
+    this.#bake.start(ms, this.#onBakeEnd(stage));
+    if (this.#phase === 'paused') this.#bake.hold();
+  }
+
+  #onBakeEnd(stage: Stage): () => void {
+    return () => {
+      if (this.#stage !== stage || this.#candidate === null || this.#phase === 'rolled_back') return;
+      this.#bakeEnded();
+    };
+  }
+
+  /** A bake ran out without a trip: the plan's next move. */
+  #bakeEnded(): void {
+    const c = this.#candidate;
+    if (c === null || this.#phase === 'rolled_back') return;
+    if (this.#stage === 'shadow') {
+      if (this.config.steps.length > 0) {
+        this.#strategy = 'canary';
+        this.#phase = this.#phase === 'paused' ? 'paused' : 'progressing';
+        if (this.#pausedFrom !== null) this.#pausedFrom = 'progressing';
+        this.#stepEvent(`candidate ${c.version} passed its shadow bake; canary steps begin`);
+        this.#enterStep(0, true);
+      } else {
+        this.#stage = 'hold';
+        this.#stepEvent(`candidate ${c.version} passed its shadow bake; waiting in shadowing for a weight or a promote`);
+      }
+      return;
+    }
+    if (this.#stage === 'blueGreen') {
+      if (this.config.autoPromote) this.promote('schedule');
+      else {
+        this.#stage = 'hold';
+        this.#stepEvent(`candidate ${c.version} passed its blue-green bake at 100%; waiting for a promote`);
+      }
+      return;
+    }
+    if (this.#stage !== 'step') return;
+    // Where the judge can say so: a step whose candidate saw no request has no evidence yet.
+    const seen = (this.#judge?.candidateSeen ?? 0) - this.#stepStartCount;
+    if (seen === 0 && c.weight > 0) {
+      if (!this.#awaitingTraffic) {
+        this.#awaitingTraffic = true;
+        this.#stepEvent(`step ${this.#stepIndex + 1}'s bake ended with no request on candidate ${c.version}; the step ends after its first one`);
+      }
+      return;
+    }
+    this.#awaitingTraffic = false;
+    const next = this.#stepIndex + 1;
+    if (next < this.config.steps.length) this.#enterStep(next, true);
+    else if (this.config.autoPromote) this.promote('schedule');
+    else {
+      this.#stage = 'hold';
+      this.#stepEvent(`the last step baked clean: candidate ${c.version} stays at ${c.weight}% until promoted`);
+    }
+  }
+
+  #stepEvent(message: string, weight?: number): void {
+    this.#emit({ route: this.name, type: 'step', cause: 'schedule', at: this.#wallIso(), message: `route ${this.name}: ${message}`, ...(weight === undefined ? {} : { weight }) });
+  }
+
+  #endPlan(): void {
+    this.#bake.stop();
+    this.#stage = null;
+    this.#stepIndex = -1;
+    this.#awaitingTraffic = false;
+    this.#pausedFrom = null;
+  }
+
+  /** The picker's state from the route's: weight, whether the candidate may be reached, copies. */
+  #applyTraffic(): void {
+    const s = this.#deps.picker.state;
+    const c = this.#candidate;
+    const live = c !== null && this.#phase !== 'rolled_back' && this.#healthy;
+    const shadowing = this.#phase === 'shadowing' || (this.#phase === 'paused' && this.#pausedFrom === 'shadowing');
+    this.#deps.picker.state = trafficState(
+      s.stable,
+      s.stableLabel,
+      s.candidate,
+      s.candidateLabel,
+      live && !shadowing ? c.weight : 0,
+      live,
+      live && shadowing ? this.config.shadow.mirrorPercent : 0,
+    );
   }
 
   #emit(event: RouteEvent): void {
@@ -436,4 +764,10 @@ export class RouteController<U> {
   #wallIso(): string {
     return new Date(this.#deps.wallNow?.() ?? Date.now()).toISOString();
   }
+}
+
+function formatMs(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1_000) return `${Math.round(ms / 100) / 10}s`;
+  return `${Math.round(ms)}ms`;
 }

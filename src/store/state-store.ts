@@ -1,4 +1,4 @@
-import type { RouteEvent, RouteState, Revision, VersionState } from '../rollout/route-controller.js';
+import type { PersistedPlan, RouteEvent, RouteState, Revision, VersionState } from '../rollout/route-controller.js';
 import type { Phase } from '../rollout/phases.js';
 
 /** What a route keeps across restarts. */
@@ -12,6 +12,8 @@ export interface PersistedRoute {
   revisions: Revision[];
   events: RouteEvent[];
   nextRevision: number;
+  /** The candidate's plan (stage, step, what was left of its bake); absent in older saves. */
+  plan?: PersistedPlan | null;
 }
 
 export interface PersistedState {

@@ -15,6 +15,8 @@ export interface TrafficState<U> {
   readonly candidateRoutable: boolean;
   readonly stableLabel: string;
   readonly candidateLabel: string | null;
+  /** Shadow: the share of requests (basis points) copied to the candidate; 0 when none are. */
+  readonly mirrorBp: number;
 }
 
 export function trafficState<U>(
@@ -24,8 +26,10 @@ export function trafficState<U>(
   candidateLabel: string | null,
   weight: number,
   candidateRoutable = candidate !== null,
+  mirrorPercent = 0,
 ): TrafficState<U> {
   return {
+    mirrorBp: candidate === null || !candidateRoutable ? 0 : weightToBasisPoints(mirrorPercent),
     stable,
     candidate,
     weightBp: candidate === null || !candidateRoutable ? 0 : weightToBasisPoints(weight),
@@ -75,6 +79,13 @@ export class Picker<U> {
     const key = this.#stickyKey(headers);
     if (key !== undefined) return stickyBucket(this.#seed, key) < s.weightBp;
     return this.#rng() * BUCKETS < s.weightBp;
+  }
+
+  /** Shadow: true when a copy of this request goes to the candidate. */
+  pickMirror(): boolean {
+    const bp = this.state.mirrorBp;
+    if (bp === 0) return false;
+    return bp >= BUCKETS || this.#rng() * BUCKETS < bp;
   }
 
   #stickyKey(headers: Headers): string | undefined {
