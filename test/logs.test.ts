@@ -1,5 +1,4 @@
-import t from 'tap';
-import type { Test as TapTest } from 'tap';
+import t, { type Test as TapTest } from 'tap';
 import { request } from 'undici';
 import { freePort, startLabelled, startUpstream } from './helpers/servers.js';
 import { runCli, waitForPort, writeConfig } from './helpers/cli.js';

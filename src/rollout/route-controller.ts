@@ -583,7 +583,7 @@ export class RouteController<U> {
     const remaining = this.#bake.remainingMs();
     const endsAt = this.#bake.endsAt;
     const wall = (t: number): string => new Date((this.#deps.wallNow?.() ?? Date.now()) + (t - now)).toISOString();
-    const stepLive = live && this.#stepIndex >= 0 && (this.#stage === 'step' || this.#stage === 'hold');
+    const stepLive = live && this.#stepIndex >= 0 && (this.#stage === 'step' || this.#stage === 'hold' || this.#stage === 'waiting');
     return {
       name: this.name,
       phase: this.#phase,
