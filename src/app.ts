@@ -36,7 +36,8 @@ export interface Rollgate {
  */
 export function createRollgate(config: GatewayConfig, options: RollgateOptions = {}): Rollgate {
   let rollouts: Rollouts<Upstream> | null = null;
-  const metrics = new MetricsRecorder({ routes: () => metricsView(rollouts!) });
+  let gatewayRef: Gateway | null = null;
+  const metrics = new MetricsRecorder({ routes: () => metricsView(rollouts!, gatewayRef!) });
   const log = options.logger;
   // The outcome sinks, fixed at start: the judge first, then the metrics, then the rest.
   const sinks: OutcomeSink[] = [(o) => rollouts!.observe(o), metrics.observe];
@@ -63,6 +64,7 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
           for (let i = 0; i < rest.length; i++) (rest[i] as OutcomeSink)(o);
         };
   const gateway = new Gateway(config, { onOutcome: sink, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+  gatewayRef = gateway;
   rollouts = new Rollouts(
     [...gateway.routes.values()].map((r) => ({
       config: r.config,
@@ -143,12 +145,13 @@ class RouteHealthChecks {
 }
 
 /** Each route's weight and window stats, as the metrics read them at scrape time. */
-function metricsView(rollouts: Rollouts<Upstream>): ReturnType<MetricsSource['routes']> {
+function metricsView(rollouts: Rollouts<Upstream>, gateway: Gateway): ReturnType<MetricsSource['routes']> {
   return rollouts.routes().map((c) => {
     const s = c.state();
     const windows = [];
     if (s.windows.stable !== null) windows.push({ version: s.stable.version, ...s.windows.stable });
     if (s.windows.candidate !== null && s.candidate !== null) windows.push({ version: s.candidate.version, ...s.windows.candidate });
-    return { name: s.name, weight: s.weight, windows };
+    const mirror = gateway.routes.get(s.name)?.mirror;
+    return { name: s.name, weight: s.weight, windows, shadow: { sent: mirror?.sent ?? 0, dropped: { ...(mirror?.dropped ?? { concurrency: 0, body: 0 }) } } };
   });
 }

@@ -128,7 +128,7 @@ t.test('the status page in headless Chromium: token once, live charts, the rollb
 
   await page.fill('#token', 'not-the-token');
   await page.click('#login button[type=submit]');
-  await page.waitForFunction(`/refused/.test(document.getElementById('login-error').textContent)`);
+  await page.locator('#login-error', { hasText: 'refused' }).waitFor();
   t.pass('a wrong token is refused and asked again');
   t.equal(await page.evaluate('sessionStorage.length'), 0, 'a refused token is not kept');
 
@@ -136,13 +136,16 @@ t.test('the status page in headless Chromium: token once, live charts, the rollb
   await page.click('#login button[type=submit]');
   const route = page.locator('section.route[data-route="sentiment"]');
   await route.waitFor();
-  await page.waitForFunction(`document.getElementById('conn').textContent === 'live'`);
+  await page.locator('#conn', { hasText: /^live$/ }).waitFor();
   t.equal(await route.locator('.phase').textContent(), 'progressing');
   t.equal(await route.locator('.weight').textContent(), '50%');
 
   // Healthy traffic until the charts have drawn both versions.
   const drawn = (metric: string, version: string) =>
-    page.evaluate<number>(`Number(document.querySelector('section[data-route="sentiment"] svg[data-metric="${metric}"] polyline[data-version="${version}"]')?.getAttribute('data-points') ?? 0)`);
+    (async () => {
+      const line = page.locator(`section[data-route="sentiment"] svg[data-metric="${metric}"] polyline[data-version="${version}"]`);
+      return (await line.count()) === 0 ? 0 : Number(await line.getAttribute('data-points'));
+    })();
   for (let i = 0; i < 40 && ((await drawn('rate', 'v2')) < 2 || (await drawn('p99Ms', 'v1')) < 2); i++) await send(40);
   t.ok((await drawn('rate', 'v1')) >= 2 && (await drawn('rate', 'v2')) >= 2, 'the request-rate chart has a line per version');
   t.ok((await drawn('failureRate', 'v2')) >= 2, 'the failure-rate chart has the candidate');

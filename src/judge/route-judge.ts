@@ -27,6 +27,11 @@ function countedFailure(kind: FailureKind): CountedFailure | null {
   return kind === 'none' || kind === 'aborted' ? null : kind;
 }
 
+/** Records a finished request in a window with no judge (stable's, while a route has no candidate). */
+export function recordOutcome(w: SlidingWindow, o: Outcome, now: number): void {
+  if (o.failure !== 'aborted') w.record(now, judgedLatency(o), countedFailure(o.failure));
+}
+
 interface LatencyTest {
   q: number;
   /** Current threshold in ms; NaN until stable has answered. */
@@ -72,11 +77,15 @@ export class RouteJudge {
   #tripped: Trip | null = null;
   #baseline: Baseline | null = null;
 
-  constructor(rules: RollbackRules, stableLabel: string, candidateLabel: string, now: number) {
+  /**
+   * `stableWindow`: stable's window so far, when the route kept one before this deployment
+   * (the latency thresholds and blue-green's baseline then start from stable's history).
+   */
+  constructor(rules: RollbackRules, stableLabel: string, candidateLabel: string, now: number, stableWindow?: SlidingWindow) {
     this.rules = rules;
     this.stableLabel = stableLabel;
     this.candidateLabel = candidateLabel;
-    this.stable = new SlidingWindow(rules.windowMs, now);
+    this.stable = stableWindow ?? new SlidingWindow(rules.windowMs, now);
     this.candidate = new SlidingWindow(rules.windowMs, now);
     const latencyAlpha = (rules.alpha * ALPHA_SHARES.latency) / Math.max(1, rules.latency.quantiles.length);
     this.#alphaEach = {

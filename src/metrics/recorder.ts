@@ -4,7 +4,13 @@ import type { RouteEvent } from '../rollout/route-controller.js';
 
 /** What the recorder reads at scrape time: each route's weight and windows. */
 export interface MetricsSource {
-  routes(): { name: string; weight: number; windows: { version: string; failureRate: number; latencyMs: Record<string, number | null> }[] }[];
+  routes(): {
+    name: string;
+    weight: number;
+    windows: { version: string; failureRate: number; latencyMs: Record<string, number | null> }[];
+    /** Shadow copies sent and dropped (by reason) since start. */
+    shadow: { sent: number; dropped: Record<'concurrency' | 'body', number> };
+  }[];
 }
 
 type OutcomeLabel = 'ok' | 'client_error' | 'error' | 'timeout';
@@ -96,6 +102,26 @@ export class MetricsRecorder {
             for (const [q, ms] of Object.entries(w.latencyMs)) if (ms !== null) this.set({ route: r.name, version: w.version, q }, ms / 1000);
           }
         }
+      },
+    });
+    new Counter({
+      name: 'rollgate_shadow_copies_total',
+      help: 'Shadow copies of live requests sent to the candidate.',
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source.routes()) this.inc({ route: r.name }, r.shadow.sent);
+      },
+    });
+    new Counter({
+      name: 'rollgate_shadow_dropped_total',
+      help: 'Shadow copies not sent: too many in flight (concurrency) or a body too large or of unknown length (body).',
+      labelNames: ['route', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source.routes()) for (const [reason, n] of Object.entries(r.shadow.dropped)) this.inc({ route: r.name, reason }, n);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'rollgate_' });

@@ -1,9 +1,9 @@
 import type { RouteConfig, Strategy } from '../config/types.js';
 import type { Trip, TripEvidence } from '../judge/decide.js';
-import { RouteJudge } from '../judge/route-judge.js';
+import { RouteJudge, recordOutcome } from '../judge/route-judge.js';
 import type { InFlight } from '../proxy/inflight.js';
 import type { Outcome, VersionRole } from '../proxy/outcome.js';
-import type { WindowSnapshot } from '../stats/window.js';
+import { SlidingWindow, type WindowSnapshot } from '../stats/window.js';
 import { trafficState, type Picker } from '../traffic/picker.js';
 import type { Phase } from './phases.js';
 import type { PersistedRoute } from '../store/state-store.js';
@@ -119,6 +119,8 @@ export class RouteController<U> {
   #stable: VersionState;
   #candidate: (VersionState & { weight: number }) | null;
   #judge: RouteJudge | null = null;
+  /** Stable's window, kept across deployments while the stable version stays the same. */
+  #stableWindow: SlidingWindow;
   #lastDecision: RouteState['lastDecision'] = null;
   #nextRevision: number;
   #strategy: Strategy;
@@ -143,13 +145,14 @@ export class RouteController<U> {
     this.config = config;
     this.#deps = deps;
     this.#bake = new BakeTimer(deps.timers ?? REAL_TIMERS, deps.now);
+    this.#stableWindow = new SlidingWindow(config.rollback.windowMs, deps.now());
     this.#strategy = config.strategy;
     this.#stable = { version: config.stable.version, url: config.stable.url, revision: 1 };
     this.#nextRevision = 2;
     const c = config.candidate;
     this.#candidate = c === null ? null : { version: c.version, url: c.url, weight: c.weight, revision: this.#nextRevision++ };
     this.#phase = c === null ? 'stable' : 'progressing';
-    if (c !== null) this.#judge = new RouteJudge(config.rollback, this.#stable.version, c.version, deps.now());
+    if (c !== null) this.#judge = new RouteJudge(config.rollback, this.#stable.version, c.version, deps.now(), this.#stableWindow);
     const at = this.#wallIso();
     this.revisions.unshift({ ...this.#stable, deployedAt: at, status: 'stable' });
     if (this.#candidate !== null) {
@@ -176,7 +179,7 @@ export class RouteController<U> {
     if (previous !== null) this.#setRevisionStatus(previous.revision, this.#phase === 'rolled_back' ? 'rolled_back' : 'retired');
     this.#candidate = { version, url, weight, revision: this.#nextRevision++ };
     this.revisions.unshift({ ...this.#candidate, deployedAt: this.#wallIso(), status: 'candidate' });
-    this.#judge = new RouteJudge(this.config.rollback, this.#stable.version, version, this.#deps.now());
+    this.#judge = new RouteJudge(this.config.rollback, this.#stable.version, version, this.#deps.now(), this.#stableWindow);
     this.#phase = 'progressing';
     this.#strategy = strategy;
     this.#lastDecision = null;
@@ -214,6 +217,7 @@ export class RouteController<U> {
     this.#setRevisionStatus(c.revision, 'stable');
     this.#stable = { version: c.version, url: c.url, revision: c.revision };
     this.#candidate = null;
+    this.#stableWindow = this.#judge?.candidate ?? new SlidingWindow(this.config.rollback.windowMs, this.#deps.now());
     this.#judge = null;
     this.#phase = 'stable';
     this.#stableHealthy = this.#healthy;
@@ -252,6 +256,9 @@ export class RouteController<U> {
     if (this.#candidate !== null && this.#candidate.revision !== target.revision) this.#setRevisionStatus(this.#candidate.revision, 'rolled_back');
     if (this.#stable.revision !== target.revision) this.#setRevisionStatus(this.#stable.revision, 'retired');
     this.#setRevisionStatus(target.revision, 'stable');
+    if (this.#stable.revision !== target.revision) {
+      this.#stableWindow = this.#candidate?.revision === target.revision && this.#judge !== null ? this.#judge.candidate : new SlidingWindow(this.config.rollback.windowMs, this.#deps.now());
+    }
     this.#stable = { version: target.version, url: target.url, revision: target.revision };
     this.#candidate = null;
     this.#judge = null;
@@ -405,7 +412,8 @@ export class RouteController<U> {
     this.#nextRevision = p.nextRevision;
     this.revisions.splice(0, this.revisions.length, ...p.revisions);
     this.events.splice(0, this.events.length, ...p.events);
-    this.#judge = p.candidate === null ? null : new RouteJudge(this.config.rollback, p.stable.version, p.candidate.version, this.#deps.now());
+    this.#stableWindow = new SlidingWindow(this.config.rollback.windowMs, this.#deps.now());
+    this.#judge = p.candidate === null ? null : new RouteJudge(this.config.rollback, p.stable.version, p.candidate.version, this.#deps.now(), this.#stableWindow);
     const plan = p.plan ?? null;
     if (plan !== null && this.#candidate !== null && this.#phase !== 'rolled_back') {
       this.#strategy = plan.strategy;
@@ -463,8 +471,11 @@ export class RouteController<U> {
   /** The outcome sink's per-route half: feeds the judge and acts on a trip at once. */
   observe(o: Outcome): void {
     const judge = this.#judge;
-    if (judge === null) return;
     const decidedAt = o.startedAt + o.latencyMs;
+    if (judge === null) {
+      if (o.role === 'stable') recordOutcome(this.#stableWindow, o, decidedAt);
+      return;
+    }
     const trip = judge.observe(o, decidedAt);
     if (trip !== null) this.#trip(trip, decidedAt);
     else if (this.#awaitingTraffic && o.role === 'candidate' && this.#phase === 'progressing') this.#bakeEnded();
@@ -604,7 +615,7 @@ export class RouteController<U> {
           ? { stage: this.#stage, endsAt: endsAt === null ? null : wall(endsAt), remainingMs: Math.round(remaining) }
           : null,
       mirrorPercent: this.#deps.picker.state.mirrorBp / 100,
-      windows: { stable: snap?.stable ?? null, candidate: snap?.candidate ?? null },
+      windows: { stable: snap?.stable ?? this.#stableWindow.snapshot(now, this.config.rollback.latency.quantiles), candidate: snap?.candidate ?? null },
       lastDecision: this.#lastDecision,
     };
   }
