@@ -7,6 +7,7 @@ import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
 import { Rollouts } from './rollout/rollouts.js';
 import { warmUpRollbackPath } from './rollout/warm-up.js';
 import type { RouteController } from './rollout/route-controller.js';
+import type { Timers } from './rollout/bake-timer.js';
 import { HealthChecker } from './health/checker.js';
 import type { Rng } from './traffic/picker.js';
 
@@ -20,6 +21,8 @@ export interface RollgateOptions {
   logRequests?: boolean;
   /** Also receives every outcome, after the judge (tests and benchmarks). */
   onOutcome?: OutcomeSink;
+  /** Bake timers of the step schedules (tests drive them on a fake clock). */
+  timers?: Timers;
   /** Timeouts and retry bounds of the `notify:` webhooks. */
   webhook?: Omit<WebhookOptions, 'onGiveUp'>;
 }
@@ -73,6 +76,8 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
       retire: (u: Upstream) => void u.close(),
     })),
     () => performance.now(),
+    undefined,
+    options.timers,
   );
   const first = config.routes[0];
   if (first !== undefined) warmUpRollbackPath(first);

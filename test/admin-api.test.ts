@@ -206,3 +206,23 @@ t.test('/docs serves the OpenAPI description of the admin API', async (t) => {
     t.ok(doc.paths[path]?.[method] !== undefined, `${method.toUpperCase()} ${path} is described`);
   }
 });
+
+t.test('PUT candidate with a strategy: blue-green takes 100%, shadow copies only; an unknown one is refused', async (t) => {
+  const { api, served, third } = await setup(t);
+  const bad = await api('PUT', '/api/routes/sentiment/candidate', JSON.stringify({ version: 'v3', url: third.url, strategy: 'bigbang' }));
+  t.equal(bad.status, 400);
+  t.match(bad.json, { error: { code: 'ROLLGATE_BAD_REQUEST', message: /body\.strategy/ } });
+  t.equal((await api('GET', '/api/routes/sentiment')).json.candidate.version, 'v2', 'nothing changed');
+
+  const blueGreen = await api('PUT', '/api/routes/sentiment/candidate', JSON.stringify({ version: 'v3', url: third.url, strategy: 'blueGreen' }));
+  t.equal(blueGreen.status, 200);
+  t.match(blueGreen.json, { phase: 'progressing', strategy: 'blueGreen', weight: 100, candidate: { version: 'v3' }, bake: { stage: 'blueGreen' } });
+  t.same([...(await served('/v1/models/sentiment/x', 20))], ['v3'], 'every request on the new version');
+
+  const shadow = await api('PUT', '/api/routes/chat/candidate', JSON.stringify({ version: 'v3', url: third.url, weight: 50, strategy: 'shadow' }));
+  t.equal(shadow.status, 200);
+  t.match(shadow.json, { phase: 'shadowing', strategy: 'shadow', weight: 0, mirrorPercent: 100, bake: { stage: 'shadow' } });
+  t.same([...(await served('/v1/chat/x', 20))], ['v1'], 'clients get stable only');
+  const chat = await api('GET', '/api/routes/chat');
+  t.equal(chat.json.windows.candidate.count, 20, 'while the candidate is judged on 20 copies');
+});

@@ -206,3 +206,19 @@ t.test('watch keeps polling until SIGINT, then exits 0', async (t) => {
   t.equal(signal, null);
   t.equal(run.stderr(), '');
 });
+
+t.test('deploy --strategy: shadow and blue-green from the command line; a bad strategy is a usage error', async (t) => {
+  const { run, third } = await setup(t);
+  const bad = await run('deploy', 'sentiment', '--version', 'v3', '--url', third.url, '--strategy', 'bigbang');
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--strategy must be canary, blueGreen or shadow/);
+  const shadow = await run('deploy', 'chat', '--version', 'v3', '--url', third.url, '--strategy', 'shadow');
+  t.equal(shadow.code, 0, shadow.stderr);
+  t.match(shadow.stdout, /chat: candidate v3 \(r3\) deployed in shadow \(100% of requests copied\)/);
+  const detail = await run('status', 'chat');
+  t.match(detail.stdout, /strategy:\s+shadow, 100% of requests copied to the candidate/);
+  t.match(detail.stdout, /bake:\s+shadow: [\d.]+ s left, until /);
+  const blueGreen = await run('deploy', 'sentiment', '--version', 'v3', '--url', third.url, '--strategy', 'blueGreen');
+  t.equal(blueGreen.code, 0, blueGreen.stderr);
+  t.match(blueGreen.stdout, /sentiment: candidate v3 \(r3\) deployed at 100%/);
+});

@@ -13,7 +13,7 @@ export const EXIT_USAGE = 2;
 /** One usage line per admin verb (SPEC §7), as `rollgate help` and usage errors print them. */
 export const VERB_USAGE: Record<string, string> = {
   status: 'status [route] [--json]',
-  deploy: 'deploy <route> --version LABEL --url URL [--weight PERCENT] [--json]',
+  deploy: 'deploy <route> --version LABEL --url URL [--weight PERCENT] [--strategy canary|blueGreen|shadow] [--json]',
   weight: 'weight <route> <percent> [--json]',
   promote: 'promote <route> [--json]',
   rollback: 'rollback [route] [--version REVISION|LABEL] [--json]',
@@ -141,7 +141,10 @@ export function routeDetail(r: RouteState): string {
     ['stable', `${versionCell(r.stable)} ${r.stable.url}`],
     ['candidate', r.candidate === null ? dash : `${versionCell(r.candidate)} ${r.candidate.url}${r.candidate.healthy ? '' : ' (unhealthy)'}`],
   ];
-  if (r.step !== null) pairs.push(['step', `#${r.step.index + 1} at ${r.step.weight}%${r.step.bakeEndsAt === null ? '' : `, bakes until ${r.step.bakeEndsAt}`}`]);
+  pairs.splice(2, 0, ['strategy', r.strategy + (r.mirrorPercent > 0 ? `, ${r.mirrorPercent}% of requests copied to the candidate` : '')]);
+  if (r.step !== null) pairs.push(['step', `${r.step.index + 1} of ${r.step.count} at ${r.step.weight}%${r.step.bakeEndsAt === null ? '' : `, bakes until ${r.step.bakeEndsAt}`}`]);
+  if (r.bake !== null) pairs.push(['bake', `${r.bake.stage}: ${Math.round(r.bake.remainingMs / 100) / 10} s left${r.bake.endsAt === null ? ' (held)' : `, until ${r.bake.endsAt}`}`]);
+  if (!r.stable.healthy) pairs.push(['health', `stable ${r.stable.version} fails its health checks`]);
   pairs.push(['last decision', r.lastDecision === null ? dash : `${r.lastDecision.reason} at ${r.lastDecision.at}: ${r.lastDecision.message}`]);
   const rows: string[][] = [];
   const versionRow = (role: string, v: { version: string; revision: number }, w: WindowSnapshot | null): string[] => [
@@ -305,17 +308,22 @@ async function dispatch(verb: string, args: string[], io: VerbIO, out: (text: st
       const { values, pos } = parse(
         verb,
         args,
-        { version: { type: 'string' }, url: { type: 'string' }, weight: { type: 'string' } },
+        { version: { type: 'string' }, url: { type: 'string' }, weight: { type: 'string' }, strategy: { type: 'string' } },
         { min: 1, max: 1, names: ['route'] },
       );
       const route = pos[0] as string;
       if (typeof values.version !== 'string' || values.version === '') throw new UsageError('deploy needs --version LABEL');
       if (typeof values.url !== 'string' || values.url === '') throw new UsageError('deploy needs --url URL');
-      const body: { version: string; url: string; weight?: number } = { version: values.version, url: values.url };
+      const body: { version: string; url: string; weight?: number; strategy?: string } = { version: values.version, url: values.url };
       if (typeof values.weight === 'string') body.weight = parsePercent('--weight', values.weight);
+      if (typeof values.strategy === 'string') {
+        if (!['canary', 'blueGreen', 'shadow'].includes(values.strategy)) throw new UsageError('--strategy must be canary, blueGreen or shadow');
+        body.strategy = values.strategy;
+      }
       const ctx = { io, json: values.json === true, out };
       const state = await clientFrom(io.env).put<RouteState>(`${routePath(route)}/candidate`, body);
-      return changed(ctx, `${route}: candidate ${versionCell(state.candidate)} deployed at ${weightCell(state.weight)}`, state);
+      const how = state.phase === 'shadowing' ? `in shadow (${state.mirrorPercent}% of requests copied)` : `at ${weightCell(state.weight)}`;
+      return changed(ctx, `${route}: candidate ${versionCell(state.candidate)} deployed ${how}${state.candidate?.healthy === false ? ', waiting for its first passing health check' : ''}`, state);
     }
     case 'weight': {
       const { values, pos } = parse(verb, args, {}, { min: 2, max: 2, names: ['route', 'percent'] });
