@@ -1,9 +1,12 @@
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 
-/** A stand-in model server: reads the whole request, answers ~240 bytes of JSON after --delay-ms. */
+/**
+ * A stand-in model server: reads the whole request, answers ~240 bytes of JSON after --delay-ms.
+ * With --hang it reads requests and never answers (a candidate that hangs).
+ */
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'delay-ms': { type: 'string', default: '0' } },
+  options: { port: { type: 'string' }, 'delay-ms': { type: 'string', default: '0' }, hang: { type: 'boolean', default: false } },
 });
 const port = Number(values.port);
 const delayMs = Number(values['delay-ms']);
@@ -33,6 +36,7 @@ function answer(res: http.ServerResponse): void {
 const server = http.createServer((req, res) => {
   req.resume();
   req.once('end', () => {
+    if (values.hang) return;
     if (delayMs > 0) setTimeout(answer, delayMs, res);
     else answer(res);
   });

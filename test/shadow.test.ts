@@ -164,3 +164,17 @@ t.test('without steps the route waits in shadowing after its bake; a weight make
   t.match(controller.state(), { phase: 'progressing', strategy: 'canary', weight: 100, mirrorPercent: 0 });
   t.equal((await send('{}')).version, 'v2');
 });
+
+t.test('a candidate slower than stable on the same requests is rolled back for latency, with no client touched', async (t) => {
+  const slow = await startUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"served":"v2"}'), 40));
+  });
+  const candidate = Object.assign(slow, { bodies: [] as string[], shadowHeaders: [] as (string | undefined)[] });
+  const { controller, send } = await shadowRoute(t, candidate);
+  const answers = [];
+  for (let i = 0; i < 3_000 && controller.phase !== 'rolled_back'; i += 10) answers.push(...(await Promise.all(Array.from({ length: 10 }, () => send('{}')))));
+  t.equal(controller.phase, 'rolled_back', `rolled back after ${answers.length} requests`);
+  t.match(controller.state().lastDecision, { reason: 'latency', evidence: { test: 'paired' } });
+  t.ok(answers.every((a) => a.status === 200 && a.version === 'v1'), 'every client answered by stable');
+});

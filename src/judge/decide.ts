@@ -60,6 +60,12 @@ export function describeTrip(reason: TripReason, at: number, evidence: TripEvide
       `${evidence.candidateSlow} of ${evidence.candidateRequests} candidate answers took longer than ${ms(evidence.thresholdMs)} ` +
       `(stable's p${Number(q) * 100} then ${ms(evidence.stableQuantileMs)}; at most ${pct(Number(evidence.p0))} may); ` +
       `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
+  } else if (reason === 'latency' && evidence.test === 'paired') {
+    message =
+      `candidate ${c.version} is credibly slower than stable ${s.version} on the same requests (shadow copies): ` +
+      `its answer was the slower one by more than ${evidence.tolerance}x and ${ms(evidence.minDeltaMs)} ${evidence.candidateSlower} times, ` +
+      `stable's ${evidence.stableSlower} times; window p50: candidate ${ms(c.latencyMs['0.5'])}, stable ${ms(s.latencyMs['0.5'])}; ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
   } else if (reason === 'error_rate') {
     message =
       `candidate ${c.version} fails credibly more than ${evidence.tolerance}x as often as stable ${s.version}: ` +

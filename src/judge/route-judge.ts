@@ -76,6 +76,16 @@ export class RouteJudge {
   #stableSinceRefresh = THRESHOLD_REFRESH;
   #tripped: Trip | null = null;
   #baseline: Baseline | null = null;
+  /** Shadow copies: latency judged on pairs (the copy and stable's answer to the same request). */
+  #paired: SpendingTests<ConditionalTest> | null = null;
+  #pairedMode = false;
+  /**
+   * One stall (a pause of a model server or of the host) slows every request in flight at once:
+   * one episode, not many independent events. A version's slow pair counts only when its request
+   * started after the last counted one of that version ended; the rule is the same for both
+   * versions of a pair, so a candidate no slower than stable still wins half the counted pairs.
+   */
+  readonly #episodeEnd = { candidate: -Infinity, stable: -Infinity };
 
   /**
    * `stableWindow`: stable's window so far, when the route kept one before this deployment
@@ -149,7 +159,46 @@ export class RouteJudge {
       return null;
     }
     const counted = o.slowMask ?? 0;
-    return o.role === 'candidate' ? this.#candidate(now, latency, failure, counted) : this.#stable(now, latency, failure, counted);
+    return o.role === 'candidate' ? this.#candidate(now, latency, failure, counted, o.pairedMs) : this.#stable(now, latency, failure, counted);
+  }
+
+  /**
+   * A request in flight (from the periodic sweep): counts it as slow as soon as it passes a
+   * threshold, once per test, marking `item.slowMask`. Shadow copies are measured against stable's
+   * answer to the same request once that is known.
+   */
+  observeInFlight(role: VersionRole, elapsedMs: number, item: { slowMask: number; readonly pairedMs?: number }, now: number): Trip | null {
+    if (item.pairedMs !== undefined) {
+      if (role !== 'candidate' || (item.slowMask & 1) !== 0 || this.#tripped !== null || this.#candidateSeen < this.rules.warmup) return null;
+      if (!(elapsedMs > this.#pairedThreshold(item.pairedMs))) return null;
+      item.slowMask |= 1;
+      const start = now - elapsedMs;
+      if (start < this.#episodeEnd.candidate) return null;
+      this.#episodeEnd.candidate = now;
+      this.#tickEpochs(now);
+      for (const [t] of this.#pairedTests(now).live()) {
+        t.setShare(0.5);
+        t.event(true);
+      }
+      return this.#check(now, null);
+    }
+    if (this.#pairedMode) return null;
+    const mask = this.slowMask(elapsedMs);
+    if ((mask & ~item.slowMask) === 0) return null;
+    const trip = this.observeSlow(role, elapsedMs, item.slowMask, now);
+    item.slowMask |= mask;
+    return trip;
+  }
+
+  /** How much longer than `ms` another answer to the same request may take before it is slow. */
+  #pairedThreshold(ms: number): number {
+    const { tolerance, minDeltaMs } = this.rules.latency;
+    return Number.isNaN(ms) ? Number.NaN : Math.max(ms * tolerance, ms + minDeltaMs);
+  }
+
+  #pairedTests(now: number): SpendingTests<ConditionalTest> {
+    if (this.#paired === null) this.#paired = new SpendingTests(this.rules.alpha * ALPHA_SHARES.latency, this.rules.windowMs / EPOCHS_PER_WINDOW, now, () => new ConditionalTest(1));
+    return this.#paired;
   }
 
   /**
@@ -192,7 +241,7 @@ export class RouteJudge {
 
   /** The smallest latency threshold in force (ms): younger in-flight requests are not slow yet. */
   get smallestThreshold(): number {
-    let min = Infinity;
+    let min = this.#pairedMode ? this.rules.latency.minDeltaMs : Infinity;
     for (const l of this.#baseline?.latency ?? this.#latency) if (l.threshold < min) min = l.threshold;
     return min;
   }
@@ -211,7 +260,7 @@ export class RouteJudge {
     const share = this.#share(now);
     if (failure !== null) this.#feedConditional(this.#errorRelative, share, false);
     if (++this.#stableSinceRefresh >= THRESHOLD_REFRESH) this.#refreshThresholds(now);
-    if (this.#candidateSeen >= this.rules.warmup) {
+    if (this.#candidateSeen >= this.rules.warmup && !this.#pairedMode) {
       for (let i = 0; i < this.#latency.length; i++) {
         const l = this.#latency[i] as LatencyTest;
         if (latency > l.threshold && (counted & (1 << i)) === 0) this.#feedConditional(l.tests, share, false);
@@ -220,10 +269,11 @@ export class RouteJudge {
     return null;
   }
 
-  #candidate(now: number, latency: number, failure: CountedFailure | null, counted: number): Trip | null {
+  #candidate(now: number, latency: number, failure: CountedFailure | null, counted: number, pairedMs?: number): Trip | null {
     this.#tickEpochs(now);
     this.candidate.record(now, latency, failure);
     this.#candidateSeen++;
+    this.#pairedMode = pairedMs !== undefined;
     let rose = false;
     for (const [t] of this.#errorAbsolute.live()) t.add(failure !== null);
     const b = this.#baseline;
@@ -252,7 +302,30 @@ export class RouteJudge {
     } else {
       this.#consecutive = 0;
     }
-    if (this.#candidateSeen > this.rules.warmup) {
+    if (pairedMs !== undefined) {
+      // A shadow copy: its latency against stable's answer to the same request. Under H0 (not
+      // slower) the copy is as likely to be the slow one of the pair as stable is.
+      if (this.#candidateSeen > this.rules.warmup && !Number.isNaN(pairedMs) && (counted & 1) === 0) {
+        const start = now - latency;
+        let event: boolean | null = null;
+        if (latency > this.#pairedThreshold(pairedMs)) {
+          if (start >= this.#episodeEnd.candidate) {
+            this.#episodeEnd.candidate = now;
+            event = true;
+          }
+        } else if (pairedMs > this.#pairedThreshold(latency) && start >= this.#episodeEnd.stable) {
+          this.#episodeEnd.stable = start + pairedMs;
+          event = false;
+        }
+        if (event !== null) {
+          for (const [t] of this.#pairedTests(now).live()) {
+            t.setShare(0.5);
+            t.event(event);
+          }
+          rose ||= event;
+        }
+      }
+    } else if (this.#candidateSeen > this.rules.warmup) {
       if (Number.isNaN(this.#latency[0]?.threshold ?? 0)) this.#refreshThresholds(now);
       for (let i = 0; i < this.#latency.length; i++) {
         const l = this.#latency[i] as LatencyTest;
@@ -292,6 +365,7 @@ export class RouteJudge {
     this.#errorRelative.tick(now);
     this.#errorAbsolute.tick(now);
     for (const l of this.#latency) l.tests.tick(now);
+    this.#paired?.tick(now);
     const b = this.#baseline;
     if (b !== null) {
       b.error?.tick(now);
@@ -357,6 +431,17 @@ export class RouteJudge {
             detail = { test: 'baseline', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), candidateSlow: t.k, candidateRequests: t.n, p0: round3(t.p0), alpha: this.#alphaEach.latency };
             break outerBase;
           }
+        }
+      }
+    }
+    if (reason === null && this.#paired !== null) {
+      for (const [t, b] of this.#paired.live()) {
+        const llr = t.logLR();
+        if (llr >= b) {
+          reason = 'latency';
+          [statistic, boundary] = [llr, b];
+          detail = { test: 'paired', tolerance: this.rules.latency.tolerance, minDeltaMs: this.rules.latency.minDeltaMs, candidateSlower: t.candidateEvents, stableSlower: t.stableEvents, alpha: this.rules.alpha * ALPHA_SHARES.latency };
+          break;
         }
       }
     }

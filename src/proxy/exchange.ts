@@ -78,6 +78,8 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   latencyMs = 0;
   ttfbMs = Number.NaN;
   streaming = false;
+  /** Shadow: the copy of this request, told how stable did when this exchange ends. */
+  copy: { primaryEnded(latencyMs: number): void } | null = null;
   /** Shadow: sends a copy of the request to the candidate once it has gone to stable. */
   mirrorTo: ((method: string, path: string, headers: string[], body: Buffer | null) => void) | null = null;
 
@@ -324,5 +326,6 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.#res.removeListener('close', onResponseClose);
     this.#res[kExchange] = undefined;
     this.#sink(this);
+    if (this.copy !== null) this.copy.primaryEnded(this.failure !== 'none' ? Number.NaN : this.streaming && this.answered ? this.ttfbMs : this.latencyMs);
   }
 }

@@ -193,7 +193,7 @@ export class Gateway {
       else {
         const candidate = state.candidate as Upstream;
         const candidatePath = candidate.basePath + url;
-        ex.mirrorTo = (method, _path, h, body) => m.send(candidate, method, candidatePath, h, body);
+        ex.mirrorTo = (method, _path, h, body) => m.send(candidate, method, candidatePath, h, body, ex);
         copyBody = true;
       }
     }

@@ -8,6 +8,8 @@ export interface InFlightItem {
   slowMask: number;
   /** True once the response head arrived: its time to first byte is known. */
   readonly answered: boolean;
+  /** Shadow copies: stable's latency for the same request once known (NaN before). */
+  readonly pairedMs?: number;
 }
 
 /**

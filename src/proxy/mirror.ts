@@ -49,8 +49,11 @@ export class Mirror {
     this.dropped[reason]++;
   }
 
-  /** Sends one copy to `upstream` (the candidate), unless the limit on copies in flight is reached. */
-  send(upstream: Upstream, method: string, path: string, headers: string[], body: Buffer | null): void {
+  /**
+   * Sends one copy to `upstream` (the candidate), unless the limit on copies in flight is
+   * reached; `primary` is the client's exchange with stable, whose latency the copy is paired with.
+   */
+  send(upstream: Upstream, method: string, path: string, headers: string[], body: Buffer | null, primary: { copy: { primaryEnded(latencyMs: number): void } | null }): void {
     if (this.inFlight >= this.limits.maxInFlight) {
       this.dropped.concurrency++;
       return;
@@ -58,6 +61,7 @@ export class Mirror {
     this.inFlight++;
     this.sent++;
     const copy = new MirrorExchange(this, this.#route, upstream.label, this.#sink, this.#inflight);
+    primary.copy = copy;
     const h = headers.slice();
     h.push(SHADOW_HEADER, '1');
     try {
@@ -73,8 +77,11 @@ export class Mirror {
   }
 }
 
-/** One copy in flight: an undici handler that reads and drops the answer, then reports the outcome. */
-class MirrorExchange implements Outcome, InFlightItem, Dispatcher.DispatchHandler {
+/**
+ * One copy in flight: an undici handler that reads and drops the answer. Its outcome goes to the
+ * sink once both it and the client's exchange with stable have ended, with stable's latency.
+ */
+export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.DispatchHandler {
   readonly route: string;
   readonly role = 'candidate' as const;
   readonly version: string;
@@ -88,10 +95,12 @@ class MirrorExchange implements Outcome, InFlightItem, Dispatcher.DispatchHandle
   failure: FailureKind = 'none';
   latencyMs = 0;
   ttfbMs = Number.NaN;
+  pairedMs = Number.NaN;
   readonly #mirror: Mirror;
   readonly #sink: OutcomeSink;
   readonly #inflight: InFlight;
   #done = false;
+  #primaryDone = false;
 
   constructor(mirror: Mirror, route: string, version: string, sink: OutcomeSink, inflight: InFlight) {
     this.#mirror = mirror;
@@ -131,12 +140,19 @@ class MirrorExchange implements Outcome, InFlightItem, Dispatcher.DispatchHandle
     this.#finish();
   }
 
+  /** The client's exchange with stable has ended (`latencyMs` NaN when it failed). */
+  primaryEnded(latencyMs: number): void {
+    this.pairedMs = latencyMs;
+    this.#primaryDone = true;
+    if (this.#done) this.#sink(this);
+  }
+
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
     this.latencyMs = performance.now() - this.startedAt;
     this.#inflight.remove(this);
     this.#mirror.ended();
-    this.#sink(this);
+    if (this.#primaryDone) this.#sink(this);
   }
 }

@@ -39,6 +39,11 @@ export interface Outcome {
   readonly slowMask?: number;
   /** The x-request-id the client got. */
   readonly requestId?: string;
+  /**
+   * Shadow copies only: stable's judged latency (ms) for the same request, NaN when stable gave
+   * no good answer. The judge compares the two answers to one request with each other.
+   */
+  readonly pairedMs?: number;
 }
 
 export type OutcomeSink = (outcome: Outcome) => void;

@@ -498,10 +498,7 @@ export class RouteController<U> {
         const age = now - item.startedAt;
         if (!(age > threshold)) break;
         if (item.answered) continue;
-        const mask = judge.slowMask(age);
-        if ((mask & ~item.slowMask) === 0) continue;
-        const trip = judge.observeSlow(role, age, item.slowMask, now);
-        item.slowMask |= mask;
+        const trip = judge.observeInFlight(role, age, item, now);
         if (trip !== null) {
           this.#trip(trip, now);
           return;
