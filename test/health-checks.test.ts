@@ -41,6 +41,8 @@ async function gatewayFor(t: Test, stable: ModelServer, candidate: ModelServer, 
           stable: { version: 'v1', url: stable.url },
           candidate: { version: 'v2', url: candidate.url, weight: 50 },
           healthCheck: HEALTH,
+          // Health checks are under test here, not the latency judge.
+          rollback: { latency: { minDelta: '10s' } },
           ...extra,
         },
       ],

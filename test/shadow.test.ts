@@ -42,6 +42,8 @@ async function shadowRoute(t: Test, candidate: Candidate, extra: Record<string, 
         candidate: { version: 'v2', url: candidate.url },
         strategy: 'shadow',
         shadow: { mirrorPercent: 100, bake: '1h' },
+        // Latency is judged only where a test says so (a loaded test machine has stalls of its own).
+        rollback: { latency: { minDelta: '10s' } },
         ...extra,
       },
     ]),
@@ -171,7 +173,7 @@ t.test('a candidate slower than stable on the same requests is rolled back for l
     req.on('end', () => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"served":"v2"}'), 40));
   });
   const candidate = Object.assign(slow, { bodies: [] as string[], shadowHeaders: [] as (string | undefined)[] });
-  const { controller, send } = await shadowRoute(t, candidate);
+  const { controller, send } = await shadowRoute(t, candidate, { rollback: { latency: { minDelta: '5ms' } } });
   const answers = [];
   for (let i = 0; i < 3_000 && controller.phase !== 'rolled_back'; i += 10) answers.push(...(await Promise.all(Array.from({ length: 10 }, () => send('{}')))));
   t.equal(controller.phase, 'rolled_back', `rolled back after ${answers.length} requests`);

@@ -135,7 +135,11 @@ function renderState(state) {
   var parts = [['stable', state.stable.version + ' (rev ' + state.stable.revision + ')']];
   if (state.candidate) parts.push(['candidate', state.candidate.version + ' (rev ' + state.candidate.revision + ')']);
   parts.push(['candidate weight', state.weight + '%']);
-  if (state.step) parts.push(['step', (state.step.index + 1) + ' at ' + state.step.weight + '%' + (state.step.bakeEndsAt ? ', bake ends ' + clock(state.step.bakeEndsAt) : '')]);
+  parts.push(['strategy', state.strategy + (state.mirrorPercent > 0 ? ', ' + state.mirrorPercent + '% of requests copied' : '')]);
+  if (state.step) parts.push(['step', (state.step.index + 1) + ' of ' + state.step.count + ' at ' + state.step.weight + '%']);
+  if (state.bake) parts.push([state.bake.stage + ' bake', Math.round(state.bake.remainingMs / 1000) + ' s left' + (state.bake.endsAt ? '' : ' (paused)')]);
+  if (state.candidate && !state.candidate.healthy && state.phase !== 'rolled_back') parts.push(['health', 'candidate not healthy yet']);
+  if (!state.stable.healthy) parts.push(['health', 'stable failing its checks']);
   parts.forEach(function (p, i) {
     var span = el('span');
     span.append(p[0] + ' ');
