@@ -9,8 +9,10 @@ import { Procs, freePorts, hasCommand, median, parseSeconds, parseWrk, pinning, 
 /**
  * Shadow traffic against a hanging candidate: does mirroring slow the clients? One rollgate
  * process with three routes on the same stable upstream (a 2 ms model): `plain` (no candidate),
- * `shadow-ok` (copies to a healthy candidate) and `shadow-hang` (copies to a candidate that never
- * answers, so its copies pile up to shadow.maxInFlight and the rest are dropped). The routes are
+ * `shadow-ok` (copies to a healthy candidate: the same model server process, through a pool of
+ * its own, so that any difference the judge sees is the gateway's) and `shadow-hang` (copies to a
+ * candidate that never answers, so its copies pile up to shadow.maxInFlight and the rest are
+ * dropped). The routes are
  * measured in interleaved rounds with wrk; the figures that matter are the paired differences of
  * the clients' p99 within each round, and the gateway's memory before and after.
  */
@@ -41,12 +43,11 @@ async function main(): Promise<void> {
   const lua = path.join(tmp, 'post.lua');
   writeFileSync(lua, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${REQUEST_BODY}]]\n`);
 
-  const [stablePort, okPort, hangPort, rgPort, adminPort] = (await freePorts(5)) as [number, number, number, number, number];
+  const [stablePort, hangPort, rgPort, adminPort] = (await freePorts(4)) as [number, number, number, number];
   const children: ChildProcess[] = [];
   try {
     for (const [name, port, extra] of [
       ['stable', stablePort, ['--delay-ms', '2']],
-      ['healthy candidate', okPort, ['--delay-ms', '2']],
       ['hanging candidate', hangPort, ['--hang']],
     ] as const) {
       children.push(procs.start(name, ...pinned(0, node, [path.join(here, 'upstream.js'), '--port', String(port), ...extra])));
@@ -70,7 +71,7 @@ routes:
   - name: shadow-ok
     match: { pathPrefix: /shadow-ok }
     stable: ${stable}
-    candidate: { version: v2, url: http://127.0.0.1:${okPort} }
+    candidate: { version: v2, url: http://127.0.0.1:${stablePort}/ }
     ${shadow}
   - name: shadow-hang
     match: { pathPrefix: /shadow-hang }
@@ -92,10 +93,6 @@ routes:
       if (res.requests === 0 || res.non2xx + res.socket_errors > 0) throw new Error(`${t}: ${res.non2xx} non-2xx and ${res.socket_errors} socket errors in ${res.requests} requests`);
       return res;
     };
-    // The candidate model server warms up on its own first: a cold Node server is slow for its
-    // first requests, which the judge would rightly see (rollback.warmup covers only 50).
-    const direct = await procs.run(...pinned(1, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${warmupS}s`, '-s', lua, `http://127.0.0.1:${okPort}/v2/models/sentiment/infer`]));
-    if (direct.code !== 0) throw new Error(`wrk failed against the healthy candidate: ${direct.stderr}`);
     for (const t of TARGETS) await wrk(t, warmupS);
     const rssStart = rssMiB(rg.pid);
     const results = new Map<Target, { rps: number; p50_ms: number; p99_ms: number }[]>(TARGETS.map((t) => [t, []]));

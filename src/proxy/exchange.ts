@@ -80,7 +80,9 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   streaming = false;
   /** Shadow: the copy of this request, told how stable did when this exchange ends. */
   copy: { primaryEnded(latencyMs: number): void } | null = null;
-  /** Shadow: sends a copy of the request to the candidate once it has gone to stable. */
+  /** Shadow: whether the copy is sent just before the client's request rather than just after. */
+  copyFirst = false;
+  /** Shadow: sends a copy of the request to the candidate along with the client's. */
   mirrorTo: ((method: string, path: string, headers: string[], body: Buffer | null) => void) | null = null;
 
   readonly #res: WithExchange;
@@ -148,16 +150,19 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       if (body === null || Buffer.isBuffer(body)) this.#sent = { method, path, headers, body };
       else this.#replay = null;
     }
+    const copy = this.mirrorTo;
+    if (copy !== null) {
+      this.mirrorTo = null;
+      // The copy goes out just before or just after, at random: of two requests sent at once the
+      // second is a little slower on a busy host, and neither version may be second on purpose.
+      if (this.copyFirst && (body === null || Buffer.isBuffer(body))) copy(method, path, headers, body);
+    }
     try {
       this.#upstream.pool.dispatch({ path, method, headers, body }, this);
     } catch (err) {
       this.onError(err as Error);
     }
-    const copy = this.mirrorTo;
-    if (copy !== null) {
-      this.mirrorTo = null;
-      if (body === null || Buffer.isBuffer(body)) copy(method, path, headers, body);
-    }
+    if (copy !== null && !this.copyFirst && (body === null || Buffer.isBuffer(body))) copy(method, path, headers, body);
   }
 
   /**

@@ -194,6 +194,7 @@ export class Gateway {
         const candidate = state.candidate as Upstream;
         const candidatePath = candidate.basePath + url;
         ex.mirrorTo = (method, _path, h, body) => m.send(candidate, method, candidatePath, h, body, ex);
+        ex.copyFirst = route.picker.coin();
         copyBody = true;
       }
     }

@@ -88,6 +88,11 @@ export class Picker<U> {
     return bp >= BUCKETS || this.#rng() * BUCKETS < bp;
   }
 
+  /** A fair coin from the picker's random source. */
+  coin(): boolean {
+    return this.#rng() < 0.5;
+  }
+
   #stickyKey(headers: Headers): string | undefined {
     if (this.#stickyHeader !== null) {
       const v = headers[this.#stickyHeader];
