@@ -55,7 +55,7 @@ function setup(extra: Record<string, unknown> = {}) {
     } satisfies Outcome);
   /** Some healthy traffic on both versions, then `ms` later. */
   const bakeWith = (ms: number): void => {
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 60; i++) {
       outcome('stable');
       outcome('candidate');
     }
@@ -132,15 +132,21 @@ t.test('without autoPromote the last step holds until an operator promotes', asy
   t.match(c.state(), { phase: 'stable', stable: { version: 'v2' } });
 });
 
-t.test('a step with no candidate request ends only after its first one', async (t) => {
+t.test('a step ends on evidence: a request on the candidate in the step, and warmup requests in all', async (t) => {
   const { c, clock, outcome } = setup();
   clock.advance(60_000);
   t.match(c.state(), { step: { index: 0 } }, 'no evidence on the candidate: the step waits');
-  t.match(c.events[0], { type: 'step', message: /no request on candidate v2/ });
+  t.match(c.events[0], { type: 'step', message: /too little evidence on candidate v2 \(0 requests in the step, 0 in all; the step ends once it has served one in the step and 50 in all\)/ });
   outcome('stable');
   t.equal(c.state().step?.index, 0, 'a stable request does not count');
+  for (let i = 0; i < 49; i++) outcome('candidate');
+  t.equal(c.state().step?.index, 0, '49 candidate requests: the judge has not looked at its latency yet');
   outcome('candidate');
-  t.match(c.state(), { step: { index: 1, weight: 25 } }, 'the first candidate request ends the step');
+  t.match(c.state(), { step: { index: 1, weight: 25 } }, 'the 50th ends the step');
+  clock.advance(120_000);
+  t.match(c.state(), { step: { index: 1 } }, 'the next step has had no request of its own: it waits');
+  outcome('candidate');
+  t.match(c.state(), { step: { index: 2 } }, 'its first request ends it');
 });
 
 t.test('a manual weight holds until the next step sets its own', async (t) => {

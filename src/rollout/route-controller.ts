@@ -713,12 +713,19 @@ export class RouteController<U> {
       return;
     }
     if (this.#stage !== 'step') return;
-    // Where the judge can say so: a step whose candidate saw no request has no evidence yet.
-    const seen = (this.#judge?.candidateSeen ?? 0) - this.#stepStartCount;
-    if (seen === 0 && c.weight > 0) {
+    // Where the judge can say so: a step ends on evidence, not on the clock alone. The candidate
+    // must have served a request in this step, and `warmup` requests in all (before those, its
+    // latency is not judged at all).
+    const total = this.#judge?.candidateSeen ?? 0;
+    const inStep = total - this.#stepStartCount;
+    const warmup = this.config.rollback.warmup;
+    if (c.weight > 0 && (inStep === 0 || total < warmup)) {
       if (!this.#awaitingTraffic) {
         this.#awaitingTraffic = true;
-        this.#stepEvent(`step ${this.#stepIndex + 1}'s bake ended with no request on candidate ${c.version}; the step ends after its first one`);
+        this.#stepEvent(
+          `step ${this.#stepIndex + 1}'s bake ended with too little evidence on candidate ${c.version} ` +
+            `(${inStep} requests in the step, ${total} in all; the step ends once it has served one in the step and ${warmup} in all)`,
+        );
       }
       return;
     }
