@@ -28,6 +28,8 @@ export interface AdminOptions<U> {
   metrics?: MetricsRecorder;
   /** How often `/api/events?stats=true` sends a `stats` event (ms). */
   statsIntervalMs?: number;
+  /** With shared state (Redis): whether this replica's state is shared right now. */
+  stateShared?: () => boolean;
 }
 
 const twoDecimals = (w: number): boolean => Math.abs(Math.round(w * 100) - w * 100) < 1e-6;
@@ -81,6 +83,13 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT });
   const { rollouts, token } = options;
 
+  const stateShared = options.stateShared;
+  if (stateShared !== undefined) {
+    // Changes are accepted while Redis is unreachable and shared once it is back; every answer says which.
+    app.addHook('onSend', async (_req, reply) => {
+      reply.header('x-rollgate-state-shared', stateShared() ? 'true' : 'false');
+    });
+  }
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/api')) return;
     const header = req.headers.authorization;
@@ -138,7 +147,10 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
         .send(STATUS_PAGE_HTML),
     );
     api.get('/healthz', async () => ({ status: 'ok' }));
-    api.get('/readyz', async (_req, reply) => (options.ready() ? { ready: true } : reply.code(503).send({ ready: false })));
+    api.get('/readyz', async (_req, reply) => {
+      const shared = options.stateShared === undefined ? {} : { stateShared: options.stateShared() };
+      return options.ready() ? { ready: true, ...shared } : reply.code(503).send({ ready: false, ...shared });
+    });
 
     api.get('/api/routes', { schema: { response: { 200: routesList } } }, async () => ({ routes: rollouts.routes().map((c) => c.state()) }));
 

@@ -6,6 +6,9 @@ import { startAdmin } from '../admin/server.js';
 import { createRollgate } from '../app.js';
 import { createStore, StoreError, type StateStore } from '../store/index.js';
 import { Persister } from '../store/persister.js';
+import { RedisState } from '../store/redis-state.js';
+import { ReplicaSync } from '../store/replica-sync.js';
+import type { Rollouts } from '../rollout/rollouts.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -32,25 +35,37 @@ export async function serve(configPath: string): Promise<number> {
   if (config === null) return EXIT_USAGE;
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
   const { gateway, rollouts, metrics } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug') });
-  let store: StateStore;
-  try {
-    store = createStore(config.store);
-    const saved = await store.load();
-    if (saved !== null) {
-      const outcome = rollouts.restore(saved);
-      log.info({ store: config.store, routes: outcome }, 'route state restored');
+  // Where route state lives: a file or memory (this replica alone), or Redis (shared by replicas).
+  let persister: { flush(): Promise<void> };
+  let sync: ReplicaSync<unknown> | null = null;
+  if (config.store.kind === 'redis') {
+    const redis = new RedisState(config.store.url, config.store.prefix);
+    sync = new ReplicaSync(rollouts as Rollouts<unknown>, redis, log);
+    const outcome = await sync.start();
+    log.info({ store: { kind: 'redis', url: config.store.url, prefix: config.store.prefix }, replica: sync.id, routes: outcome }, 'route state shared through redis');
+    persister = sync;
+  } else {
+    let store: StateStore;
+    try {
+      store = createStore(config.store);
+      const saved = await store.load();
+      if (saved !== null) {
+        const outcome = rollouts.restore(saved);
+        log.info({ store: config.store, routes: outcome }, 'route state restored');
+      }
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      process.stderr.write(`${err.message}\n`);
+      await gateway.close(0);
+      return EXIT_REFUSED;
     }
-  } catch (err) {
-    if (!(err instanceof StoreError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    await gateway.close(0);
-    return EXIT_REFUSED;
+    const files = new Persister(store, () => rollouts.persisted(), (err) =>
+      log.error({ err: err.message, store: config.store.kind }, 'route state not saved; will retry on the next change'),
+    );
+    rollouts.subscribe(() => files.changed());
+    files.changed();
+    persister = files;
   }
-  const persister = new Persister(store, () => rollouts.persisted(), (err) =>
-    log.error({ err: err.message, store: config.store.kind }, 'route state not saved; will retry on the next change'),
-  );
-  rollouts.subscribe(() => persister.changed());
-  persister.changed();
   try {
     const addr = await gateway.listen();
     log.info(
@@ -66,7 +81,7 @@ export async function serve(configPath: string): Promise<number> {
   const { token, generated } = adminToken(process.env, config.admin.tokenEnv);
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
-    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining, metrics });
+    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining, metrics, ...(sync === null ? {} : { stateShared: () => sync.shared }) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(`cannot listen on ${config.admin.host}:${config.admin.port} (admin): ${e.code ?? e.message}\n`);
@@ -90,6 +105,7 @@ export async function serve(configPath: string): Promise<number> {
       log.info({ signal, drainTimeoutMs: config.listen.drainTimeoutMs }, 'shutting down: draining in-flight requests');
       void Promise.all([gateway.close(), admin.app.close()]).then(async () => {
         await persister.flush();
+        await sync?.close();
         log.info({}, 'stopped');
         resolve(EXIT_OK);
       });

@@ -136,6 +136,8 @@ export class RouteController<U> {
   #candidateCheckFailures = 0;
   #stableCheckFailures = 0;
   #stableHealthy = true;
+  /** Counts changes: one per event. Replicas sharing state apply only newer generations. */
+  #generation = 0;
   readonly events: RouteEvent[] = [];
   /** Every version deployed to this route, newest first. */
   readonly revisions: Revision[] = [];
@@ -414,7 +416,11 @@ export class RouteController<U> {
     this.events.splice(0, this.events.length, ...p.events);
     this.#stableWindow = new SlidingWindow(this.config.rollback.windowMs, this.#deps.now());
     this.#judge = p.candidate === null ? null : new RouteJudge(this.config.rollback, p.stable.version, p.candidate.version, this.#deps.now(), this.#stableWindow);
-    const plan = p.plan ?? null;
+    this.#restorePlan(p.plan ?? null);
+    this.#applyTraffic();
+  }
+
+  #restorePlan(plan: PersistedPlan | null): void {
     if (plan !== null && this.#candidate !== null && this.#phase !== 'rolled_back') {
       this.#strategy = plan.strategy;
       this.#stage = plan.stage;
@@ -422,7 +428,7 @@ export class RouteController<U> {
       this.#healthy = plan.healthy;
       this.#pausedFrom = plan.pausedFrom;
       this.#awaitingTraffic = plan.awaitingTraffic;
-      this.#stepStartCount = 0;
+      this.#stepStartCount = this.#judge?.candidateSeen ?? 0;
       if (plan.remainingMs !== null && plan.stage !== 'waiting' && plan.stage !== 'hold') {
         this.#bake.start(plan.remainingMs, this.#onBakeEnd(plan.stage));
         if (this.#phase === 'paused') this.#bake.hold();
@@ -431,7 +437,63 @@ export class RouteController<U> {
       this.#healthy = this.config.healthCheck === null || this.#phase === 'rolled_back';
       if (this.#candidate !== null && this.#phase !== 'rolled_back') this.#stage = this.#healthy ? 'hold' : 'waiting';
     }
-    this.#applyTraffic();
+  }
+
+  /** How many changes this route has had (the replicas' ordering). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The generation the shared store has for this state (after a write or a load). */
+  adoptGeneration(generation: number): void {
+    this.#generation = generation;
+  }
+
+  /**
+   * Another replica's state for this route, at `generation`: taken when newer than this one's.
+   * A rollback is applied first, as a trip is (weights before anything else), and recorded
+   * with reason `peer`, the deciding replica and its reason in the evidence. With the same
+   * versions the judge and its windows stay; otherwise it is a restore. The change is published
+   * to local subscribers with cause `peer` (not added to the history, which is the peer's).
+   */
+  applyPeer(p: PersistedRoute, generation: number, by: string, force = false): boolean {
+    if (!force && generation <= this.#generation) return false;
+    const wasLive = this.#candidate !== null && this.#phase !== 'rolled_back';
+    const sameVersions = p.stable.revision === this.#stable.revision && (p.candidate?.revision ?? null) === (this.#candidate?.revision ?? null);
+    const tripped = sameVersions && wasLive && p.phase === 'rolled_back';
+    if (tripped) {
+      const s = this.#deps.picker.state;
+      this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
+    }
+    if (sameVersions) {
+      this.#bake.stop();
+      this.#phase = p.phase;
+      this.#candidate = p.candidate === null ? null : { ...p.candidate };
+      this.#lastDecision = p.lastDecision;
+      this.#nextRevision = p.nextRevision;
+      this.revisions.splice(0, this.revisions.length, ...p.revisions);
+      this.events.splice(0, this.events.length, ...p.events);
+      this.#stage = null;
+      this.#stepIndex = -1;
+      this.#restorePlan(p.plan ?? null);
+      this.#applyTraffic();
+    } else {
+      this.restore(p);
+    }
+    this.#generation = generation;
+    const latest = p.events[0];
+    if (latest !== undefined) {
+      const event: RouteEvent = { ...latest, cause: 'peer', message: `${latest.message} (applied from replica ${by})` };
+      if (tripped && p.lastDecision !== null) {
+        const evidence = { replica: by, reason: p.lastDecision.reason, ...(p.lastDecision.evidence ?? {}) } as unknown as TripEvidence;
+        this.#lastDecision = { reason: 'peer', at: this.#wallIso(), message: `route ${this.name} rolled back (peer): replica ${by} decided ${p.lastDecision.reason}: ${p.lastDecision.message}`, evidence };
+        event.evidence = evidence;
+        event.message = this.#lastDecision.message;
+      }
+      const state = this.state();
+      setImmediate(() => this.#deps.publish(event, state));
+    }
+    return true;
   }
 
   /**
@@ -769,6 +831,7 @@ export class RouteController<U> {
   }
 
   #emit(event: RouteEvent): void {
+    this.#generation++;
     this.events.unshift(event);
     if (this.events.length > HISTORY_LIMIT) this.events.length = HISTORY_LIMIT;
     const state = this.state();

@@ -11,7 +11,7 @@ export function createStore(config: StoreConfig): StateStore {
     case 'file':
       return new FileStore(resolve(config.path));
     case 'redis':
-      throw new StoreError('store.kind redis is not available in this version; use memory or file');
+      throw new StoreError('store.kind redis is shared state, not a file: start it with ReplicaSync');
   }
 }
 

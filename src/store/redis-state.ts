@@ -1,0 +1,103 @@
+import { Redis } from 'ioredis';
+import type { PersistedRoute } from './state-store.js';
+
+/** One route's shared state: its generation (changes so far), the replica that wrote it, the state. */
+export interface SharedRoute {
+  generation: number;
+  by: string;
+  route: PersistedRoute;
+}
+
+export type WriteResult = { ok: true } | { ok: false; current: SharedRoute | null };
+
+// Compare-and-set of one route's state, and the news of it, in one step: the write happens only
+// when the stored generation is the one the writer started from.
+const CAS = `
+local gen = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+if gen ~= tonumber(ARGV[1]) then return gen end
+redis.call('HSET', KEYS[1], 'generation', ARGV[2], 'by', ARGV[3], 'state', ARGV[4])
+redis.call('PUBLISH', KEYS[2], ARGV[5])
+return -1
+`;
+
+/**
+ * Route state in Redis: a hash per route (`<prefix>:route:<name>` with generation, by, state)
+ * written only by compare-and-set, and a channel (`<prefix>:changes`) that carries
+ * `{route, generation, by}` after each write. Commands fail at once while Redis is unreachable
+ * (no offline queue); the caller retries.
+ */
+export class RedisState {
+  readonly prefix: string;
+  readonly #cmd: Redis;
+  readonly #sub: Redis;
+  readonly #channel: string;
+
+  constructor(url: string, prefix: string) {
+    this.prefix = prefix;
+    this.#channel = `${prefix}:changes`;
+    const options = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1_000,
+      lazyConnect: true,
+      // Reconnect with backoff, forever: 50 ms doubling up to 2 s.
+      retryStrategy: (times: number) => Math.min(2_000, 50 * 2 ** Math.min(times, 6)),
+    };
+    this.#cmd = new Redis(url, options);
+    this.#sub = new Redis(url, { ...options, enableOfflineQueue: true });
+    // Errors are reported through the callers' failed commands and `onStatus`; an unhandled
+    // 'error' event must not crash the gateway.
+    this.#cmd.on('error', () => {});
+    this.#sub.on('error', () => {});
+  }
+
+  key(route: string): string {
+    return `${this.prefix}:route:${route}`;
+  }
+
+  /** Connects both connections; rejects when Redis cannot be reached now (it keeps trying after). */
+  async connect(): Promise<void> {
+    await Promise.all([this.#cmd.connect(), this.#sub.connect()]);
+  }
+
+  get ready(): boolean {
+    return this.#cmd.status === 'ready';
+  }
+
+  /** Calls `fn` whenever the command connection becomes ready again. */
+  onReady(fn: () => void): void {
+    this.#cmd.on('ready', fn);
+  }
+
+  async read(route: string): Promise<SharedRoute | null> {
+    const h = await this.#cmd.hgetall(this.key(route));
+    if (h.state === undefined || h.generation === undefined) return null;
+    return { generation: Number(h.generation), by: h.by ?? '?', route: JSON.parse(h.state) as PersistedRoute };
+  }
+
+  /** Writes `route` at `generation` when Redis still has `expected`; else returns what it has. */
+  async write(name: string, expected: number, generation: number, by: string, route: PersistedRoute): Promise<WriteResult> {
+    const news = JSON.stringify({ route: name, generation, by });
+    const r = (await this.#cmd.eval(CAS, 2, this.key(name), this.#channel, expected, generation, by, JSON.stringify(route), news)) as number;
+    if (r === -1) return { ok: true };
+    return { ok: false, current: await this.read(name) };
+  }
+
+  /** Subscribes to the change channel. */
+  async subscribe(onChange: (route: string, generation: number, by: string) => void): Promise<void> {
+    this.#sub.on('message', (_channel: string, message: string) => {
+      try {
+        const m = JSON.parse(message) as { route: string; generation: number; by: string };
+        onChange(m.route, m.generation, m.by);
+      } catch {
+        // Not ours: ignored.
+      }
+    });
+    await this.#sub.subscribe(this.#channel);
+  }
+
+  async close(): Promise<void> {
+    this.#cmd.disconnect();
+    this.#sub.disconnect();
+  }
+}

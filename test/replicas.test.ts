@@ -1,0 +1,141 @@
+import t, { type Test } from 'tap';
+import { Pool } from 'undici';
+import { RedisState } from '../src/store/redis-state.js';
+import { ReplicaSync } from '../src/store/replica-sync.js';
+import { startRedis, type TestRedis } from './helpers/redis.js';
+import { config, eventually, startGateway, startLabelled, startUpstream, type TestUpstream } from './helpers/servers.js';
+
+// Replicas sharing route state through a real, private Redis (SPEC §3 `store: redis`).
+
+const quiet = { info() {}, warn() {} };
+let prefixes = 0;
+
+interface Fleet {
+  redis: TestRedis;
+  prefix: string;
+  stable: TestUpstream;
+  candidate: TestUpstream;
+}
+
+/** A Redis, and model servers: the candidate fails the requests that carry `x-fail`. */
+async function fleet(t: Test): Promise<Fleet> {
+  const redis = await startRedis();
+  const stable = await startLabelled('v1');
+  const candidate = await startUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(req.headers['x-fail'] ? 500 : 200, { 'content-type': 'application/json' }).end('{"served":"v2"}'));
+  });
+  t.teardown(async () => {
+    await redis.stop();
+    await stable.close();
+    await candidate.close();
+  });
+  return { redis, prefix: `rg-test-${process.pid}-${++prefixes}`, stable, candidate };
+}
+
+async function replica(t: Test, f: Fleet) {
+  const cfg = config(
+    [
+      {
+        name: 'm',
+        match: { pathPrefix: '/m' },
+        stable: { version: 'v1', url: f.stable.url },
+        candidate: { version: 'v2', url: f.candidate.url, weight: 50 },
+        rollback: { latency: { minDelta: '10s' } },
+      },
+    ],
+    { store: { kind: 'redis', url: f.redis.url, prefix: f.prefix } },
+  );
+  const gw = await startGateway(cfg);
+  const sync = new ReplicaSync(gw.rollouts, new RedisState(f.redis.url, f.prefix), quiet);
+  await sync.start();
+  const pool = new Pool(gw.url, { connections: 4 });
+  t.teardown(async () => {
+    await pool.close();
+    await sync.close();
+    await gw.close();
+  });
+  const send = async (headers: Record<string, string> = {}) => {
+    const r = await pool.request({ path: '/m/predict', method: 'POST', body: '{}', headers });
+    await r.body.dump();
+    return { status: r.statusCode, version: String(r.headers['x-rollgate-version']) };
+  };
+  const controller = gw.rollouts.route('m')!;
+  return { gw, sync, controller, send, traffic: () => gw.gateway.routes.get('m')!.traffic };
+}
+
+t.test('a weight set through one replica is the weight on all', async (t) => {
+  const f = await fleet(t);
+  const [a, b, c] = [await replica(t, f), await replica(t, f), await replica(t, f)];
+  a.controller.setWeight(30, 'manual');
+  t.ok(await eventually(() => [b, c].every((r) => r.controller.state().weight === 30 && r.traffic().weightBp === 3_000)), 'the other two route 30% to the candidate');
+  t.match(b.controller.events[0], { type: 'weight', cause: 'manual' }, 'with the deciding replica\'s event in their history');
+  t.ok(a.sync.shared && b.sync.shared, 'state is shared');
+});
+
+t.test('a trip on one replica rolls the candidate back on all, with reason peer; a replica started later comes up rolled back', async (t) => {
+  const f = await fleet(t);
+  const [a, b, c] = [await replica(t, f), await replica(t, f), await replica(t, f)];
+  // The candidate fails only the traffic that reaches it through A.
+  for (let i = 0; i < 200 && a.controller.phase !== 'rolled_back'; i++) await a.send({ 'x-fail': '1' });
+  t.equal(a.controller.phase, 'rolled_back', 'A tripped on its own traffic');
+  const reason = a.controller.state().lastDecision?.reason;
+  t.ok(await eventually(() => [b, c].every((r) => r.controller.phase === 'rolled_back' && r.traffic().weightBp === 0 && !r.traffic().candidateRoutable)), 'B and C send the candidate nothing');
+  for (const r of [b, c]) {
+    t.match(r.controller.state().lastDecision, { reason: 'peer', evidence: { replica: a.sync.id, reason } }, 'reason peer, with the deciding replica and its reason');
+  }
+  const versions = await Promise.all(Array.from({ length: 50 }, () => b.send()));
+  t.same(new Set(versions.map((v) => v.version)), new Set(['v1']), 'B serves stable only');
+
+  const d = await replica(t, f);
+  t.match(d.controller.state(), { phase: 'rolled_back', weight: 0, candidate: { version: 'v2' } }, 'a replica started after the trip comes up rolled back');
+  const fromD = await Promise.all(Array.from({ length: 50 }, () => d.send()));
+  t.same(new Set(fromD.map((v) => v.version)), new Set(['v1']), 'and never routes to the candidate');
+});
+
+t.test('Redis killed mid-traffic: no client request fails; a trip made meanwhile reaches the others when it is back', async (t) => {
+  const f = await fleet(t);
+  const [a, b] = [await replica(t, f), await replica(t, f)];
+  let stop = false;
+  const failures: string[] = [];
+  let served = 0;
+  const load = (async () => {
+    while (!stop) {
+      for (const r of [a, b]) {
+        const x = await r.send().catch((err: Error) => ({ status: 0, version: err.message }));
+        if (x.status !== 200) failures.push(`${x.status} ${x.version}`);
+        served++;
+      }
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 100));
+  await f.redis.kill();
+  await new Promise((r) => setTimeout(r, 200));
+  t.notOk(a.sync.shared, 'A knows its state is not shared now');
+  for (let i = 0; i < 200 && a.controller.phase !== 'rolled_back'; i++) await a.send({ 'x-fail': '1' }).catch(() => null);
+  t.equal(a.controller.phase, 'rolled_back', 'A trips locally while Redis is down');
+  t.equal(b.controller.phase, 'progressing', 'B cannot know yet');
+  await f.redis.restart();
+  t.ok(await eventually(() => b.controller.phase === 'rolled_back', 10_000), 'once Redis is back, B applies the trip');
+  t.ok(await eventually(() => a.sync.shared, 5_000), 'and A says its state is shared again');
+  stop = true;
+  await load;
+  t.ok(served > 100, `${served} requests during the run`);
+  t.same(failures.filter((x) => !x.startsWith('200')), [], 'none failed because of Redis');
+});
+
+t.test('two admin calls racing on two replicas end in one state on all; a rollback wins over a weight change', async (t) => {
+  const f = await fleet(t);
+  const [a, b, c] = [await replica(t, f), await replica(t, f), await replica(t, f)];
+  a.controller.setWeight(30, 'manual');
+  b.controller.setWeight(70, 'manual');
+  const same = () => {
+    const w = [a, b, c].map((r) => r.controller.state().weight);
+    return w[0] === w[1] && w[1] === w[2] && (w[0] === 30 || w[0] === 70) && [a, b, c].every((r) => r.traffic().weightBp === (w[0] as number) * 100);
+  };
+  t.ok(await eventually(same, 5_000), `one weight on all: ${[a, b, c].map((r) => r.controller.state().weight)}`);
+
+  a.controller.rollback('manual');
+  b.controller.setWeight(80, 'manual');
+  t.ok(await eventually(() => [a, b, c].every((r) => r.controller.phase === 'rolled_back' && r.traffic().weightBp === 0), 5_000), 'the rollback holds on every replica');
+});
