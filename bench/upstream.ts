@@ -3,10 +3,16 @@ import { parseArgs } from 'node:util';
 
 /**
  * A stand-in model server: reads the whole request, answers ~240 bytes of JSON after --delay-ms.
- * With --hang it reads requests and never answers (a candidate that hangs).
+ * With --hang it reads requests and never answers (a candidate that hangs); with --fail-header
+ * NAME it answers 500 to requests that carry that header.
  */
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'delay-ms': { type: 'string', default: '0' }, hang: { type: 'boolean', default: false } },
+  options: {
+    port: { type: 'string' },
+    'delay-ms': { type: 'string', default: '0' },
+    hang: { type: 'boolean', default: false },
+    'fail-header': { type: 'string' },
+  },
 });
 const port = Number(values.port);
 const delayMs = Number(values['delay-ms']);
@@ -37,6 +43,12 @@ const server = http.createServer((req, res) => {
   req.resume();
   req.once('end', () => {
     if (values.hang) return;
+    const failOn = values['fail-header'];
+    if (failOn !== undefined && req.headers[failOn] !== undefined) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"error":"failing as asked"}');
+      return;
+    }
     if (delayMs > 0) setTimeout(answer, delayMs, res);
     else answer(res);
   });
