@@ -1,0 +1,105 @@
+import t from 'tap';
+import { request } from 'undici';
+import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
+import { startRedis } from './helpers/redis.js';
+import { eventually, freePort, startLabelled } from './helpers/servers.js';
+
+// `rollgate serve` with `store: { kind: redis }`, as processes: what the admin plane says about
+// sharing, and a replica that starts while Redis is down.
+
+const TOKEN = 'serve-redis-token';
+
+t.test('replicas as processes: the admin plane says whether state is shared; changes made while Redis is down reach the others after', async (t) => {
+  const redis = await startRedis();
+  const stable = await startLabelled('v1');
+  const candidate = await startLabelled('v2');
+  t.teardown(async () => {
+    await redis.stop();
+    await stable.close();
+    await candidate.close();
+  });
+  const start = async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const run = runCli(
+      [
+        'serve',
+        '--config',
+        writeConfig(`listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: ${adminPort} }
+store: { kind: redis, url: ${redis.url}, prefix: serve-test }
+routes:
+  - name: m
+    match: { pathPrefix: /m }
+    stable: { version: v1, url: ${stable.url} }
+    candidate: { version: v2, url: ${candidate.url}, weight: 10 }
+`),
+      ],
+      { ROLLGATE_ADMIN_TOKEN: TOKEN },
+    );
+    t.teardown(() => void run.child.kill('SIGKILL'));
+    await waitForPort(port);
+    await waitForPort(adminPort);
+    const api = async (method: 'GET' | 'PUT', path: string, body?: unknown) => {
+      const r = await request(`http://127.0.0.1:${adminPort}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: r.statusCode, shared: r.headers['x-rollgate-state-shared'], json: (await r.body.json()) as any };
+    };
+    return { run, api, port };
+  };
+  const a = await start();
+  const b = await start();
+  t.match(await a.api('GET', '/readyz'), { status: 200, shared: 'true', json: { ready: true, stateShared: true } });
+
+  await redis.kill();
+  t.ok(await eventually(async () => (await a.api('GET', '/readyz')).json.stateShared === false, 5_000), 'with Redis down, /readyz says state is not shared');
+  const set = await a.api('PUT', '/api/routes/m/weight', { weight: 40 });
+  t.equal(set.status, 200, 'a change is accepted locally');
+  t.equal(set.shared, 'false', 'and the answer says it is not shared yet');
+  t.equal(set.json.weight, 40);
+  t.equal((await b.api('GET', '/api/routes/m')).json.weight, 10, 'the other replica cannot know yet');
+  const served = await request(`http://127.0.0.1:${a.port}/m/x`);
+  t.equal(served.statusCode, 200, 'the data plane serves on');
+  await served.body.dump();
+
+  await redis.restart();
+  t.ok(await eventually(async () => (await b.api('GET', '/api/routes/m')).json.weight === 40, 10_000), 'once Redis is back, the other replica has the weight');
+  t.ok(await eventually(async () => (await a.api('GET', '/readyz')).json.stateShared === true, 5_000), 'and state is shared again');
+});
+
+t.test('a replica that starts while Redis is down serves on its config, and joins when Redis is up', async (t) => {
+  const redis = await startRedis();
+  await redis.kill();
+  const stable = await startLabelled('v1');
+  t.teardown(async () => {
+    await redis.stop();
+    await stable.close();
+  });
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const run = runCli(
+    [
+      'serve',
+      '--config',
+      writeConfig(`listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: ${adminPort} }
+store: { kind: redis, url: ${redis.url}, prefix: down-at-start }
+routes:
+  - name: m
+    match: { pathPrefix: /m }
+    stable: { version: v1, url: ${stable.url} }
+`),
+    ],
+    { ROLLGATE_ADMIN_TOKEN: TOKEN },
+  );
+  t.teardown(() => void run.child.kill('SIGKILL'));
+  await waitForPort(port);
+  t.match(run.stdout(), /redis unreachable at start: serving on the config/);
+  const r = await request(`http://127.0.0.1:${port}/m/x`);
+  t.equal(r.statusCode, 200, 'serving');
+  await r.body.dump();
+  await redis.restart();
+  const ready = async () => ((await (await request(`http://127.0.0.1:${adminPort}/readyz`)).body.json()) as { stateShared: boolean }).stateShared;
+  t.ok(await eventually(ready, 10_000), 'state shared once Redis is up');
+});
