@@ -32,6 +32,7 @@ routes:
     match: { pathPrefix: /m }
     stable: { version: v1, url: ${stable.url} }
     candidate: { version: v2, url: ${candidate.url}, weight: 10 }
+    rollback: { latency: { minDelta: 10s } }
 `),
       ],
       { ROLLGATE_ADMIN_TOKEN: TOKEN },
@@ -53,13 +54,24 @@ routes:
   const b = await start();
   t.match(await a.api('GET', '/readyz'), { status: 200, shared: 'true', json: { ready: true, stateShared: true } });
 
+  // Two admin calls racing on two replicas: one state on both.
+  const [ra, rb] = await Promise.all([a.api('PUT', '/api/routes/m/weight', { weight: 20 }), b.api('PUT', '/api/routes/m/weight', { weight: 30 })]);
+  t.same([ra.status, rb.status], [200, 200]);
+  const agree = async () => {
+    const [x, y] = await Promise.all([a.api('GET', '/api/routes/m'), b.api('GET', '/api/routes/m')]);
+    return x.json.weight === y.json.weight && [20, 30].includes(x.json.weight);
+  };
+  t.ok(await eventually(agree, 5_000), 'both replicas end on one weight');
+  const [ga, gb] = await Promise.all([a.api('GET', '/api/routes/m'), b.api('GET', '/api/routes/m')]);
+  t.equal(ga.json.weight, gb.json.weight, `${ga.json.weight}% on both`);
+
   await redis.kill();
   t.ok(await eventually(async () => (await a.api('GET', '/readyz')).json.stateShared === false, 5_000), 'with Redis down, /readyz says state is not shared');
   const set = await a.api('PUT', '/api/routes/m/weight', { weight: 40 });
   t.equal(set.status, 200, 'a change is accepted locally');
   t.equal(set.shared, 'false', 'and the answer says it is not shared yet');
   t.equal(set.json.weight, 40);
-  t.equal((await b.api('GET', '/api/routes/m')).json.weight, 10, 'the other replica cannot know yet');
+  t.not((await b.api('GET', '/api/routes/m')).json.weight, 40, 'the other replica cannot know yet');
   const served = await request(`http://127.0.0.1:${a.port}/m/x`);
   t.equal(served.statusCode, 200, 'the data plane serves on');
   await served.body.dump();

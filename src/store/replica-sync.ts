@@ -189,13 +189,19 @@ export class ReplicaSync<U> {
         this.#known.set(c.name, 0);
         continue;
       }
-      // Someone else wrote first. Their state wins, but a rollback of a revision they still
-      // have live is done again on top of it.
+      // Someone else wrote first. A rollback wins over anything else for its revision, whoever
+      // made it; otherwise the newer generation wins (a replica re-seeding an emptied Redis with
+      // an older state must not undo a change made meanwhile), and a tie goes to the first write.
       const mine = c.persisted();
+      const theirs = current.route;
       const rolledBack = mine.phase === 'rolled_back' && mine.candidate !== null ? mine.candidate.revision : null;
+      const theyRolledBack = theirs.phase === 'rolled_back' && theirs.candidate !== null && mine.candidate?.revision === theirs.candidate.revision && mine.phase !== 'rolled_back';
+      if (!theyRolledBack && current.generation < c.generation) {
+        this.#known.set(c.name, current.generation);
+        continue;
+      }
       const decision = mine.lastDecision;
       this.#apply(c, current);
-      const theirs = current.route;
       if (rolledBack !== null && theirs.candidate?.revision === rolledBack && theirs.phase !== 'rolled_back') {
         const reason = decision?.reason === 'peer' || decision === null ? 'manual' : decision.reason;
         c.rollback(reason, `replica ${this.id} rolled back revision ${rolledBack} while replica ${current.by} changed the route${decision === null ? '' : `: ${decision.message}`}`);
