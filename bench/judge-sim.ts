@@ -34,6 +34,13 @@ export interface Scenario {
   target: number;
   /** The reasons a trip of this scenario may give (none for a healthy candidate). */
   reasons: readonly TripReason[];
+  /**
+   * Host stalls: every `everyMs` of simulated time the host pauses for `forMs`, and every request
+   * that finishes in the pause is late by the rest of it, whichever version served it.
+   */
+  stalls?: { everyMs: number; forMs: number };
+  /** A step schedule: the candidate's share from each time on (simulated ms from the start). */
+  shares?: readonly { fromMs: number; share: number }[];
 }
 
 export interface DeploymentResult {
@@ -66,6 +73,35 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
     measure: 'falseRollbacks',
     target: 3,
     reasons: [],
+  },
+  {
+    name: 'healthy-stalls',
+    description: 'candidate identical to stable; the host pauses 60 ms every 2 s (a GC pause, a noisy neighbour), delaying both versions alike',
+    candidate: { ...STABLE },
+    deployments: 1_000,
+    onsetMs: 0,
+    cap: 20_000,
+    measure: 'falseRollbacks',
+    target: 1,
+    reasons: [],
+    stalls: { everyMs: 2_000, forMs: 60 },
+  },
+  {
+    name: 'healthy-steps-stalls',
+    description: 'candidate identical to stable on a step schedule (5%, 25%, 50%, 20 s each); the host pauses 60 ms every 2 s',
+    candidate: { ...STABLE },
+    deployments: 1_000,
+    onsetMs: 0,
+    cap: 40_000,
+    measure: 'falseRollbacks',
+    target: 1,
+    reasons: [],
+    stalls: { everyMs: 2_000, forMs: 60 },
+    shares: [
+      { fromMs: 0, share: 0.05 },
+      { fromMs: 20_000, share: 0.25 },
+      { fromMs: 40_000, share: 0.5 },
+    ],
   },
   regression('error-20pct', 'failures 1% -> 20%', { failureRate: 0.2 }, 35, ERROR_REASONS),
   regression('error-5pct', 'failures 1% -> 5%', { failureRate: 0.05 }, 300, ERROR_REASONS),
@@ -136,9 +172,15 @@ export function simulateDeployment(scenario: Scenario, seed: number, rules: Roll
   };
   const onsetAt = start + scenario.onsetMs;
   let candidateRequests = 0;
+  let lastShare = -1;
   for (let i = 1; candidateRequests < scenario.cap; i++) {
     const now = start + i * stepMs;
-    const onCandidate = uniform() < CANDIDATE_SHARE;
+    let share = CANDIDATE_SHARE;
+    if (scenario.shares !== undefined) for (const step of scenario.shares) if (now - start >= step.fromMs) share = step.share;
+    // The controller tells the judge when it moves the weight, as a step schedule does.
+    if (share !== lastShare) judge.shareChanged(now, share * 100);
+    lastShare = share;
+    const onCandidate = uniform() < share;
     const p = onCandidate && now >= onsetAt ? scenario.candidate : STABLE;
     const failed = uniform() < p.failureRate;
     o.role = onCandidate ? 'candidate' : 'stable';
@@ -146,6 +188,11 @@ export function simulateDeployment(scenario: Scenario, seed: number, rules: Roll
     o.status = failed ? 500 : 200;
     o.failure = failed ? 'status' : 'none';
     o.latencyMs = p.medianMs * Math.exp(p.sigma * normal());
+    const stall = scenario.stalls;
+    if (stall !== undefined) {
+      const into = (now - start) % stall.everyMs;
+      if (into < stall.forMs) o.latencyMs += stall.forMs - into;
+    }
     o.startedAt = now - o.latencyMs;
     if (onCandidate && now >= onsetAt) candidateRequests++;
     const trip = judge.observe(o, now);

@@ -24,6 +24,13 @@ t.test('a healthy candidate is never rolled back', async (t) => {
   t.equal(summary.tripped, 0, `false rollbacks: ${JSON.stringify(summary.reasons)}`);
 });
 
+t.test('a healthy candidate on a step schedule, with host stalls slowing both versions, is never rolled back', async (t) => {
+  // Before the judge was told of each step, the share it used lagged behind every step up and
+  // every one of these deployments was rolled back for latency about a second after the first.
+  const { summary } = run('healthy-steps-stalls', 20);
+  t.equal(summary.tripped, 0, `false rollbacks: ${JSON.stringify(summary.reasons)}`);
+});
+
 for (const name of ['error-20pct', 'hard-failure', 'hard-failure-late', 'latency-median-x1.5']) {
   t.test(`${name}: every deployment trips, for the right reason, fast enough`, async (t) => {
     const { s, results, summary } = run(name, 20);

@@ -15,6 +15,8 @@ export const ALPHA_SHARES = { errorRelative: 0.45, errorAbsolute: 0.05, latency:
 export const EPOCHS_PER_WINDOW = 5;
 /** How many newest window buckets give the traffic share the conditional tests use. */
 const SHARE_BUCKETS = 2;
+/** Requests since a change of the mix before their own share is used instead of the weight set. */
+const MIX_MIN_REQUESTS = 20;
 /** Stable records between two refreshes of the latency thresholds (a quantile costs a histogram pass). */
 const THRESHOLD_REFRESH = 64;
 
@@ -76,6 +78,11 @@ export class RouteJudge {
   #stableSinceRefresh = THRESHOLD_REFRESH;
   #tripped: Trip | null = null;
   #baseline: Baseline | null = null;
+  /** Since the last deliberate change of the traffic mix: when, the weight set, requests per version. */
+  #mixFrom = -Infinity;
+  #mixWeight = 0;
+  #mixCandidate = 0;
+  #mixStable = 0;
   /** Shadow copies: latency judged on pairs (the copy and stable's answer to the same request). */
   #paired: SpendingTests<ConditionalTest> | null = null;
   #pairedMode = false;
@@ -254,6 +261,7 @@ export class RouteJudge {
   #stable(now: number, latency: number, failure: CountedFailure | null, counted: number): Trip | null {
     this.#tickEpochs(now);
     this.stable.record(now, latency, failure);
+    this.#mixStable++;
     if (this.#baseline !== null) return null;
     this.#stableLastFailed = failure !== null;
     if (failure !== null) this.#lastStableFailureAt = now;
@@ -273,6 +281,7 @@ export class RouteJudge {
     this.#tickEpochs(now);
     this.candidate.record(now, latency, failure);
     this.#candidateSeen++;
+    this.#mixCandidate++;
     this.#pairedMode = pairedMs !== undefined;
     let rose = false;
     for (const [t] of this.#errorAbsolute.live()) t.add(failure !== null);
@@ -345,7 +354,25 @@ export class RouteJudge {
     }
   }
 
+  /**
+   * The traffic mix changed on purpose (a weight set, a step): until the window's newest buckets
+   * hold only traffic of the new mix, the share is measured on the requests since the change (the
+   * new weight until there are a few), not on buckets that still hold the old mix. Buckets that
+   * lag behind a step up would hand the candidate more of every shared slow or failed request than
+   * its share says, and roll back healthy candidates at every step.
+   */
+  shareChanged(now: number, weightPercent: number): void {
+    this.#mixFrom = now;
+    this.#mixWeight = weightPercent / 100;
+    this.#mixCandidate = 0;
+    this.#mixStable = 0;
+  }
+
   #share(now: number): number {
+    if (now - this.#mixFrom < (SHARE_BUCKETS + 1) * this.candidate.bucketMs) {
+      const n = this.#mixCandidate + this.#mixStable;
+      return n < MIX_MIN_REQUESTS ? this.#mixWeight : this.#mixCandidate / n;
+    }
     const c = this.candidate.recentCount(now, SHARE_BUCKETS);
     const s = this.stable.recentCount(now, SHARE_BUCKETS);
     return c + s === 0 ? 0 : c / (c + s);

@@ -816,6 +816,7 @@ export class RouteController<U> {
   /** The picker's state from the route's: weight, whether the candidate may be reached, copies. */
   #applyTraffic(): void {
     const s = this.#deps.picker.state;
+    const before = s.weightBp;
     const c = this.#candidate;
     const live = c !== null && this.#phase !== 'rolled_back' && this.#healthy;
     const shadowing = this.#phase === 'shadowing' || (this.#phase === 'paused' && this.#pausedFrom === 'shadowing');
@@ -828,6 +829,8 @@ export class RouteController<U> {
       live,
       live && shadowing ? this.config.shadow.mirrorPercent : 0,
     );
+    const after = this.#deps.picker.state.weightBp;
+    if (after !== before) this.#judge?.shareChanged(this.#deps.now(), after / 100);
   }
 
   #emit(event: RouteEvent): void {
