@@ -23,6 +23,8 @@ export interface RollgateOptions {
   onOutcome?: OutcomeSink;
   /** Bake timers of the step schedules (tests drive them on a fake clock). */
   timers?: Timers;
+  /** The share of alpha this replica's own tests run at (see ReplicaSync's fleet evidence). */
+  alphaScale?: number;
   /** Timeouts and retry bounds of the `notify:` webhooks. */
   webhook?: Omit<WebhookOptions, 'onGiveUp'>;
 }
@@ -78,6 +80,7 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     () => performance.now(),
     undefined,
     options.timers,
+    options.alphaScale,
   );
   const first = config.routes[0];
   if (first !== undefined) warmUpRollbackPath(first);

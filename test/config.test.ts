@@ -124,7 +124,7 @@ t.test('values are normalised', async (t) => {
   t.same(r.healthCheck, { path: '/health', intervalMs: 2000, timeoutMs: 500, unhealthyAfter: 3 });
   t.equal(r.rollback.latency.minDeltaMs, 0);
   t.equal(r.rollback.windowMs, 90_000);
-  t.same(parseConfig(c).store, { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'rollgate' });
+  t.same(parseConfig(c).store, { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'rollgate', maxReplicas: 8 });
 });
 
 t.test('durations parse and format', async (t) => {
@@ -185,6 +185,8 @@ const cases: [string, (c: Raw) => void, string][] = [
   ['listen on the default admin port', (c) => (c.listen = { port: 9090 }), 'listen.port: collides with the admin plane (default 127.0.0.1:9090): the planes need different ports'],
   ['redis store without url', (c) => (c.store = { kind: 'redis' }), 'store.url: is required when kind is redis'],
   ['redis store with an http url', (c) => (c.store = { kind: 'redis', url: 'http://127.0.0.1:6379' }), 'store.url: must be a redis:// or rediss:// URL'],
+  ['redis store with maxReplicas 0', (c) => (c.store = { kind: 'redis', url: 'redis://127.0.0.1:6379', maxReplicas: 0 }), 'store.maxReplicas: must be an integer between 1 and 1000'],
+  ['file store with maxReplicas', (c) => (c.store = { kind: 'file', path: 'x.json', maxReplicas: 3 }), 'store.maxReplicas: is not used with kind file'],
   ['file store without path', (c) => (c.store = { kind: 'file' }), 'store.path: is required when kind is file'],
   ['unknown store kind', (c) => (c.store = { kind: 'etcd' }), 'store.kind: must be one of memory, file, redis'],
   ['healthCheck without path', (c) => (c.routes[0].healthCheck = { interval: '2s' }), 'routes[0].healthCheck.path: is required'],

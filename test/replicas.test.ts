@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { Pool } from 'undici';
 import { RedisState } from '../src/store/redis-state.js';
 import { ReplicaSync } from '../src/store/replica-sync.js';
+import { FleetEvidence } from '../src/store/fleet-evidence.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { config, eventually, startGateway, startLabelled, startUpstream, type TestUpstream } from './helpers/servers.js';
 
@@ -33,24 +34,29 @@ async function fleet(t: Test): Promise<Fleet> {
   return { redis, prefix: `rg-test-${process.pid}-${++prefixes}`, stable, candidate };
 }
 
-async function replica(t: Test, f: Fleet) {
+async function replica(t: Test, f: Fleet, options: { weight?: number; fleetEvidence?: boolean } = {}) {
   const cfg = config(
     [
       {
         name: 'm',
         match: { pathPrefix: '/m' },
         stable: { version: 'v1', url: f.stable.url },
-        candidate: { version: 'v2', url: f.candidate.url, weight: 50 },
+        candidate: { version: 'v2', url: f.candidate.url, weight: options.weight ?? 50 },
         rollback: { latency: { minDelta: '10s' } },
       },
     ],
     { store: { kind: 'redis', url: f.redis.url, prefix: f.prefix } },
   );
-  const gw = await startGateway(cfg);
-  const sync = new ReplicaSync(gw.rollouts, new RedisState(f.redis.url, f.prefix), quiet);
+  // As `rollgate serve` runs them: each replica's own tests at 1/(2 x maxReplicas) of alpha.
+  const gw = await startGateway(cfg, { alphaScale: 1 / 16 });
+  const redis = new RedisState(f.redis.url, f.prefix);
+  const sync = new ReplicaSync(gw.rollouts, redis, quiet);
   await sync.start();
+  const evidence = new FleetEvidence(gw.rollouts, redis, sync.id, 0.5);
+  if (options.fleetEvidence === true) await evidence.start(50);
   const pool = new Pool(gw.url, { connections: 4 });
   t.teardown(async () => {
+    evidence.close();
     await pool.close();
     await sync.close();
     await gw.close();
@@ -61,7 +67,7 @@ async function replica(t: Test, f: Fleet) {
     return { status: r.statusCode, version: String(r.headers['x-rollgate-version']) };
   };
   const controller = gw.rollouts.route('m')!;
-  return { gw, sync, controller, send, traffic: () => gw.gateway.routes.get('m')!.traffic };
+  return { gw, sync, evidence, controller, send, traffic: () => gw.gateway.routes.get('m')!.traffic };
 }
 
 t.test('a weight set through one replica is the weight on all', async (t) => {
@@ -138,4 +144,23 @@ t.test('two admin calls racing on two replicas end in one state on all; a rollba
   a.controller.rollback('manual');
   b.controller.setWeight(80, 'manual');
   t.ok(await eventually(() => [a, b, c].every((r) => r.controller.phase === 'rolled_back' && r.traffic().weightBp === 0), 5_000), 'the rollback holds on every replica');
+});
+
+t.test('replicas that each see too little to decide, decide together on the fleet\'s evidence', async (t) => {
+  const f = await fleet(t);
+  const rs = [await replica(t, f, { weight: 100, fleetEvidence: true }), await replica(t, f, { weight: 100, fleetEvidence: true }), await replica(t, f, { weight: 100, fleetEvidence: true })];
+  t.ok(await eventually(() => rs.filter((r) => r.evidence.holding('m')).length === 1, 5_000), 'one replica holds the fleet lease');
+  // 20% failures, 40 requests per replica: too little for any replica's own tests.
+  for (const r of rs) for (let i = 0; i < 40; i++) await r.send(i % 5 === 4 ? { 'x-fail': '1' } : {});
+  t.ok(await eventually(() => rs.every((r) => r.controller.phase === 'rolled_back'), 5_000), 'rolled back on every replica');
+  const holder = rs.find((r) => r.evidence.holding('m') || r.controller.state().lastDecision?.reason !== 'peer')!;
+  t.match(holder.controller.state().lastDecision, { reason: 'error_rate', evidence: { test: 'fleet', replicas: [String, String, String] }, message: /on the fleet's evidence \(3 replicas\)/ });
+  const others = rs.filter((r) => r !== holder);
+  for (const r of others) t.match(r.controller.state().lastDecision, { reason: 'peer', evidence: { reason: 'error_rate', test: 'fleet' } });
+
+  // The same traffic on one replica alone does not trip its own tests.
+  const g = await fleet(t);
+  const alone = await replica(t, g, { weight: 100 });
+  for (let i = 0; i < 40; i++) await alone.send(i % 5 === 4 ? { 'x-fail': '1' } : {});
+  t.equal(alone.controller.phase, 'progressing', 'one replica\'s 40 requests are not enough on their own');
 });

@@ -8,6 +8,7 @@ import { createStore, StoreError, type StateStore } from '../store/index.js';
 import { Persister } from '../store/persister.js';
 import { RedisState } from '../store/redis-state.js';
 import { ReplicaSync } from '../store/replica-sync.js';
+import { FleetEvidence } from '../store/fleet-evidence.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 
 export const EXIT_OK = 0;
@@ -34,14 +35,20 @@ export async function serve(configPath: string): Promise<number> {
   const config = loadOrReport(configPath, process.stderr);
   if (config === null) return EXIT_USAGE;
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
-  const { gateway, rollouts, metrics } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug') });
+  // Replicas sharing evidence split each rule's alpha: half for the fleet's tests, the other half
+  // over at most store.maxReplicas replicas' own tests (see the README).
+  const alphaScale = config.store.kind === 'redis' ? 1 / (2 * config.store.maxReplicas) : 1;
+  const { gateway, rollouts, metrics } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale });
   // Where route state lives: a file or memory (this replica alone), or Redis (shared by replicas).
   let persister: { flush(): Promise<void> };
   let sync: ReplicaSync<unknown> | null = null;
+  let fleet: FleetEvidence<unknown> | null = null;
   if (config.store.kind === 'redis') {
     const redis = new RedisState(config.store.url, config.store.prefix);
     sync = new ReplicaSync(rollouts as Rollouts<unknown>, redis, log);
     const outcome = await sync.start();
+    fleet = new FleetEvidence(rollouts as Rollouts<unknown>, redis, sync.id, 0.5);
+    await fleet.start();
     log.info({ store: { kind: 'redis', url: config.store.url, prefix: config.store.prefix }, replica: sync.id, routes: outcome }, 'route state shared through redis');
     persister = sync;
   } else {
@@ -105,6 +112,7 @@ export async function serve(configPath: string): Promise<number> {
       log.info({ signal, drainTimeoutMs: config.listen.drainTimeoutMs }, 'shutting down: draining in-flight requests');
       void Promise.all([gateway.close(), admin.app.close()]).then(async () => {
         await persister.flush();
+        fleet?.close();
         await sync?.close();
         log.info({}, 'stopped');
         resolve(EXIT_OK);

@@ -23,6 +23,8 @@ export const DEFAULT_ADMIN: Readonly<GatewayConfig['admin']> = Object.freeze({
 });
 export const DEFAULT_STORE: Readonly<StoreConfig> = Object.freeze({ kind: 'memory' });
 export const DEFAULT_REDIS_PREFIX = 'rollgate';
+/** Replicas the alpha budget is split over when they share evidence (store: redis). */
+export const DEFAULT_MAX_REPLICAS = 8;
 export const DEFAULT_LOG_LEVEL: GatewayConfig['log']['level'] = 'info';
 export const DEFAULT_CANDIDATE_WEIGHT = 0;
 export const DEFAULT_STRATEGY: Strategy = 'canary';
@@ -140,7 +142,7 @@ function route(r: RouteInput): RouteConfig {
 function store(s: ConfigInput['store']): StoreConfig {
   if (s === undefined || s.kind === 'memory') return { ...DEFAULT_STORE } as StoreConfig;
   if (s.kind === 'file') return { kind: 'file', path: s.path as string };
-  return { kind: 'redis', url: s.url as string, prefix: s.prefix ?? DEFAULT_REDIS_PREFIX };
+  return { kind: 'redis', url: s.url as string, prefix: s.prefix ?? DEFAULT_REDIS_PREFIX, maxReplicas: s.maxReplicas ?? DEFAULT_MAX_REPLICAS };
 }
 
 /**

@@ -31,11 +31,11 @@ export function crossChecks(raw: unknown): Problem[] {
 
   const store = field(raw, 'store');
   const kind = field(store, 'kind');
-  const used: Record<string, string[]> = { memory: [], file: ['path'], redis: ['url', 'prefix'] };
+  const used: Record<string, string[]> = { memory: [], file: ['path'], redis: ['url', 'prefix', 'maxReplicas'] };
   if (isObj(store) && typeof kind === 'string' && used[kind]) {
     if (kind === 'file' && store.path === undefined) add(['store', 'path'], 'is required when kind is file');
     if (kind === 'redis' && store.url === undefined) add(['store', 'url'], 'is required when kind is redis');
-    for (const key of ['path', 'url', 'prefix']) {
+    for (const key of ['path', 'url', 'prefix', 'maxReplicas']) {
       if (store[key] !== undefined && !used[kind]!.includes(key)) add(['store', key], `is not used with kind ${kind}`);
     }
   }

@@ -185,6 +185,7 @@ export const ConfigSchema = Obj({
       path: Type.Optional(Str('must be a file path')),
       url: Type.Optional(Str('must be a redis:// or rediss:// URL', undefined, 'redis-url')),
       prefix: Type.Optional(Str('must be letters, digits or _.:-', /^[A-Za-z0-9_.:-]+$/)),
+      maxReplicas: Type.Optional(Int(1, 1000)),
     }),
   ),
   notify: Type.Optional(Type.Array(Obj({ kind: OneOf(['webhook']), url: HttpUrl() }))),

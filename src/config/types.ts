@@ -64,7 +64,7 @@ export interface RouteConfig {
 export type StoreConfig =
   | { kind: 'memory' }
   | { kind: 'file'; path: string }
-  | { kind: 'redis'; url: string; prefix: string };
+  | { kind: 'redis'; url: string; prefix: string; maxReplicas: number };
 
 export interface WebhookConfig {
   kind: 'webhook';

@@ -3,6 +3,7 @@ import type { FailureKind, Outcome, VersionRole } from '../proxy/outcome.js';
 import { SlidingWindow, type CountedFailure, type WindowSnapshot } from '../stats/window.js';
 import { describeTrip, type Trip, type TripReason } from './decide.js';
 import { ConditionalTest, RateAboveTest, SpendingTests } from './sequential.js';
+import type { FleetDelta } from './fleet-judge.js';
 
 /**
  * A candidate failure while stable is failing too (stable's latest answer failed, within this
@@ -79,6 +80,8 @@ export class RouteJudge {
   #tripped: Trip | null = null;
   #baseline: Baseline | null = null;
   /** Since the last deliberate change of the traffic mix: when, the weight set, requests per version. */
+  /** What this judge saw since the last `takeFleetDelta()`: the replicas' shared evidence. */
+  readonly #delta: FleetDelta;
   #mixFrom = -Infinity;
   #mixWeight = 0;
   #mixCandidate = 0;
@@ -113,6 +116,8 @@ export class RouteJudge {
     const epochMs = rules.windowMs / EPOCHS_PER_WINDOW;
     this.#errorRelative = new SpendingTests(this.#alphaEach.errorRelative, epochMs, now, () => new ConditionalTest(rules.errorRate.tolerance));
     this.#errorAbsolute = new SpendingTests(this.#alphaEach.errorAbsolute, epochMs, now, () => new RateAboveTest(rules.errorRate.maxAbsolute));
+    const zeros = () => rules.latency.quantiles.map(() => 0);
+    this.#delta = { stable: { requests: 0, failures: 0, slow: zeros() }, candidate: { requests: 0, failures: 0, slow: zeros() } };
     this.#latency = rules.latency.quantiles.map((q) => ({
       q,
       threshold: Number.NaN,
@@ -123,6 +128,19 @@ export class RouteJudge {
 
   get tripped(): Trip | null {
     return this.#tripped;
+  }
+
+  /** The evidence since the last call (null when there was none), for the fleet's judge. */
+  takeFleetDelta(): FleetDelta | null {
+    const d = this.#delta;
+    if (d.stable.requests + d.candidate.requests + d.stable.slow.reduce((a, b) => a + b, 0) + d.candidate.slow.reduce((a, b) => a + b, 0) === 0) return null;
+    const out: FleetDelta = { stable: { ...d.stable, slow: [...d.stable.slow] }, candidate: { ...d.candidate, slow: [...d.candidate.slow] } };
+    for (const v of [d.stable, d.candidate]) {
+      v.requests = 0;
+      v.failures = 0;
+      v.slow.fill(0);
+    }
+    return out;
   }
 
   /** Candidate requests judged so far (the step schedule asks whether a step had any). */
@@ -233,6 +251,7 @@ export class RouteJudge {
       const l = this.#latency[i] as LatencyTest;
       if (!(elapsedMs > l.threshold) || (countedMask & (1 << i)) !== 0) continue;
       slow = true;
+      (this.#delta[role].slow[i] as number)++;
       this.#feedConditional(l.tests, share, role === 'candidate');
     }
     return slow && role === 'candidate' ? this.#check(now, null) : null;
@@ -262,6 +281,8 @@ export class RouteJudge {
     this.#tickEpochs(now);
     this.stable.record(now, latency, failure);
     this.#mixStable++;
+    this.#delta.stable.requests++;
+    if (failure !== null) this.#delta.stable.failures++;
     if (this.#baseline !== null) return null;
     this.#stableLastFailed = failure !== null;
     if (failure !== null) this.#lastStableFailureAt = now;
@@ -271,7 +292,10 @@ export class RouteJudge {
     if (this.#candidateSeen >= this.rules.warmup && !this.#pairedMode) {
       for (let i = 0; i < this.#latency.length; i++) {
         const l = this.#latency[i] as LatencyTest;
-        if (latency > l.threshold && (counted & (1 << i)) === 0) this.#feedConditional(l.tests, share, false);
+        if (latency > l.threshold && (counted & (1 << i)) === 0) {
+          (this.#delta.stable.slow[i] as number)++;
+          this.#feedConditional(l.tests, share, false);
+        }
       }
     }
     return null;
@@ -282,6 +306,8 @@ export class RouteJudge {
     this.candidate.record(now, latency, failure);
     this.#candidateSeen++;
     this.#mixCandidate++;
+    this.#delta.candidate.requests++;
+    if (failure !== null) this.#delta.candidate.failures++;
     this.#pairedMode = pairedMs !== undefined;
     let rose = false;
     for (const [t] of this.#errorAbsolute.live()) t.add(failure !== null);
@@ -339,6 +365,7 @@ export class RouteJudge {
       for (let i = 0; i < this.#latency.length; i++) {
         const l = this.#latency[i] as LatencyTest;
         if (latency > l.threshold && (counted & (1 << i)) === 0) {
+          (this.#delta.candidate.slow[i] as number)++;
           this.#feedConditional(l.tests, share, true);
           rose = true;
         }

@@ -20,12 +20,13 @@ export class Rollouts<U> {
   readonly #controllers = new Map<string, RouteController<U>>();
   readonly #listeners: EventListener[] = [];
 
-  constructor(routes: readonly RolloutRoute<U>[], now: () => number, wallNow?: () => number, timers?: Timers) {
+  constructor(routes: readonly RolloutRoute<U>[], now: () => number, wallNow?: () => number, timers?: Timers, alphaScale?: number) {
     for (const r of routes) {
       const deps = {
         picker: r.picker,
         now,
         ...(timers ? { timers } : {}),
+        ...(alphaScale !== undefined ? { alphaScale } : {}),
         publish: this.#publish,
         ...(wallNow ? { wallNow } : {}),
         ...(r.makeUpstream ? { makeUpstream: r.makeUpstream } : {}),

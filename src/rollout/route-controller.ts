@@ -88,6 +88,11 @@ export interface ControllerDeps<U> {
   publish: (event: RouteEvent, state: RouteState) => void;
   /** Bake timers (real ones unless a test gives a fake clock). */
   timers?: Timers;
+  /**
+   * The share of each rule's alpha this replica's own tests run at (1 alone; with replicas
+   * sharing evidence, the rest goes to the fleet's tests).
+   */
+  alphaScale?: number;
 }
 
 /** A change the route's state does not allow (the admin API answers 409). */
@@ -115,6 +120,8 @@ export class RouteController<U> {
   readonly config: RouteConfig;
   readonly #deps: ControllerDeps<U>;
   readonly #bake: BakeTimer;
+  /** The rules this replica's judges run on: the route's, at this replica's share of alpha. */
+  readonly #judgeRules: RouteConfig['rollback'];
   #phase: Phase;
   #stable: VersionState;
   #candidate: (VersionState & { weight: number }) | null;
@@ -147,6 +154,7 @@ export class RouteController<U> {
     this.config = config;
     this.#deps = deps;
     this.#bake = new BakeTimer(deps.timers ?? REAL_TIMERS, deps.now);
+    this.#judgeRules = { ...config.rollback, alpha: config.rollback.alpha * (deps.alphaScale ?? 1) };
     this.#stableWindow = new SlidingWindow(config.rollback.windowMs, deps.now());
     this.#strategy = config.strategy;
     this.#stable = { version: config.stable.version, url: config.stable.url, revision: 1 };
@@ -154,7 +162,7 @@ export class RouteController<U> {
     const c = config.candidate;
     this.#candidate = c === null ? null : { version: c.version, url: c.url, weight: c.weight, revision: this.#nextRevision++ };
     this.#phase = c === null ? 'stable' : 'progressing';
-    if (c !== null) this.#judge = new RouteJudge(config.rollback, this.#stable.version, c.version, deps.now(), this.#stableWindow);
+    if (c !== null) this.#judge = new RouteJudge(this.#judgeRules, this.#stable.version, c.version, deps.now(), this.#stableWindow);
     const at = this.#wallIso();
     this.revisions.unshift({ ...this.#stable, deployedAt: at, status: 'stable' });
     if (this.#candidate !== null) {
@@ -181,7 +189,7 @@ export class RouteController<U> {
     if (previous !== null) this.#setRevisionStatus(previous.revision, this.#phase === 'rolled_back' ? 'rolled_back' : 'retired');
     this.#candidate = { version, url, weight, revision: this.#nextRevision++ };
     this.revisions.unshift({ ...this.#candidate, deployedAt: this.#wallIso(), status: 'candidate' });
-    this.#judge = new RouteJudge(this.config.rollback, this.#stable.version, version, this.#deps.now(), this.#stableWindow);
+    this.#judge = new RouteJudge(this.#judgeRules, this.#stable.version, version, this.#deps.now(), this.#stableWindow);
     this.#phase = 'progressing';
     this.#strategy = strategy;
     this.#lastDecision = null;
@@ -415,7 +423,7 @@ export class RouteController<U> {
     this.revisions.splice(0, this.revisions.length, ...p.revisions);
     this.events.splice(0, this.events.length, ...p.events);
     this.#stableWindow = new SlidingWindow(this.config.rollback.windowMs, this.#deps.now());
-    this.#judge = p.candidate === null ? null : new RouteJudge(this.config.rollback, p.stable.version, p.candidate.version, this.#deps.now(), this.#stableWindow);
+    this.#judge = p.candidate === null ? null : new RouteJudge(this.#judgeRules, p.stable.version, p.candidate.version, this.#deps.now(), this.#stableWindow);
     this.#restorePlan(p.plan ?? null);
     this.#applyTraffic();
   }
@@ -567,6 +575,16 @@ export class RouteController<U> {
         }
       }
     }
+  }
+
+  /**
+   * A trip decided on the fleet's pooled evidence (by the replica running the fleet's tests) for
+   * candidate `revision`: acted on like one of this replica's own.
+   */
+  tripFromFleet(trip: Trip, revision: number): boolean {
+    if (this.#candidate === null || this.#candidate.revision !== revision || this.#phase === 'rolled_back') return false;
+    this.#trip(trip, this.#deps.now());
+    return true;
   }
 
   #trip(trip: Trip, decidedAt: number): void {

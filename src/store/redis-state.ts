@@ -20,6 +20,16 @@ redis.call('PUBLISH', KEYS[2], ARGV[5])
 return -1
 `;
 
+// Take the lease when nobody holds it, keep it when this replica does.
+const LEASE = `
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;
+
 /**
  * Route state in Redis: a hash per route (`<prefix>:route:<name>` with generation, by, state)
  * written only by compare-and-set, and a channel (`<prefix>:changes`) that carries
@@ -83,9 +93,34 @@ export class RedisState {
     return { ok: false, current: await this.read(name) };
   }
 
+  /** Publishes one replica's evidence; fire and forget (lost evidence only makes the fleet slower). */
+  publishEvidence(message: string): void {
+    if (this.#cmd.status !== 'ready') return;
+    this.#cmd.publish(`${this.prefix}:evidence`, message).catch(() => {});
+  }
+
+  /** Subscribes to the evidence channel. */
+  async subscribeEvidence(onEvidence: (message: string) => void): Promise<void> {
+    const channel = `${this.prefix}:evidence`;
+    this.#sub.on('message', (ch: string, message: string) => {
+      if (ch === channel) onEvidence(message);
+    });
+    await this.#sub.subscribe(channel);
+  }
+
+  /**
+   * Takes or keeps the lease on running the fleet's tests for `route` for `ms`; true when this
+   * replica holds it.
+   */
+  async lease(route: string, id: string, ms: number): Promise<boolean> {
+    const r = await this.#cmd.eval(LEASE, 1, `${this.prefix}:lease:${route}`, id, ms);
+    return r === 1;
+  }
+
   /** Subscribes to the change channel. */
   async subscribe(onChange: (route: string, generation: number, by: string) => void): Promise<void> {
-    this.#sub.on('message', (_channel: string, message: string) => {
+    this.#sub.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return;
       try {
         const m = JSON.parse(message) as { route: string; generation: number; by: string };
         onChange(m.route, m.generation, m.by);

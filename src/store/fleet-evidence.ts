@@ -1,0 +1,96 @@
+import { FleetJudge, type FleetDelta } from '../judge/fleet-judge.js';
+import type { Rollouts } from '../rollout/rollouts.js';
+import type { RedisState } from './redis-state.js';
+
+/** How often each replica shares what its judges saw, and how long the fleet lease lasts. */
+export const EVIDENCE_INTERVAL_MS = 250;
+const LEASE_MS = 1_500;
+
+interface EvidenceMessage {
+  route: string;
+  revision: number;
+  by: string;
+  delta: FleetDelta;
+}
+
+/**
+ * Evidence across replicas: every EVIDENCE_INTERVAL_MS each replica publishes, per route with a
+ * live candidate, what its judge saw since the last time (requests, failures and slow events per
+ * version). One replica at a time (the holder of a Redis lease per route) feeds every replica's
+ * evidence into the fleet's tests (FleetJudge, at `fleetAlpha` of each rule's alpha); a fleet
+ * trip is acted on by that replica like its own and reaches the others as any trip does.
+ */
+export class FleetEvidence<U> {
+  readonly #rollouts: Rollouts<U>;
+  readonly #redis: RedisState;
+  readonly #id: string;
+  readonly #fleetAlphaScale: number;
+  readonly #now: () => number;
+  readonly #judges = new Map<string, { revision: number; judge: FleetJudge }>();
+  readonly #holding = new Set<string>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(rollouts: Rollouts<U>, redis: RedisState, id: string, fleetAlphaScale: number, now: () => number = () => performance.now()) {
+    this.#rollouts = rollouts;
+    this.#redis = redis;
+    this.#id = id;
+    this.#fleetAlphaScale = fleetAlphaScale;
+    this.#now = now;
+  }
+
+  async start(intervalMs = EVIDENCE_INTERVAL_MS): Promise<void> {
+    void this.#redis.subscribeEvidence((m) => this.#received(m)).catch(() => {});
+    this.#timer = setInterval(() => void this.#tick(), intervalMs);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** Replicas whose evidence the fleet's tests have for a route (on the lease holder). */
+  holding(route: string): boolean {
+    return this.#holding.has(route);
+  }
+
+  async #tick(): Promise<void> {
+    for (const c of this.#rollouts.routes()) {
+      const judge = c.judge;
+      const candidate = c.state().candidate;
+      if (judge === null || candidate === null || c.phase === 'rolled_back') {
+        this.#holding.delete(c.name);
+        continue;
+      }
+      const delta = judge.takeFleetDelta();
+      if (delta !== null) this.#redis.publishEvidence(JSON.stringify({ route: c.name, revision: candidate.revision, by: this.#id, delta } satisfies EvidenceMessage));
+      try {
+        if (await this.#redis.lease(c.name, this.#id, LEASE_MS)) this.#holding.add(c.name);
+        else this.#holding.delete(c.name);
+      } catch {
+        this.#holding.delete(c.name);
+      }
+    }
+  }
+
+  #received(raw: string): void {
+    let m: EvidenceMessage;
+    try {
+      m = JSON.parse(raw) as EvidenceMessage;
+    } catch {
+      return;
+    }
+    if (!this.#holding.has(m.route)) return;
+    const c = this.#rollouts.route(m.route);
+    const s = c?.state();
+    if (c === undefined || s === undefined || s.candidate === null || s.candidate.revision !== m.revision || c.phase === 'rolled_back') return;
+    let entry = this.#judges.get(m.route);
+    if (entry === undefined || entry.revision !== m.revision) {
+      const rules = c.config.rollback;
+      entry = { revision: m.revision, judge: new FleetJudge(rules, rules.alpha * this.#fleetAlphaScale, s.stable.version, s.candidate.version, this.#now()) };
+      this.#judges.set(m.route, entry);
+    }
+    const trip = entry.judge.add(m.by, m.delta, this.#now());
+    if (trip !== null) c.tripFromFleet(trip, m.revision);
+  }
+}
