@@ -81,13 +81,15 @@ routes:
   t.ok(await eventually(async () => (await a.api('GET', '/readyz')).json.stateShared === true, 5_000), 'and state is shared again');
 });
 
-t.test('a replica that starts while Redis is down serves on its config, and joins when Redis is up', async (t) => {
+t.test('a replica that starts while Redis is down serves everything on stable until it knows the fleet state, then joins', async (t) => {
   const redis = await startRedis();
   await redis.kill();
   const stable = await startLabelled('v1');
+  const candidate = await startLabelled('v2');
   t.teardown(async () => {
     await redis.stop();
     await stable.close();
+    await candidate.close();
   });
   const [port, adminPort] = [await freePort(), await freePort()];
   const run = runCli(
@@ -101,17 +103,28 @@ routes:
   - name: m
     match: { pathPrefix: /m }
     stable: { version: v1, url: ${stable.url} }
+    candidate: { version: v2, url: ${candidate.url}, weight: 50 }
+    rollback: { latency: { minDelta: 10s } }
 `),
     ],
     { ROLLGATE_ADMIN_TOKEN: TOKEN },
   );
   t.teardown(() => void run.child.kill('SIGKILL'));
   await waitForPort(port);
-  t.match(run.stdout(), /redis unreachable at start: serving on the config/);
-  const r = await request(`http://127.0.0.1:${port}/m/x`);
-  t.equal(r.statusCode, 200, 'serving');
-  await r.body.dump();
+  t.match(run.stdout(), /redis unreachable at start: stable serves every route until the fleet state is known/);
+  const versions = async (n: number) => {
+    const seen = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      const r = await request(`http://127.0.0.1:${port}/m/x`);
+      t.equal(r.statusCode, 200);
+      seen.add(String(r.headers['x-rollgate-version']));
+      await r.body.dump();
+    }
+    return [...seen].sort();
+  };
+  t.same(await versions(40), ['v1'], 'the candidate gets nothing: it might have been rolled back meanwhile');
   await redis.restart();
   const ready = async () => ((await (await request(`http://127.0.0.1:${adminPort}/readyz`)).body.json()) as { stateShared: boolean }).stateShared;
   t.ok(await eventually(ready, 10_000), 'state shared once Redis is up');
+  t.same(await versions(60), ['v1', 'v2'], 'then the candidate takes its weight');
 });

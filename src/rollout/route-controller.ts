@@ -143,6 +143,8 @@ export class RouteController<U> {
   #candidateCheckFailures = 0;
   #stableCheckFailures = 0;
   #stableHealthy = true;
+  /** Held: the candidate gets nothing until released (a replica that has not seen the fleet's state). */
+  #held = false;
   /** Counts changes: one per event. Replicas sharing state apply only newer generations. */
   #generation = 0;
   readonly events: RouteEvent[] = [];
@@ -450,6 +452,20 @@ export class RouteController<U> {
   /** How many changes this route has had (the replicas' ordering). */
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * Holds the candidate at no traffic at all (nor copies) until released: a replica that starts
+   * without the fleet's state cannot know whether the candidate was rolled back meanwhile.
+   */
+  holdCandidate(held: boolean): void {
+    if (this.#held === held) return;
+    this.#held = held;
+    this.#applyTraffic();
+  }
+
+  get held(): boolean {
+    return this.#held;
   }
 
   /** The generation the shared store has for this state (after a write or a load). */
@@ -836,7 +852,7 @@ export class RouteController<U> {
     const s = this.#deps.picker.state;
     const before = s.weightBp;
     const c = this.#candidate;
-    const live = c !== null && this.#phase !== 'rolled_back' && this.#healthy;
+    const live = c !== null && this.#phase !== 'rolled_back' && this.#healthy && !this.#held;
     const shadowing = this.#phase === 'shadowing' || (this.#phase === 'paused' && this.#pausedFrom === 'shadowing');
     this.#deps.picker.state = trafficState(
       s.stable,

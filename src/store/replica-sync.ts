@@ -64,8 +64,10 @@ export class ReplicaSync<U> {
       await this.#redis.connect();
       outcome = await this.#initial();
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, 'redis unreachable at start: serving on the config; state is not shared until it is back');
-      for (const c of this.#rollouts.routes()) this.#dirty.add(c.name);
+      // Without the fleet's state this replica cannot know whether a candidate was rolled back
+      // meanwhile: stable serves everything until the first sync.
+      this.#log.warn({ err: (err as Error).message }, 'redis unreachable at start: stable serves every route until the fleet state is known');
+      for (const c of this.#rollouts.routes()) c.holdCandidate(true);
     }
     void this.#redis.subscribe((route, generation, by) => void this.#announced(route, generation, by)).catch(() => {});
     return outcome;
@@ -104,6 +106,16 @@ export class ReplicaSync<U> {
   /** After a reconnect: take what changed meanwhile, then write what changed here. */
   async #resync(): Promise<void> {
     if (this.#closed) return;
+    if (this.#rollouts.routes().some((c) => c.held)) {
+      // Never synced yet (Redis was unreachable at start): load as at start, then release.
+      try {
+        await this.#initial();
+        for (const c of this.#rollouts.routes()) c.holdCandidate(false);
+      } catch {
+        // Still unreachable: the next 'ready' tries again.
+      }
+      return;
+    }
     try {
       for (const c of this.#rollouts.routes()) {
         const s = await this.#redis.read(c.name);
