@@ -164,3 +164,15 @@ t.test('replicas that each see too little to decide, decide together on the flee
   for (let i = 0; i < 40; i++) await alone.send(i % 5 === 4 ? { 'x-fail': '1' } : {});
   t.equal(alone.controller.phase, 'progressing', 'one replica\'s 40 requests are not enough on their own');
 });
+
+t.test('when the lease holder stops, another replica runs the fleet\'s tests as the next term', async (t) => {
+  const f = await fleet(t);
+  const rs = [await replica(t, f, { fleetEvidence: true }), await replica(t, f, { fleetEvidence: true })];
+  t.ok(await eventually(() => rs.some((r) => r.evidence.holding('m')), 5_000));
+  const first = rs.find((r) => r.evidence.holding('m'))!;
+  const other = rs.find((r) => r !== first)!;
+  t.equal(first.evidence.term('m'), 1, 'the first term');
+  first.evidence.close();
+  t.ok(await eventually(() => other.evidence.holding('m'), 5_000), 'the other replica takes the lease once it lapses');
+  t.equal(other.evidence.term('m'), 2, 'as term 2, at 1/6 of the fleet\'s alpha (term 1 had 1/2)');
+});

@@ -17,8 +17,9 @@ interface EvidenceMessage {
  * Evidence across replicas: every EVIDENCE_INTERVAL_MS each replica publishes, per route with a
  * live candidate, what its judge saw since the last time (requests, failures and slow events per
  * version). One replica at a time (the holder of a Redis lease per route) feeds every replica's
- * evidence into the fleet's tests (FleetJudge, at `fleetAlpha` of each rule's alpha); a fleet
- * trip is acted on by that replica like its own and reaches the others as any trip does.
+ * evidence into the fleet's tests (FleetJudge); a fleet trip is acted on by that replica like its
+ * own and reaches the others as any trip does. The fleet's share of alpha (`fleetAlphaScale` of
+ * each rule's) is spent over the lease's terms: term j gets 1 / (j (j + 1)) of it.
  */
 export class FleetEvidence<U> {
   readonly #rollouts: Rollouts<U>;
@@ -28,6 +29,8 @@ export class FleetEvidence<U> {
   readonly #now: () => number;
   readonly #judges = new Map<string, { revision: number; judge: FleetJudge }>();
   readonly #holding = new Set<string>();
+  /** Which term of the fleet's tests for the deployment this replica runs, per route. */
+  readonly #terms = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(rollouts: Rollouts<U>, redis: RedisState, id: string, fleetAlphaScale: number, now: () => number = () => performance.now()) {
@@ -49,9 +52,14 @@ export class FleetEvidence<U> {
     this.#timer = null;
   }
 
-  /** Replicas whose evidence the fleet's tests have for a route (on the lease holder). */
+  /** Whether this replica runs the fleet's tests for a route now. */
   holding(route: string): boolean {
     return this.#holding.has(route);
+  }
+
+  /** The term of the fleet's tests this replica runs (or last ran) for a route; 0 before any. */
+  term(route: string): number {
+    return this.#terms.get(route) ?? 0;
   }
 
   async #tick(): Promise<void> {
@@ -65,8 +73,16 @@ export class FleetEvidence<U> {
       const delta = judge.takeFleetDelta();
       if (delta !== null) this.#redis.publishEvidence(JSON.stringify({ route: c.name, revision: candidate.revision, by: this.#id, delta } satisfies EvidenceMessage));
       try {
-        if (await this.#redis.lease(c.name, this.#id, LEASE_MS)) this.#holding.add(c.name);
-        else this.#holding.delete(c.name);
+        const lease = await this.#redis.lease(c.name, candidate.revision, this.#id, LEASE_MS);
+        if (lease.state === 'other') this.#holding.delete(c.name);
+        else {
+          if (lease.state === 'taken' || !this.#holding.has(c.name)) {
+            // A new term of the fleet's tests: afresh, at its own part of the fleet's alpha.
+            this.#judges.delete(c.name);
+            this.#terms.set(c.name, Math.max(1, lease.term));
+          }
+          this.#holding.add(c.name);
+        }
       } catch {
         this.#holding.delete(c.name);
       }
@@ -87,7 +103,10 @@ export class FleetEvidence<U> {
     let entry = this.#judges.get(m.route);
     if (entry === undefined || entry.revision !== m.revision) {
       const rules = c.config.rollback;
-      entry = { revision: m.revision, judge: new FleetJudge(rules, rules.alpha * this.#fleetAlphaScale, s.stable.version, s.candidate.version, this.#now()) };
+      // Term j of the fleet's tests (the j-th replica to take the lease for this deployment)
+      // spends 1 / (j (j + 1)) of the fleet's alpha: all terms together never spend more.
+      const j = this.#terms.get(m.route) ?? 1;
+      entry = { revision: m.revision, judge: new FleetJudge(rules, (rules.alpha * this.#fleetAlphaScale) / (j * (j + 1)), s.stable.version, s.candidate.version, this.#now()) };
       this.#judges.set(m.route, entry);
     }
     const trip = entry.judge.add(m.by, m.delta, this.#now());

@@ -20,14 +20,21 @@ redis.call('PUBLISH', KEYS[2], ARGV[5])
 return -1
 `;
 
-// Take the lease when nobody holds it, keep it when this replica does.
+// Keep the lease when this replica holds it (1); take it when nobody does (2, with the number of
+// times it was taken for this deployment, counted in KEYS[2]); else 0.
 const LEASE = `
 local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
+if holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+  return {1, 0}
 end
-return 0
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  local n = redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], 86400000)
+  return {2, n}
+end
+return {0, 0}
 `;
 
 /**
@@ -109,12 +116,13 @@ export class RedisState {
   }
 
   /**
-   * Takes or keeps the lease on running the fleet's tests for `route` for `ms`; true when this
-   * replica holds it.
+   * Takes or keeps the lease on running the fleet's tests for `route` (candidate `revision`) for
+   * `ms`: `kept`, `taken` (with how many times it has been taken for this revision, 1 first), or
+   * `other` (another replica holds it).
    */
-  async lease(route: string, id: string, ms: number): Promise<boolean> {
-    const r = await this.#cmd.eval(LEASE, 1, `${this.prefix}:lease:${route}`, id, ms);
-    return r === 1;
+  async lease(route: string, revision: number, id: string, ms: number): Promise<{ state: 'kept' | 'taken' | 'other'; term: number }> {
+    const [r, n] = (await this.#cmd.eval(LEASE, 2, `${this.prefix}:lease:${route}`, `${this.prefix}:lease-terms:${route}:${revision}`, id, ms)) as [number, number];
+    return { state: r === 1 ? 'kept' : r === 2 ? 'taken' : 'other', term: n };
   }
 
   /** Subscribes to the change channel. */
