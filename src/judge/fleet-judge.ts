@@ -1,7 +1,7 @@
 import type { RollbackRules } from '../config/types.js';
 import type { Trip, TripEvidence, TripReason } from './decide.js';
 import { ALPHA_SHARES, EPOCHS_PER_WINDOW } from './route-judge.js';
-import { ConditionalTest, RateAboveTest, SpendingTests } from './sequential.js';
+import { ConditionalTest, RateAboveTest, SpendingTests, crossing, type Crossing } from './sequential.js';
 
 /**
  * One replica's evidence over a short interval: requests, counted failures and slow events per
@@ -73,26 +73,18 @@ export class FleetJudge {
   }
 
   #check(now: number): Trip | null {
-    const found = (tests: SpendingTests<ConditionalTest | RateAboveTest>): [number, number] | null => {
-      for (const [t, b] of tests.live()) {
-        if (t instanceof RateAboveTest && t.k === 0) continue;
-        const llr = t.logLR();
-        if (llr >= b) return [llr, b];
-      }
-      return null;
-    };
     let reason: TripReason | null = null;
-    let hit: [number, number] | null = null;
+    let hit: Crossing<unknown> | null = null;
     let what = '';
-    if ((hit = found(this.#errorRelative)) !== null) {
+    if ((hit = crossing(this.#errorRelative)) !== null) {
       reason = 'error_rate';
       what = `the candidate fails credibly more than ${this.rules.errorRate.tolerance}x as often as stable`;
-    } else if ((hit = found(this.#errorAbsolute)) !== null) {
+    } else if ((hit = crossing(this.#errorAbsolute)) !== null) {
       reason = 'error_rate';
       what = `the candidate fails credibly more often than maxAbsolute ${this.rules.errorRate.maxAbsolute * 100}%`;
     } else {
       for (const l of this.#latency) {
-        if ((hit = found(l.tests)) !== null) {
+        if ((hit = crossing(l.tests)) !== null) {
           reason = 'latency';
           what = `the candidate is credibly slower than stable at p${l.q * 100}`;
           break;
@@ -113,8 +105,8 @@ export class FleetJudge {
     const evidence: TripEvidence = {
       stable: version(this.stableLabel, s),
       candidate: version(this.candidateLabel, c),
-      statistic: Math.round(hit[0] * 1000) / 1000,
-      boundary: Math.round(hit[1] * 1000) / 1000,
+      statistic: Math.round(hit.statistic * 1000) / 1000,
+      boundary: Math.round(hit.boundary * 1000) / 1000,
       test: 'fleet',
       replicas: [...this.#replicas].sort(),
       alpha: this.#alpha,

@@ -2,7 +2,7 @@ import type { RollbackRules } from '../config/types.js';
 import type { FailureKind, Outcome, VersionRole } from '../proxy/outcome.js';
 import { SlidingWindow, type CountedFailure, type WindowSnapshot } from '../stats/window.js';
 import { describeTrip, type Trip, type TripReason } from './decide.js';
-import { ConditionalTest, RateAboveTest, SpendingTests } from './sequential.js';
+import { ConditionalTest, RateAboveTest, SpendingTests, crossing, type Crossing } from './sequential.js';
 import type { FleetDelta } from './fleet-judge.js';
 
 /**
@@ -201,10 +201,7 @@ export class RouteJudge {
       if (start < this.#episodeEnd.candidate) return null;
       this.#episodeEnd.candidate = now;
       this.#tickEpochs(now);
-      for (const [t] of this.#pairedTests(now).live()) {
-        t.setShare(0.5);
-        t.event(true);
-      }
+      this.#feedConditional(this.#pairedTests(now), 0.5, true);
       return this.#check(now, null);
     }
     if (this.#pairedMode) return null;
@@ -353,10 +350,7 @@ export class RouteJudge {
           event = false;
         }
         if (event !== null) {
-          for (const [t] of this.#pairedTests(now).live()) {
-            t.setShare(0.5);
-            t.event(event);
-          }
+          this.#feedConditional(this.#pairedTests(now), 0.5, event);
           rose ||= event;
         }
       }
@@ -438,84 +432,57 @@ export class RouteJudge {
       statistic = this.#consecutive;
       boundary = this.rules.consecutiveFailures;
     }
-    if (reason === null) {
-      for (const [t, b] of this.#errorRelative.live()) {
-        const llr = t.logLR();
-        if (llr >= b) {
-          reason = 'error_rate';
-          [statistic, boundary] = [llr, b];
-          detail = { test: 'relative', tolerance: this.rules.errorRate.tolerance, share: t.share, candidateFailures: t.candidateEvents, stableFailures: t.stableEvents, alpha: this.#alphaEach.errorRelative };
-          break;
-        }
-      }
-    }
+    // The rules in order; within a rule, the first live test whose evidence reached its boundary.
+    const take = <T>(c: Crossing<T> | null, r: TripReason, describe: (t: T) => Record<string, unknown>): boolean => {
+      if (c === null) return false;
+      reason = r;
+      statistic = c.statistic;
+      boundary = c.boundary;
+      detail = describe(c.test);
+      return true;
+    };
     const base = this.#baseline;
+    const { tolerance } = this.rules.errorRate;
+    if (reason === null) {
+      take(crossing(this.#errorRelative), 'error_rate', (t) => ({ test: 'relative', tolerance, share: t.share, candidateFailures: t.candidateEvents, stableFailures: t.stableEvents, alpha: this.#alphaEach.errorRelative }));
+    }
     if (reason === null && base !== null && base.error !== null) {
-      for (const [t, b] of base.error.live()) {
-        if (t.k === 0) continue;
-        const llr = t.logLR();
-        if (llr >= b) {
-          reason = 'error_rate';
-          [statistic, boundary] = [llr, b];
-          detail = { test: 'baseline', tolerance: this.rules.errorRate.tolerance, stableFailureRate: round3(base.stableFailureRate * 1000) / 1000, stableRequests: base.stableCount, p0: t.p0, candidateRequests: t.n, candidateFailures: t.k, alpha: this.#alphaEach.errorRelative };
-          break;
-        }
-      }
+      take(crossing(base.error), 'error_rate', (t) => ({
+        test: 'baseline',
+        tolerance,
+        stableFailureRate: round3(base.stableFailureRate * 1000) / 1000,
+        stableRequests: base.stableCount,
+        p0: t.p0,
+        candidateRequests: t.n,
+        candidateFailures: t.k,
+        alpha: this.#alphaEach.errorRelative,
+      }));
     }
     if (reason === null) {
-      for (const [t, b] of this.#errorAbsolute.live()) {
-        if (t.k === 0) continue;
-        const llr = t.logLR();
-        if (llr >= b) {
-          reason = 'error_rate';
-          [statistic, boundary] = [llr, b];
-          detail = { test: 'absolute', maxAbsolute: t.p0, candidateRequests: t.n, candidateFailures: t.k, alpha: this.#alphaEach.errorAbsolute };
-          break;
-        }
-      }
+      take(crossing(this.#errorAbsolute), 'error_rate', (t) => ({ test: 'absolute', maxAbsolute: t.p0, candidateRequests: t.n, candidateFailures: t.k, alpha: this.#alphaEach.errorAbsolute }));
     }
     if (reason === null && base !== null) {
-      outerBase: for (const l of base.latency) {
-        for (const [t, b] of l.tests.live()) {
-          if (t.k === 0) continue;
-          const llr = t.logLR();
-          if (llr >= b) {
-            reason = 'latency';
-            [statistic, boundary] = [llr, b];
-            detail = { test: 'baseline', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), candidateSlow: t.k, candidateRequests: t.n, p0: round3(t.p0), alpha: this.#alphaEach.latency };
-            break outerBase;
-          }
-        }
+      for (const l of base.latency) {
+        const describe = (t: RateAboveTest) => ({ test: 'baseline', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), candidateSlow: t.k, candidateRequests: t.n, p0: round3(t.p0), alpha: this.#alphaEach.latency });
+        if (take(crossing(l.tests), 'latency', describe)) break;
       }
     }
     if (reason === null && this.#paired !== null) {
-      for (const [t, b] of this.#paired.live()) {
-        const llr = t.logLR();
-        if (llr >= b) {
-          reason = 'latency';
-          [statistic, boundary] = [llr, b];
-          detail = { test: 'paired', tolerance: this.rules.latency.tolerance, minDeltaMs: this.rules.latency.minDeltaMs, candidateSlower: t.candidateEvents, stableSlower: t.stableEvents, alpha: this.rules.alpha * ALPHA_SHARES.latency };
-          break;
-        }
-      }
+      const { minDeltaMs } = this.rules.latency;
+      take(crossing(this.#paired), 'latency', (t) => ({ test: 'paired', tolerance: this.rules.latency.tolerance, minDeltaMs, candidateSlower: t.candidateEvents, stableSlower: t.stableEvents, alpha: this.rules.alpha * ALPHA_SHARES.latency }));
     }
     if (reason === null && base === null) {
-      outer: for (const l of this.#latency) {
-        for (const [t, b] of l.tests.live()) {
-          const llr = t.logLR();
-          if (llr >= b) {
-            reason = 'latency';
-            [statistic, boundary] = [llr, b];
-            detail = { test: 'latency', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), share: t.share, candidateSlow: t.candidateEvents, stableSlow: t.stableEvents, alpha: this.#alphaEach.latency };
-            break outer;
-          }
-        }
+      for (const l of this.#latency) {
+        const describe = (t: ConditionalTest) => ({ test: 'latency', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), share: t.share, candidateSlow: t.candidateEvents, stableSlow: t.stableEvents, alpha: this.#alphaEach.latency });
+        if (take(crossing(l.tests), 'latency', describe)) break;
       }
     }
-    if (reason === null) return null;
+    // `take` assigns it from a closure, which the compiler's narrowing does not follow.
+    const decided = reason as TripReason | null;
+    if (decided === null) return null;
     const build = (): Trip => {
       const snap = this.snapshot(now);
-      return describeTrip(reason, now, {
+      return describeTrip(decided, now, {
         stable: { version: this.stableLabel, ...snap.stable },
         candidate: { version: this.candidateLabel, ...snap.candidate },
         statistic: round3(statistic),
@@ -523,7 +490,7 @@ export class RouteJudge {
         ...detail,
       });
     };
-    this.#tripped = new DeferredTrip(reason, now, build);
+    this.#tripped = new DeferredTrip(decided, now, build);
     return this.#tripped;
   }
 }

@@ -212,3 +212,19 @@ export class SpendingTests<T> {
     ];
   }
 }
+
+/** A live test whose evidence reached its boundary. */
+export interface Crossing<T> {
+  test: T;
+  statistic: number;
+  boundary: number;
+}
+
+/** The first of a rule's live tests whose evidence (log likelihood ratio) reached its boundary, or null. */
+export function crossing<T extends { logLR(): number }>(tests: SpendingTests<T>): Crossing<T> | null {
+  for (const [test, boundary] of tests.live()) {
+    const statistic = test.logLR();
+    if (statistic >= boundary) return { test, statistic, boundary };
+  }
+  return null;
+}
