@@ -83,7 +83,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   /** Shadow: whether the copy is sent just before the client's request rather than just after. */
   copyFirst = false;
   /** Shadow: sends a copy of the request to the candidate along with the client's. */
-  mirrorTo: ((method: string, path: string, headers: string[], body: Buffer | null) => void) | null = null;
+  mirrorTo: ((method: string, headers: string[], body: Buffer | null) => void) | null = null;
 
   readonly #res: WithExchange;
   readonly requestId: string;
@@ -150,19 +150,17 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       if (body === null || Buffer.isBuffer(body)) this.#sent = { method, path, headers, body };
       else this.#replay = null;
     }
-    const copy = this.mirrorTo;
-    if (copy !== null) {
-      this.mirrorTo = null;
-      // The copy goes out just before or just after, at random: of two requests sent at once the
-      // second is a little slower on a busy host, and neither version may be second on purpose.
-      if (this.copyFirst && (body === null || Buffer.isBuffer(body))) copy(method, path, headers, body);
-    }
+    // Shadow: the copy goes out just before or just after, at random: of two requests sent at
+    // once the second is a little slower on a busy host, and neither version may be second on purpose.
+    const copy = body === null || Buffer.isBuffer(body) ? this.mirrorTo : null;
+    this.mirrorTo = null;
+    if (copy !== null && this.copyFirst) copy(method, headers, body as Buffer | null);
     try {
       this.#upstream.pool.dispatch({ path, method, headers, body }, this);
     } catch (err) {
       this.onError(err as Error);
     }
-    if (copy !== null && !this.copyFirst && (body === null || Buffer.isBuffer(body))) copy(method, path, headers, body);
+    if (copy !== null && !this.copyFirst) copy(method, headers, body as Buffer | null);
   }
 
   /**

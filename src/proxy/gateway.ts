@@ -185,7 +185,7 @@ export class Gateway {
     const replay = toCandidate && route.config.retryOnStable ? state.stable : null;
 
     const ex = new Exchange(this.#context, route, toCandidate, upstream, replay, res, requestId, startedAt);
-    // Shadow: a copy for the candidate, sent once the client's request has gone to stable.
+    // Shadow: a copy for the candidate, sent along with the client's request to stable.
     let copyBody = false;
     if (state.mirrorBp !== 0 && !toCandidate && route.picker.pickMirror()) {
       const m = route.mirror;
@@ -193,7 +193,7 @@ export class Gateway {
       else {
         const candidate = state.candidate as Upstream;
         const candidatePath = candidate.basePath + url;
-        ex.mirrorTo = (method, _path, h, body) => m.send(candidate, method, candidatePath, h, body, ex);
+        ex.mirrorTo = (method, h, body) => m.send(candidate, method, candidatePath, h, body, ex);
         ex.copyFirst = route.picker.coin();
         copyBody = true;
       }

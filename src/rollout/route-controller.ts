@@ -417,6 +417,15 @@ export class RouteController<U> {
       if (s.candidate !== null) this.#deps.retire?.(s.candidate);
     }
     this.#deps.picker.state = trafficState(stableU, p.stable.version, candidateU, p.candidate?.version ?? null, 0, false);
+    this.#takeSaved(p);
+    this.#stableWindow = new SlidingWindow(this.config.rollback.windowMs, this.#deps.now());
+    this.#judge = p.candidate === null ? null : new RouteJudge(this.#judgeRules, p.stable.version, p.candidate.version, this.#deps.now(), this.#stableWindow);
+    this.#restorePlan(p.plan ?? null);
+    this.#applyTraffic();
+  }
+
+  /** A saved state's phase, versions, last decision and history (not its plan or traffic). */
+  #takeSaved(p: PersistedRoute): void {
     this.#phase = p.phase;
     this.#stable = { ...p.stable };
     this.#candidate = p.candidate === null ? null : { ...p.candidate };
@@ -424,10 +433,6 @@ export class RouteController<U> {
     this.#nextRevision = p.nextRevision;
     this.revisions.splice(0, this.revisions.length, ...p.revisions);
     this.events.splice(0, this.events.length, ...p.events);
-    this.#stableWindow = new SlidingWindow(this.config.rollback.windowMs, this.#deps.now());
-    this.#judge = p.candidate === null ? null : new RouteJudge(this.#judgeRules, p.stable.version, p.candidate.version, this.#deps.now(), this.#stableWindow);
-    this.#restorePlan(p.plan ?? null);
-    this.#applyTraffic();
   }
 
   #restorePlan(plan: PersistedPlan | null): void {
@@ -485,20 +490,10 @@ export class RouteController<U> {
     const wasLive = this.#candidate !== null && this.#phase !== 'rolled_back';
     const sameVersions = p.stable.revision === this.#stable.revision && (p.candidate?.revision ?? null) === (this.#candidate?.revision ?? null);
     const tripped = sameVersions && wasLive && p.phase === 'rolled_back';
-    if (tripped) {
-      const s = this.#deps.picker.state;
-      this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
-    }
+    if (tripped) this.#cutCandidate();
     if (sameVersions) {
-      this.#bake.stop();
-      this.#phase = p.phase;
-      this.#candidate = p.candidate === null ? null : { ...p.candidate };
-      this.#lastDecision = p.lastDecision;
-      this.#nextRevision = p.nextRevision;
-      this.revisions.splice(0, this.revisions.length, ...p.revisions);
-      this.events.splice(0, this.events.length, ...p.events);
-      this.#stage = null;
-      this.#stepIndex = -1;
+      this.#endPlan();
+      this.#takeSaved(p);
       this.#restorePlan(p.plan ?? null);
       this.#applyTraffic();
     } else {
@@ -605,8 +600,7 @@ export class RouteController<U> {
 
   #trip(trip: Trip, decidedAt: number): void {
     // Weights first: the next pick() must already see 0% (and no copies).
-    const s = this.#deps.picker.state;
-    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
+    this.#cutCandidate();
     const decisionSeconds = Math.max(0, this.#deps.now() - decidedAt) / 1000;
     this.#phase = 'rolled_back';
     this.#endPlan();
@@ -666,8 +660,7 @@ export class RouteController<U> {
     if (c === null || this.#phase === 'rolled_back') {
       throw new RolloutRefusal(`route ${this.name} has no candidate to roll back`);
     }
-    const s = this.#deps.picker.state;
-    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
+    this.#cutCandidate();
     this.#phase = 'rolled_back';
     this.#endPlan();
     this.#setRevisionStatus(c.revision, 'rolled_back');
@@ -845,6 +838,12 @@ export class RouteController<U> {
     this.#stepIndex = -1;
     this.#awaitingTraffic = false;
     this.#pausedFrom = null;
+  }
+
+  /** A rollback's first move, in one assignment: the candidate gets nothing, not even copies. */
+  #cutCandidate(): void {
+    const s = this.#deps.picker.state;
+    this.#deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
   }
 
   /** The picker's state from the route's: weight, whether the candidate may be reached, copies. */
