@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
 import { startRedis } from './helpers/redis.js';
@@ -9,6 +9,40 @@ import { eventually, freePort, startLabelled } from './helpers/servers.js';
 
 const TOKEN = 'serve-redis-token';
 
+/** A `rollgate serve` process on Redis with one route `m` (v1, and v2 at `weight`), its data port and an admin client. */
+async function serveReplica(t: Test, redisUrl: string, prefix: string, stableUrl: string, candidateUrl: string, weight: number) {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const run = runCli(
+    [
+      'serve',
+      '--config',
+      writeConfig(`listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: ${adminPort} }
+store: { kind: redis, url: ${redisUrl}, prefix: ${prefix} }
+routes:
+  - name: m
+    match: { pathPrefix: /m }
+    stable: { version: v1, url: ${stableUrl} }
+    candidate: { version: v2, url: ${candidateUrl}, weight: ${weight} }
+    rollback: { latency: { minDelta: 10s } }
+`),
+    ],
+    { ROLLGATE_ADMIN_TOKEN: TOKEN },
+  );
+  t.teardown(() => void run.child.kill('SIGKILL'));
+  await waitForPort(port);
+  await waitForPort(adminPort);
+  const api = async (method: 'GET' | 'PUT', path: string, body?: unknown) => {
+    const r = await request(`http://127.0.0.1:${adminPort}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: r.statusCode, shared: r.headers['x-rollgate-state-shared'], json: (await r.body.json()) as any };
+  };
+  return { run, api, port };
+}
+
 t.test('replicas as processes: the admin plane says whether state is shared; changes made while Redis is down reach the others after', async (t) => {
   const redis = await startRedis();
   const stable = await startLabelled('v1');
@@ -18,38 +52,7 @@ t.test('replicas as processes: the admin plane says whether state is shared; cha
     await stable.close();
     await candidate.close();
   });
-  const start = async () => {
-    const [port, adminPort] = [await freePort(), await freePort()];
-    const run = runCli(
-      [
-        'serve',
-        '--config',
-        writeConfig(`listen: { host: 127.0.0.1, port: ${port} }
-admin: { host: 127.0.0.1, port: ${adminPort} }
-store: { kind: redis, url: ${redis.url}, prefix: serve-test }
-routes:
-  - name: m
-    match: { pathPrefix: /m }
-    stable: { version: v1, url: ${stable.url} }
-    candidate: { version: v2, url: ${candidate.url}, weight: 10 }
-    rollback: { latency: { minDelta: 10s } }
-`),
-      ],
-      { ROLLGATE_ADMIN_TOKEN: TOKEN },
-    );
-    t.teardown(() => void run.child.kill('SIGKILL'));
-    await waitForPort(port);
-    await waitForPort(adminPort);
-    const api = async (method: 'GET' | 'PUT', path: string, body?: unknown) => {
-      const r = await request(`http://127.0.0.1:${adminPort}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      return { status: r.statusCode, shared: r.headers['x-rollgate-state-shared'], json: (await r.body.json()) as any };
-    };
-    return { run, api, port };
-  };
+  const start = () => serveReplica(t, redis.url, 'serve-test', stable.url, candidate.url, 10);
   const a = await start();
   const b = await start();
   t.match(await a.api('GET', '/readyz'), { status: 200, shared: 'true', json: { ready: true, stateShared: true } });
@@ -91,26 +94,7 @@ t.test('a replica that starts while Redis is down serves everything on stable un
     await stable.close();
     await candidate.close();
   });
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const run = runCli(
-    [
-      'serve',
-      '--config',
-      writeConfig(`listen: { host: 127.0.0.1, port: ${port} }
-admin: { host: 127.0.0.1, port: ${adminPort} }
-store: { kind: redis, url: ${redis.url}, prefix: down-at-start }
-routes:
-  - name: m
-    match: { pathPrefix: /m }
-    stable: { version: v1, url: ${stable.url} }
-    candidate: { version: v2, url: ${candidate.url}, weight: 50 }
-    rollback: { latency: { minDelta: 10s } }
-`),
-    ],
-    { ROLLGATE_ADMIN_TOKEN: TOKEN },
-  );
-  t.teardown(() => void run.child.kill('SIGKILL'));
-  await waitForPort(port);
+  const { run, api, port } = await serveReplica(t, redis.url, 'down-at-start', stable.url, candidate.url, 50);
   t.match(run.stdout(), /redis unreachable at start: stable serves every route until the fleet state is known/);
   const versions = async (n: number) => {
     const seen = new Set<string>();
@@ -124,7 +108,6 @@ routes:
   };
   t.same(await versions(40), ['v1'], 'the candidate gets nothing: it might have been rolled back meanwhile');
   await redis.restart();
-  const ready = async () => ((await (await request(`http://127.0.0.1:${adminPort}/readyz`)).body.json()) as { stateShared: boolean }).stateShared;
-  t.ok(await eventually(ready, 10_000), 'state shared once Redis is up');
+  t.ok(await eventually(async () => (await api('GET', '/readyz')).json.stateShared === true, 10_000), 'state shared once Redis is up');
   t.same(await versions(60), ['v1', 'v2'], 'then the candidate takes its weight');
 });

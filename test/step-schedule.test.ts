@@ -1,10 +1,6 @@
 import t from 'tap';
 import { Pool } from 'undici';
-import type { RouteConfig } from '../src/config/types.js';
-import type { Outcome } from '../src/proxy/outcome.js';
-import { RouteController } from '../src/rollout/route-controller.js';
-import { Picker, trafficState } from '../src/traffic/picker.js';
-import { FakeClock } from './helpers/fake-clock.js';
+import { controllerOnFakeClock } from './helpers/controller.js';
 import { config, eventually, startGateway, startLabelled } from './helpers/servers.js';
 
 // Canary step schedules (SPEC §3 `steps`, `autoPromote`), on a fake clock.
@@ -15,54 +11,17 @@ const STEPS = [
   { weight: 50, bake: '2m' },
 ];
 
-function routeConfig(extra: Record<string, unknown> = {}): RouteConfig {
-  return config([
-    {
-      name: 'm',
-      match: { pathPrefix: '/m' },
-      stable: { version: 'v1', url: 'http://127.0.0.1:9001' },
-      candidate: { version: 'v2', url: 'http://127.0.0.1:9002', weight: 7 },
-      steps: STEPS,
-      ...extra,
-    },
-  ]).routes[0] as RouteConfig;
-}
-
 function setup(extra: Record<string, unknown> = {}) {
-  const clock = new FakeClock();
-  const cfg = routeConfig(extra);
-  const picker = new Picker(cfg, trafficState('stable-pool', 'v1', 'candidate-pool', 'v2', cfg.candidate!.weight), () => 0.5);
-  const c = new RouteController(cfg, {
-    picker,
-    now: clock.now,
-    wallNow: clock.wallNow,
-    timers: clock,
-    publish: () => {},
-    makeUpstream: (v) => `${v}-pool`,
-  });
-  const outcome = (role: 'stable' | 'candidate', failed = false): void =>
-    c.observe({
-      route: 'm',
-      role,
-      version: role === 'stable' ? 'v1' : 'v2',
-      status: failed ? 500 : 200,
-      failure: failed ? 'status' : 'none',
-      latencyMs: 10,
-      ttfbMs: 5,
-      startedAt: clock.t - 10,
-      streaming: false,
-      replayed: false,
-    } satisfies Outcome);
+  const s = controllerOnFakeClock({ candidate: { version: 'v2', url: 'http://127.0.0.1:9002', weight: 7 }, steps: STEPS, ...extra });
   /** Some healthy traffic on both versions, then `ms` later. */
   const bakeWith = (ms: number): void => {
     for (let i = 0; i < 60; i++) {
-      outcome('stable');
-      outcome('candidate');
+      s.outcome('stable');
+      s.outcome('candidate');
     }
-    clock.advance(ms);
+    s.clock.advance(ms);
   };
-  const wallIso = (msFromNow: number) => new Date(clock.wallNow() + msFromNow).toISOString();
-  return { clock, c, picker, outcome, bakeWith, wallIso };
+  return { ...s, bakeWith };
 }
 
 t.test('the candidate starts at the first step, not at its weight, and climbs each bake', async (t) => {
