@@ -7,7 +7,7 @@ import { createRollgate } from '../src/app.js';
 import { parseConfig } from '../src/config/load.js';
 import type { ModelBehaviour } from '../src/demo/model-server.js';
 import type { Outcome } from '../src/proxy/outcome.js';
-import type { RouteEvent } from '../src/rollout/route-controller.js';
+import type { RouteEvent } from '../src/rollout/types.js';
 import { median, pinning, round3 } from './lib.js';
 import { Driver, type Command, type LoadReport } from './rollback-lib.js';
 

@@ -33,3 +33,35 @@ export function errorStatus(code: ErrorCode): number {
 export function errorBody(code: ErrorCode, message: string, extra?: Record<string, string>): string {
   return JSON.stringify({ error: { code, message, ...extra } });
 }
+
+/** An error the gateway answers with: it carries its code (and so its status) from the table. */
+export class RollgateError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+/** A change the route's state does not allow (409). */
+export class RolloutRefusal extends RollgateError {
+  override readonly name = 'RolloutRefusal';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ROLLGATE_CONFLICT', message, options);
+  }
+}
+
+/** No version or revision of that name (404). */
+export class UnknownVersion extends RollgateError {
+  override readonly name = 'UnknownVersion';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ROLLGATE_UNKNOWN_VERSION', message, options);
+  }
+}

@@ -7,7 +7,7 @@ import { normalizeUrl } from '../config/defaults.js';
 import { VALUE_CHECKS } from '../config/schema.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { RouteController } from '../rollout/route-controller.js';
-import { RolloutRefusal, UnknownVersion } from '../rollout/route-controller.js';
+import { RolloutRefusal, UnknownVersion } from '../errors.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { bearerMatches } from './auth.js';

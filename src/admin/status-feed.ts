@@ -1,5 +1,5 @@
 import { DURATION_BUCKETS, type VersionTally } from '../metrics/recorder.js';
-import type { RouteState } from '../rollout/route-controller.js';
+import type { RouteState } from '../rollout/types.js';
 
 /** One version's traffic over the last interval. */
 export interface LiveFigures {

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../config/duration.js';
-import type { Revision, RouteEvent, RouteState } from '../rollout/route-controller.js';
+import type { Revision, RouteEvent, RouteState } from '../rollout/types.js';
 import type { WindowSnapshot } from '../stats/window.js';
 import { AdminClient, AdminRefusal, AdminUnreachable, DEFAULT_ADMIN_URL, routePath } from './admin-client.js';
 import { fields, table } from './table.js';

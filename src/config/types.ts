@@ -4,7 +4,9 @@
  * SPEC §3; `loadConfigFile()` and `parseConfig()` turn it into this.
  */
 
-export type Strategy = 'canary' | 'blueGreen' | 'shadow';
+import type { Strategy } from '../shapes.js';
+
+export type { Strategy };
 
 export interface VersionConfig {
   /** Label users see in `x-rollgate-version`, e.g. `v7`. */

@@ -5,7 +5,7 @@ import { startAdmin } from '../admin/server.js';
 import { createRollgate } from '../app.js';
 import { parseConfig } from '../config/load.js';
 import type { Outcome } from '../proxy/outcome.js';
-import type { RouteEvent } from '../rollout/route-controller.js';
+import type { RouteEvent } from '../rollout/types.js';
 import type { WindowSnapshot } from '../stats/window.js';
 import { startModelServer } from './model-server.js';
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome } from '../proxy/outcome.js';
-import type { RouteEvent } from '../rollout/route-controller.js';
+import type { RouteEvent } from '../rollout/types.js';
 
 /** What the recorder reads at scrape time: each route's weight and windows. */
 export interface MetricsSource {

@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import type { RouteEvent } from '../rollout/route-controller.js';
+import type { RouteEvent } from '../rollout/types.js';
 
 export interface WebhookOptions {
   /** Per attempt: the receiver must answer within this long. */

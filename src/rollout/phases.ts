@@ -1,2 +1,1 @@
-/** The phases of a route (SPEC §1). */
-export type Phase = 'stable' | 'shadowing' | 'progressing' | 'paused' | 'rolled_back';
+export type { Phase } from '../shapes.js';

@@ -1,9 +1,10 @@
 import type { RouteConfig } from '../config/types.js';
 import type { Outcome } from '../proxy/outcome.js';
-import type { PersistedRoute, PersistedState } from '../store/state-store.js';
+import type { PersistedRoute, PersistedState } from './types.js';
 import type { Picker } from '../traffic/picker.js';
 import type { Timers } from './bake-timer.js';
-import { RouteController, type RouteEvent, type RouteState } from './route-controller.js';
+import { RouteController } from './route-controller.js';
+import type { RouteEvent, RouteState } from './types.js';
 
 /** A route as the rollouts get it from the data plane. */
 export interface RolloutRoute<U> {

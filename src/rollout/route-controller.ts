@@ -1,78 +1,14 @@
-import type { RouteConfig, Strategy } from '../config/types.js';
+import type { RouteConfig } from '../config/types.js';
+import type { Strategy } from '../shapes.js';
 import type { Trip, TripEvidence } from '../judge/decide.js';
 import { RouteJudge, recordOutcome } from '../judge/route-judge.js';
 import type { InFlight } from '../proxy/inflight.js';
 import type { Outcome, VersionRole } from '../proxy/outcome.js';
-import { SlidingWindow, type WindowSnapshot } from '../stats/window.js';
+import { SlidingWindow } from '../stats/window.js';
 import { trafficState, type Picker } from '../traffic/picker.js';
-import type { Phase } from './phases.js';
-import type { PersistedRoute } from '../store/state-store.js';
+import { RolloutRefusal, UnknownVersion } from '../errors.js';
+import type { Cause, PersistedPlan, PersistedRoute, Phase, Revision, RouteEvent, RouteState, Stage, VersionState } from './types.js';
 import { BakeTimer, REAL_TIMERS, type Timers } from './bake-timer.js';
-
-export type Cause = 'manual' | 'peer' | 'config' | 'schedule' | Trip['reason'] | 'health_check';
-
-/**
- * Where a candidate's rollout stands: `waiting` for its first passing health check, `shadow`
- * (judged copies), a canary `step`, the `blueGreen` bake, or `hold` (no clock runs: a canary at
- * a fixed weight, the last step without autoPromote, shadowing after its bake).
- */
-export type Stage = 'waiting' | 'shadow' | 'step' | 'blueGreen' | 'hold';
-
-/** A route's plan as it is saved. */
-export interface PersistedPlan {
-  strategy: Strategy;
-  stage: Stage;
-  stepIndex: number;
-  /** What was left of the running bake. */
-  remainingMs: number | null;
-  healthy: boolean;
-  pausedFrom: Phase | null;
-  awaitingTraffic: boolean;
-}
-
-export interface VersionState {
-  version: string;
-  revision: number;
-  url: string;
-}
-
-export interface RouteEvent {
-  route: string;
-  /** What happened: a deployment, a weight change, a trip, a manual rollback, a promotion. */
-  type: 'deploy' | 'weight' | 'step' | 'rollback' | 'promote' | 'pause' | 'resume' | 'health';
-  /** Who or what caused it (SPEC §5 reasons, `manual`, `peer`, `config`). */
-  cause: Cause;
-  at: string;
-  message: string;
-  from?: VersionState | null;
-  to?: VersionState | null;
-  weight?: number;
-  evidence?: TripEvidence;
-  /** Deciding sample to new weights visible, seconds (trips only). */
-  decisionSeconds?: number;
-}
-
-export interface Revision extends VersionState {
-  deployedAt: string;
-  /** What became of it: serving, candidate, rolled_back, retired (replaced by a promotion). */
-  status: 'stable' | 'candidate' | 'rolled_back' | 'retired';
-}
-
-export interface RouteState {
-  name: string;
-  phase: Phase;
-  weight: number;
-  strategy: Strategy;
-  stable: VersionState & { healthy: boolean };
-  candidate: (VersionState & { weight: number; healthy: boolean }) | null;
-  step: { index: number; weight: number; bakeEndsAt: string | null; count: number } | null;
-  /** The clock that runs (or is held) for the candidate: which stage, when it ends, what is left. */
-  bake: { stage: 'shadow' | 'step' | 'blueGreen'; endsAt: string | null; remainingMs: number } | null;
-  /** Shadow: the percent of requests copied to the candidate now. */
-  mirrorPercent: number;
-  windows: { stable: WindowSnapshot | null; candidate: WindowSnapshot | null };
-  lastDecision: { reason: Cause; at: string; message: string; evidence: TripEvidence | null } | null;
-}
 
 export interface ControllerDeps<U> {
   picker: Picker<U>;
@@ -93,16 +29,6 @@ export interface ControllerDeps<U> {
    * sharing evidence, the rest goes to the fleet's tests).
    */
   alphaScale?: number;
-}
-
-/** A change the route's state does not allow (the admin API answers 409). */
-export class RolloutRefusal extends Error {
-  override readonly name = 'RolloutRefusal';
-}
-
-/** No version or revision of that name (the admin API answers 404). */
-export class UnknownVersion extends Error {
-  override readonly name = 'UnknownVersion';
 }
 
 /** How many events a route keeps, newest first. */

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { PersistedRoute } from './state-store.js';
+import type { PersistedRoute } from '../rollout/types.js';
 
 /** One route's shared state: its generation (changes so far), the replica that wrote it, the state. */
 export interface SharedRoute {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { RouteController, RouteEvent } from '../rollout/route-controller.js';
+import type { RouteController } from '../rollout/route-controller.js';
+import type { RouteEvent } from '../rollout/types.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import type { PersistedState } from './state-store.js';
 import type { RedisState, SharedRoute } from './redis-state.js';

@@ -1,26 +1,6 @@
-import type { PersistedPlan, RouteEvent, RouteState, Revision, VersionState } from '../rollout/route-controller.js';
-import type { Phase } from '../rollout/phases.js';
+import type { PersistedState } from '../rollout/types.js';
 
-/** What a route keeps across restarts. */
-export interface PersistedRoute {
-  /** The versions the config declared when this was saved: unchanged means the saved state wins. */
-  declared: { stable: VersionState | { version: string; url: string }; candidate: { version: string; url: string } | null };
-  phase: Phase;
-  stable: VersionState;
-  candidate: (VersionState & { weight: number }) | null;
-  lastDecision: RouteState['lastDecision'];
-  revisions: Revision[];
-  events: RouteEvent[];
-  nextRevision: number;
-  /** The candidate's plan (stage, step, what was left of its bake); absent in older saves. */
-  plan?: PersistedPlan | null;
-}
-
-export interface PersistedState {
-  format: 1;
-  savedAt: string;
-  routes: Record<string, PersistedRoute>;
-}
+export type { PersistedRoute, PersistedState } from '../rollout/types.js';
 
 /** Where route state survives restarts (DESIGN.md `store/`). */
 export interface StateStore {

@@ -1,0 +1,98 @@
+import type { TripEvidence, TripReason } from '../judge/decide.js';
+import type { Phase, Strategy } from '../shapes.js';
+import type { WindowSnapshot } from '../stats/window.js';
+
+/**
+ * The types of a route's rollout that the rest of the gateway reads (store, admin, metrics,
+ * notify, cli): they import these, never the controller.
+ */
+
+export type { Phase, Strategy } from '../shapes.js';
+
+export type Cause = 'manual' | 'peer' | 'config' | 'schedule' | TripReason | 'health_check';
+
+/**
+ * Where a candidate's rollout stands: `waiting` for its first passing health check, `shadow`
+ * (judged copies), a canary `step`, the `blueGreen` bake, or `hold` (no clock runs: a canary at
+ * a fixed weight, the last step without autoPromote, shadowing after its bake).
+ */
+export type Stage = 'waiting' | 'shadow' | 'step' | 'blueGreen' | 'hold';
+
+/** A route's plan as it is saved. */
+export interface PersistedPlan {
+  strategy: Strategy;
+  stage: Stage;
+  stepIndex: number;
+  /** What was left of the running bake. */
+  remainingMs: number | null;
+  healthy: boolean;
+  pausedFrom: Phase | null;
+  awaitingTraffic: boolean;
+}
+
+export interface VersionState {
+  version: string;
+  revision: number;
+  url: string;
+}
+
+export interface RouteEvent {
+  route: string;
+  /** What happened: a deployment, a weight change, a trip, a manual rollback, a promotion. */
+  type: 'deploy' | 'weight' | 'step' | 'rollback' | 'promote' | 'pause' | 'resume' | 'health';
+  /** Who or what caused it (SPEC §5 reasons, `manual`, `peer`, `config`). */
+  cause: Cause;
+  at: string;
+  message: string;
+  from?: VersionState | null;
+  to?: VersionState | null;
+  weight?: number;
+  evidence?: TripEvidence;
+  /** Deciding sample to new weights visible, seconds (trips only). */
+  decisionSeconds?: number;
+}
+
+export interface Revision extends VersionState {
+  deployedAt: string;
+  /** What became of it: serving, candidate, rolled_back, retired (replaced by a promotion). */
+  status: 'stable' | 'candidate' | 'rolled_back' | 'retired';
+}
+
+export interface RouteState {
+  name: string;
+  phase: Phase;
+  weight: number;
+  strategy: Strategy;
+  stable: VersionState & { healthy: boolean };
+  candidate: (VersionState & { weight: number; healthy: boolean }) | null;
+  step: { index: number; weight: number; bakeEndsAt: string | null; count: number } | null;
+  /** The clock that runs (or is held) for the candidate: which stage, when it ends, what is left. */
+  bake: { stage: 'shadow' | 'step' | 'blueGreen'; endsAt: string | null; remainingMs: number } | null;
+  /** Shadow: the percent of requests copied to the candidate now. */
+  mirrorPercent: number;
+  windows: { stable: WindowSnapshot | null; candidate: WindowSnapshot | null };
+  lastDecision: { reason: Cause; at: string; message: string; evidence: TripEvidence | null } | null;
+}
+
+
+/** What a route keeps across restarts. */
+export interface PersistedRoute {
+  /** The versions the config declared when this was saved: unchanged means the saved state wins. */
+  declared: { stable: VersionState | { version: string; url: string }; candidate: { version: string; url: string } | null };
+  phase: Phase;
+  stable: VersionState;
+  candidate: (VersionState & { weight: number }) | null;
+  lastDecision: RouteState['lastDecision'];
+  revisions: Revision[];
+  events: RouteEvent[];
+  nextRevision: number;
+  /** The candidate's plan (stage, step, what was left of its bake); absent in older saves. */
+  plan?: PersistedPlan | null;
+}
+
+export interface PersistedState {
+  format: 1;
+  savedAt: string;
+  routes: Record<string, PersistedRoute>;
+}
+
