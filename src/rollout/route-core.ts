@@ -1,0 +1,141 @@
+import type { RouteConfig } from '../config/types.js';
+import { RolloutRefusal } from '../errors.js';
+import { RouteJudge } from '../judge/route-judge.js';
+import type { Phase, Strategy } from '../shapes.js';
+import { SlidingWindow } from '../stats/window.js';
+import { trafficState, type Picker } from '../traffic/picker.js';
+import type { Timers } from './bake-timer.js';
+import { HealthTracker } from './health.js';
+import type { MoveContext } from './phases.js';
+import { RevisionHistory } from './revisions.js';
+import type { RouteEvent, RouteState, VersionState } from './types.js';
+
+export interface ControllerDeps<U> {
+  picker: Picker<U>;
+  /** Makes the data plane's handle (a connection pool) for a newly deployed version. */
+  makeUpstream?: (version: string, url: string) => U;
+  /** Releases a handle no route uses any more, after the requests still on it. */
+  retire?: (upstream: U) => void;
+  /** Monotonic clock in ms (performance.now() scale), the one outcomes are timed on. */
+  now: () => number;
+  /** Wall clock for event times. */
+  wallNow?: () => number;
+  /** Receives every event after the change it describes has taken effect. */
+  publish: (event: RouteEvent, state: RouteState) => void;
+  /** Bake timers (real ones unless a test gives a fake clock). */
+  timers?: Timers;
+  /**
+   * The share of each rule's alpha this replica's own tests run at (1 alone; with replicas
+   * sharing evidence, the rest goes to the fleet's tests).
+   */
+  alphaScale?: number;
+}
+
+export type CandidateState = VersionState & { weight: number };
+
+/**
+ * A route's facts (phase, versions, judge, history, health) and the two moves of its traffic that
+ * every part of the rollout uses: cut the candidate off, and set the picker from the facts. The
+ * controller, the plan, persistence and peers change these; nothing else does.
+ */
+export class RouteCore<U> {
+  readonly name: string;
+  readonly config: RouteConfig;
+  readonly deps: ControllerDeps<U>;
+  /** The rules this replica's judges run on: the route's, at this replica's share of alpha. */
+  readonly judgeRules: RouteConfig['rollback'];
+  readonly history = new RevisionHistory();
+  readonly health: HealthTracker;
+  phase: Phase;
+  pausedFrom: Phase | null = null;
+  strategy: Strategy;
+  stable: VersionState;
+  candidate: CandidateState | null;
+  judge: RouteJudge | null = null;
+  /** Stable's window, kept across deployments while the stable version stays the same. */
+  stableWindow: SlidingWindow;
+  lastDecision: RouteState['lastDecision'] = null;
+  /** Held: the candidate gets nothing until released (a replica that has not seen the fleet's state). */
+  held = false;
+  /** Counts changes: one per event. Replicas sharing state apply only newer generations. */
+  generation = 0;
+
+  constructor(config: RouteConfig, deps: ControllerDeps<U>) {
+    this.name = config.name;
+    this.config = config;
+    this.deps = deps;
+    this.judgeRules = { ...config.rollback, alpha: config.rollback.alpha * (deps.alphaScale ?? 1) };
+    this.health = new HealthTracker(config.healthCheck?.unhealthyAfter ?? 1);
+    this.stableWindow = this.freshWindow();
+    this.strategy = config.strategy;
+    this.stable = { version: config.stable.version, url: config.stable.url, revision: this.history.take() };
+    const c = config.candidate;
+    this.candidate = c === null ? null : { version: c.version, url: c.url, weight: c.weight, revision: this.history.take() };
+    this.phase = c === null ? 'stable' : 'progressing';
+    if (c !== null) this.judge = this.newJudge(c.version);
+  }
+
+  /** A live candidate: deployed and not rolled back. */
+  get live(): boolean {
+    return this.candidate !== null && this.phase !== 'rolled_back';
+  }
+
+  /** Whether the route copies requests to the candidate rather than routing them to it. */
+  get shadowing(): boolean {
+    return this.phase === 'shadowing' || (this.phase === 'paused' && this.pausedFrom === 'shadowing');
+  }
+
+  now(): number {
+    return this.deps.now();
+  }
+
+  wallIso(): string {
+    return new Date(this.deps.wallNow?.() ?? Date.now()).toISOString();
+  }
+
+  freshWindow(): SlidingWindow {
+    return new SlidingWindow(this.config.rollback.windowMs, this.deps.now());
+  }
+
+  /** A judge for a deployment of `candidate` against the stable version and its window so far. */
+  newJudge(candidate: string): RouteJudge {
+    return new RouteJudge(this.judgeRules, this.stable.version, candidate, this.deps.now(), this.stableWindow);
+  }
+
+  /** The data plane's handle for a version; refused without a data plane. */
+  makeUpstream(v: { version: string; url: string }, refusal: string): U {
+    const make = this.deps.makeUpstream;
+    if (make === undefined) throw new RolloutRefusal(refusal);
+    return make(v.version, v.url);
+  }
+
+  moveContext(strategy: Strategy = this.strategy): MoveContext {
+    return { route: this.name, phase: this.phase, candidate: this.candidate?.version ?? null, strategy, pausedFrom: this.pausedFrom, hasSteps: this.config.steps.length > 0 };
+  }
+
+  /** A rollback's first move, in one assignment: the candidate gets nothing, not even copies. */
+  cutCandidate(): void {
+    const s = this.deps.picker.state;
+    this.deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
+  }
+
+  /** The picker's state from the route's: weight, whether the candidate may be reached, copies. */
+  applyTraffic(): void {
+    const s = this.deps.picker.state;
+    const before = s.weightBp;
+    const c = this.candidate;
+    const live = c !== null && this.phase !== 'rolled_back' && this.health.candidateHealthy && !this.held;
+    const shadowing = this.shadowing;
+    this.deps.picker.state = trafficState(
+      s.stable,
+      s.stableLabel,
+      s.candidate,
+      s.candidateLabel,
+      live && !shadowing ? c.weight : 0,
+      live,
+      live && shadowing ? this.config.shadow.mirrorPercent : 0,
+    );
+    const after = this.deps.picker.state.weightBp;
+    if (after !== before) this.judge?.shareChanged(this.deps.now(), after / 100);
+  }
+}

@@ -1,0 +1,41 @@
+import type { RolloutPlan } from './plan.js';
+import type { RouteCore } from './route-core.js';
+import type { RouteState } from './types.js';
+
+/** The route's state as the admin API shows it (SPEC §6). */
+export function routeView<U>(core: RouteCore<U>, plan: RolloutPlan<U>): RouteState {
+  const now = core.now();
+  const snap = core.judge?.snapshot(now) ?? null;
+  const live = core.live;
+  const weight = live ? (core.candidate as { weight: number }).weight : 0;
+  const steps = core.config.steps;
+  const bake = plan.bake;
+  const remaining = bake.remainingMs();
+  const endsAt = bake.endsAt;
+  const wall = (t: number): string => new Date((core.deps.wallNow?.() ?? Date.now()) + (t - now)).toISOString();
+  const stage = plan.stage;
+  const stepLive = live && plan.stepIndex >= 0 && (stage === 'step' || stage === 'hold' || stage === 'waiting');
+  return {
+    name: core.name,
+    phase: core.phase,
+    weight,
+    strategy: core.strategy,
+    stable: { ...core.stable, healthy: core.health.stableHealthy },
+    candidate: core.candidate === null ? null : { ...core.candidate, weight, healthy: core.health.candidateShownHealthy },
+    step: stepLive
+      ? {
+          index: plan.stepIndex,
+          weight: (steps[plan.stepIndex] as { weight: number }).weight,
+          bakeEndsAt: stage === 'step' && endsAt !== null ? wall(endsAt) : null,
+          count: steps.length,
+        }
+      : null,
+    bake:
+      live && remaining !== null && (stage === 'step' || stage === 'shadow' || stage === 'blueGreen')
+        ? { stage, endsAt: endsAt === null ? null : wall(endsAt), remainingMs: Math.round(remaining) }
+        : null,
+    mirrorPercent: core.deps.picker.state.mirrorBp / 100,
+    windows: { stable: snap?.stable ?? core.stableWindow.snapshot(now, core.config.rollback.latency.quantiles), candidate: snap?.candidate ?? null },
+    lastDecision: core.lastDecision,
+  };
+}
