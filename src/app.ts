@@ -1,22 +1,23 @@
 import type { GatewayConfig } from './config/types.js';
-import { Gateway, type GatewayLogger } from './proxy/gateway.js';
-import type { OutcomeSink } from './proxy/outcome.js';
-import { Upstream } from './proxy/upstream.js';
-import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
+import { RouteHealthChecks } from './health/route-checks.js';
 import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
+import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
+import { Gateway, type GatewayLogger } from './proxy/gateway.js';
+import type { Outcome, OutcomeSink } from './proxy/outcome.js';
+import { Upstream } from './proxy/upstream.js';
+import type { Timers } from './rollout/bake-timer.js';
 import { Rollouts } from './rollout/rollouts.js';
 import { warmUpRollbackPath } from './rollout/warm-up.js';
-import type { RouteController } from './rollout/route-controller.js';
-import type { Timers } from './rollout/bake-timer.js';
-import { HealthChecker } from './health/checker.js';
 import type { Rng } from './traffic/picker.js';
 
 /** How often in-flight requests are checked against the latency thresholds. */
 export const SWEEP_INTERVAL_MS = 20;
 
+export type RollgateLogger = GatewayLogger & { info(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+
 export interface RollgateOptions {
   rng?: Rng;
-  logger?: GatewayLogger & { info(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+  logger?: RollgateLogger;
   /** Logs one line per finished request at debug (off at info and above: the hot path stays quiet). */
   logRequests?: boolean;
   /** Also receives every outcome, after the judge (tests and benchmarks). */
@@ -36,120 +37,80 @@ export interface Rollgate {
 }
 
 /**
- * Wires the data plane to the rollouts: every outcome goes to its route's judge, and every state
- * change is logged once at info with its evidence.
+ * Wires the data plane to the rollouts: every outcome goes to its route's judge, then to the
+ * metrics; every state change is handled in the order of `AFTER_CHANGE` (persist, metrics,
+ * notify, log). Closing the gateway's server stops everything this started.
  */
 export function createRollgate(config: GatewayConfig, options: RollgateOptions = {}): Rollgate {
-  let rollouts: Rollouts<Upstream> | null = null;
-  let gatewayRef: Gateway | null = null;
-  const metrics = new MetricsRecorder({ routes: () => metricsView(rollouts!, gatewayRef!) });
   const log = options.logger;
-  // The outcome sinks, fixed at start: the judge first, then the metrics, then the rest.
-  const sinks: OutcomeSink[] = [(o) => rollouts!.observe(o), metrics.observe];
-  if (options.logRequests === true && log?.debug !== undefined) {
-    const debug = log.debug.bind(log);
-    sinks.push((o) =>
-      debug(
-        { route: o.route, version: o.version, role: o.role, status: o.status, failure: o.failure, latencyMs: Math.round(o.latencyMs * 1000) / 1000, replayed: o.replayed, requestId: o.requestId },
-        'request',
-      ),
-    );
-  }
-  if (options.onOutcome !== undefined) sinks.push(options.onOutcome);
-  const [judge, record, ...rest] = sinks as [OutcomeSink, OutcomeSink, ...OutcomeSink[]];
-  const sink: OutcomeSink =
-    rest.length === 0
-      ? (o) => {
-          judge(o);
-          record(o);
-        }
-      : (o) => {
-          judge(o);
-          record(o);
-          for (let i = 0; i < rest.length; i++) (rest[i] as OutcomeSink)(o);
-        };
-  const gateway = new Gateway(config, { onOutcome: sink, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
-  gatewayRef = gateway;
-  rollouts = new Rollouts(
-    [...gateway.routes.values()].map((r) => ({
+  const rollouts = new Rollouts<Upstream>({
+    ...(options.timers ? { timers: options.timers } : {}),
+    ...(options.alphaScale !== undefined ? { alphaScale: options.alphaScale } : {}),
+    ...(log ? { logger: log } : {}),
+  });
+  const metrics = new MetricsRecorder();
+  const gateway = new Gateway(config, { onOutcome: outcomeSinks(rollouts.observe, metrics.observe, options), ...(options.rng ? { rng: options.rng } : {}), ...(log ? { logger: log } : {}) });
+  for (const r of gateway.routes.values()) {
+    rollouts.add({
       config: r.config,
       picker: r.picker,
       makeUpstream: (version: string, url: string) => new Upstream({ version, url }, r.config.timeouts),
       retire: (u: Upstream) => void u.close(),
-    })),
-    () => performance.now(),
-    undefined,
-    options.timers,
-    options.alphaScale,
-  );
+    });
+  }
+  metrics.collectFrom({ routes: () => metricsView(rollouts, gateway) });
   const first = config.routes[0];
   if (first !== undefined) warmUpRollbackPath(first);
+  const closers: (() => void)[] = [];
   // Requests still waiting for an answer are judged as soon as they pass the latency thresholds.
   const sweep = setInterval(() => {
-    for (const route of gateway.routes.values()) rollouts!.route(route.name)?.sweepInFlight(route.inflight);
+    for (const route of gateway.routes.values()) rollouts.route(route.name)?.sweepInFlight(route.inflight);
   }, SWEEP_INTERVAL_MS);
   sweep.unref();
-  gateway.server.once('close', () => clearInterval(sweep));
-  rollouts.subscribe(metrics.event);
-  // Active health checks (SPEC §3 healthCheck): stable's always, the candidate's while it is live.
-  const checks = rollouts
-    .routes()
-    .filter((c) => c.config.healthCheck !== null)
-    .map((c) => new RouteHealthChecks(c));
-  for (const h of checks) h.sync();
-  if (checks.length > 0) rollouts.subscribe((e) => checks.find((h) => h.route === e.route)?.sync());
-  gateway.server.once('close', () => checks.forEach((h) => h.stop()));
-  const notifiers = config.notify.map(
-    (n) =>
-      new WebhookNotifier(n.url, {
-        ...options.webhook,
-        onGiveUp: (e, err) => options.logger?.warn({ webhook: n.url, route: e.route, type: e.type, err }, 'webhook notification given up'),
-      }),
-  );
-  for (const n of notifiers) rollouts.subscribe((e) => n.notify(e));
-  gateway.server.once('close', () => notifiers.forEach((n) => n.close()));
-  if (log !== undefined) {
-    rollouts.subscribe((event) => log.info({ event }, event.message));
+  closers.push(() => clearInterval(sweep));
+  rollouts.on('metrics', metrics.event);
+  for (const n of config.notify) {
+    const notifier = new WebhookNotifier(n.url, {
+      ...options.webhook,
+      onGiveUp: (e, err) => log?.warn({ webhook: n.url, route: e.route, type: e.type, err }, 'webhook notification given up'),
+    });
+    rollouts.on('notify', (e) => notifier.notify(e));
+    closers.push(() => notifier.close());
   }
+  if (log !== undefined) rollouts.on('log', (event) => log.info({ event }, event.message));
+  // Active health checks (SPEC §3 healthCheck): stable's always, the candidate's while it is live.
+  for (const c of rollouts.routes()) {
+    if (c.config.healthCheck === null) continue;
+    const checks = new RouteHealthChecks(c);
+    checks.sync();
+    rollouts.subscribe((e) => e.route === checks.route && checks.sync());
+    closers.push(() => checks.stop());
+  }
+  gateway.server.once('close', () => closers.forEach((close) => close()));
   return { gateway, rollouts, metrics };
 }
 
-/** One route's health checkers, kept on the versions the route has now. */
-class RouteHealthChecks {
-  readonly route: string;
-  readonly #controller: RouteController<Upstream>;
-  readonly #checkers = new Map<'stable' | 'candidate', { version: string; url: string; checker: HealthChecker }>();
-
-  constructor(controller: RouteController<Upstream>) {
-    this.route = controller.name;
-    this.#controller = controller;
+/** The outcome sinks, fixed at start: the judge first, then the metrics, then the rest. */
+function outcomeSinks(judge: OutcomeSink, record: OutcomeSink, options: RollgateOptions): OutcomeSink {
+  const rest: OutcomeSink[] = [];
+  const debug = options.logger?.debug?.bind(options.logger);
+  if (options.logRequests === true && debug !== undefined) rest.push((o) => debug(requestLine(o), 'request'));
+  if (options.onOutcome !== undefined) rest.push(options.onOutcome);
+  if (rest.length === 0) {
+    return (o) => {
+      judge(o);
+      record(o);
+    };
   }
+  return (o) => {
+    judge(o);
+    record(o);
+    for (let i = 0; i < rest.length; i++) (rest[i] as OutcomeSink)(o);
+  };
+}
 
-  /** Starts, moves or stops the checkers after a change of the route's versions. */
-  sync(): void {
-    const s = this.#controller.state();
-    this.#keep('stable', { version: s.stable.version, url: s.stable.url });
-    this.#keep('candidate', s.candidate !== null && s.phase !== 'rolled_back' ? { version: s.candidate.version, url: s.candidate.url } : null);
-  }
-
-  stop(): void {
-    for (const c of this.#checkers.values()) c.checker.stop();
-    this.#checkers.clear();
-  }
-
-  #keep(role: 'stable' | 'candidate', want: { version: string; url: string } | null): void {
-    const have = this.#checkers.get(role);
-    if (have !== undefined && want !== null && have.version === want.version && have.url === want.url) return;
-    have?.checker.stop();
-    this.#checkers.delete(role);
-    if (want === null) return;
-    const hc = this.#controller.config.healthCheck!;
-    const checker = new HealthChecker({ url: want.url, path: hc.path, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs }, (ok, detail) =>
-      this.#controller.reportHealth(role, want.version, ok, detail),
-    );
-    this.#checkers.set(role, { ...want, checker });
-    checker.start();
-  }
+function requestLine(o: Outcome): object {
+  return { route: o.route, version: o.version, role: o.role, status: o.status, failure: o.failure, latencyMs: Math.round(o.latencyMs * 1000) / 1000, replayed: o.replayed, requestId: o.requestId };
 }
 
 /** Each route's weight and window stats, as the metrics read them at scrape time. */

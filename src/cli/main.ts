@@ -80,9 +80,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // No process.exit(): the process ends because everything it opened was closed.
     process.exitCode = code;
-    // Everything was closed; exit now in case a library left a handle behind.
-    setImmediate(() => process.exit(code));
   },
   (err: unknown) => {
     process.stderr.write(`rollgate: ${(err as Error).stack ?? String(err)}\n`);

@@ -69,7 +69,7 @@ export async function serve(configPath: string): Promise<number> {
     const files = new Persister(store, () => rollouts.persisted(), (err) =>
       log.error({ err: err.message, store: config.store.kind }, 'route state not saved; will retry on the next change'),
     );
-    rollouts.subscribe(() => files.changed());
+    rollouts.on('persist', () => files.changed());
     files.changed();
     persister = files;
   }

@@ -52,8 +52,13 @@ export class MetricsRecorder {
   readonly #rollbacks: Counter<'route' | 'reason'>;
   readonly #decision: Histogram;
   readonly #children = new Map<string, Map<string, Children>>();
+  #source: MetricsSource = { routes: () => [] };
 
-  constructor(source: MetricsSource) {
+  /** `source`: what the scrape-time gauges read; also settable later with `collectFrom()`. */
+  constructor(source?: MetricsSource) {
+    if (source !== undefined) this.#source = source;
+    // The gauges below read whatever source is set when they are scraped.
+    const routes = (): ReturnType<MetricsSource['routes']> => this.#source.routes();
     const registers = [this.registry];
     this.#requests = new Counter({ name: 'rollgate_requests_total', help: 'Finished requests by route, version and outcome.', labelNames: ['route', 'version', 'outcome'], registers });
     this.#duration = new Histogram({
@@ -77,7 +82,7 @@ export class MetricsRecorder {
       registers,
       collect() {
         this.reset();
-        for (const r of source.routes()) this.set({ route: r.name }, r.weight);
+        for (const r of routes()) this.set({ route: r.name }, r.weight);
       },
     });
     new Gauge({
@@ -87,7 +92,7 @@ export class MetricsRecorder {
       registers,
       collect() {
         this.reset();
-        for (const r of source.routes()) for (const w of r.windows) this.set({ route: r.name, version: w.version }, w.failureRate);
+        for (const r of routes()) for (const w of r.windows) this.set({ route: r.name, version: w.version }, w.failureRate);
       },
     });
     new Gauge({
@@ -97,7 +102,7 @@ export class MetricsRecorder {
       registers,
       collect() {
         this.reset();
-        for (const r of source.routes()) {
+        for (const r of routes()) {
           for (const w of r.windows) {
             for (const [q, ms] of Object.entries(w.latencyMs)) if (ms !== null) this.set({ route: r.name, version: w.version, q }, ms / 1000);
           }
@@ -111,7 +116,7 @@ export class MetricsRecorder {
       registers,
       collect() {
         this.reset();
-        for (const r of source.routes()) this.inc({ route: r.name }, r.shadow.sent);
+        for (const r of routes()) this.inc({ route: r.name }, r.shadow.sent);
       },
     });
     new Counter({
@@ -121,11 +126,16 @@ export class MetricsRecorder {
       registers,
       collect() {
         this.reset();
-        for (const r of source.routes()) for (const [reason, n] of Object.entries(r.shadow.dropped)) this.inc({ route: r.name, reason }, n);
+        for (const r of routes()) for (const [reason, n] of Object.entries(r.shadow.dropped)) this.inc({ route: r.name, reason }, n);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'rollgate_' });
     for (const name of REFUSED_DEFAULTS) this.registry.removeSingleMetric(name);
+  }
+
+  /** Where the scrape-time gauges read each route's weight, windows and shadow counts. */
+  collectFrom(source: MetricsSource): void {
+    this.#source = source;
   }
 
   /** The outcome sink's metrics half. */

@@ -1,10 +1,12 @@
 import type { RouteConfig } from '../config/types.js';
 import type { Outcome } from '../proxy/outcome.js';
-import type { PersistedRoute, PersistedState } from './types.js';
 import type { Picker } from '../traffic/picker.js';
+import { AfterChange, type AfterChangeStage, type ErrorLogger, type EventListener } from './after-change.js';
 import type { Timers } from './bake-timer.js';
 import { RouteController } from './route-controller.js';
-import type { RouteEvent, RouteState } from './types.js';
+import type { PersistedRoute, PersistedState } from './types.js';
+
+export type { AfterChangeStage, EventListener } from './after-change.js';
 
 /** A route as the rollouts get it from the data plane. */
 export interface RolloutRoute<U> {
@@ -14,27 +16,47 @@ export interface RolloutRoute<U> {
   retire?: (upstream: U) => void;
 }
 
-export type EventListener = (event: RouteEvent, state: RouteState) => void;
+export interface RolloutsOptions<U> {
+  routes?: readonly RolloutRoute<U>[];
+  /** Monotonic clock in ms, the one outcomes are timed on (performance.now() by default). */
+  now?: () => number;
+  /** Wall clock for event times (Date.now() by default). */
+  wallNow?: () => number;
+  /** Bake timers of the step schedules (tests drive them on a fake clock). */
+  timers?: Timers;
+  /** The share of alpha this replica's own tests run at (see the fleet's evidence). */
+  alphaScale?: number;
+  /** Where a failing subscriber is reported. */
+  logger?: ErrorLogger;
+}
 
 /** Every route's controller, and the outcome sink the data plane hands each finished request to. */
 export class Rollouts<U> {
   readonly #controllers = new Map<string, RouteController<U>>();
-  readonly #listeners: EventListener[] = [];
+  readonly #after: AfterChange;
+  readonly #options: RolloutsOptions<U>;
 
-  constructor(routes: readonly RolloutRoute<U>[], now: () => number, wallNow?: () => number, timers?: Timers, alphaScale?: number) {
-    for (const r of routes) {
-      const deps = {
-        picker: r.picker,
-        now,
-        ...(timers ? { timers } : {}),
-        ...(alphaScale !== undefined ? { alphaScale } : {}),
-        publish: this.#publish,
-        ...(wallNow ? { wallNow } : {}),
-        ...(r.makeUpstream ? { makeUpstream: r.makeUpstream } : {}),
-        ...(r.retire ? { retire: r.retire } : {}),
-      };
-      this.#controllers.set(r.config.name, new RouteController(r.config, deps));
-    }
+  constructor(options: RolloutsOptions<U> = {}) {
+    this.#options = options;
+    this.#after = new AfterChange(options.logger);
+    for (const r of options.routes ?? []) this.add(r);
+  }
+
+  /** Takes a route under rollout control. */
+  add(r: RolloutRoute<U>): RouteController<U> {
+    const o = this.#options;
+    const controller = new RouteController(r.config, {
+      picker: r.picker,
+      now: o.now ?? (() => performance.now()),
+      publish: this.#after.publish,
+      ...(o.timers ? { timers: o.timers } : {}),
+      ...(o.alphaScale !== undefined ? { alphaScale: o.alphaScale } : {}),
+      ...(o.wallNow ? { wallNow: o.wallNow } : {}),
+      ...(r.makeUpstream ? { makeUpstream: r.makeUpstream } : {}),
+      ...(r.retire ? { retire: r.retire } : {}),
+    });
+    this.#controllers.set(r.config.name, controller);
+    return controller;
   }
 
   /** The data plane's outcome sink: synchronous, allocation-free on the way to the judge. */
@@ -78,22 +100,16 @@ export class Rollouts<U> {
     return out;
   }
 
-  /** Subscribes to every state change, delivered after it took effect; returns the unsubscribe. */
-  subscribe(listener: EventListener): () => void {
-    this.#listeners.push(listener);
-    return () => {
-      const i = this.#listeners.indexOf(listener);
-      if (i !== -1) this.#listeners.splice(i, 1);
-    };
+  /**
+   * Subscribes to every state change at `stage` (see AFTER_CHANGE for the order), delivered after
+   * the change took effect; returns the unsubscribe.
+   */
+  on(stage: AfterChangeStage, listener: EventListener): () => void {
+    return this.#after.on(stage, listener);
   }
 
-  readonly #publish = (event: RouteEvent, state: RouteState): void => {
-    for (const l of this.#listeners) {
-      try {
-        l(event, state);
-      } catch {
-        // A failing subscriber must not stop the others; the change itself already happened.
-      }
-    }
-  };
+  /** Subscribes after every fixed stage (persist, metrics, notify, log); returns the unsubscribe. */
+  subscribe(listener: EventListener): () => void {
+    return this.#after.on('watch', listener);
+  }
 }

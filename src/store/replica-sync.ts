@@ -59,7 +59,7 @@ export class ReplicaSync<U> {
    */
   async start(): Promise<Record<string, string>> {
     let outcome: Record<string, string> = {};
-    this.#rollouts.subscribe((event) => this.#changed(event));
+    this.#rollouts.on('persist', (event) => this.#changed(event));
     this.#redis.onReady(() => void this.#resync());
     try {
       await this.#redis.connect();
