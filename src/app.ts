@@ -68,14 +68,14 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
           record(o);
           for (let i = 0; i < rest.length; i++) (rest[i] as OutcomeSink)(o);
         };
-  const gateway = new Gateway(config, { onOutcome: sink, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+  const gateway = new Gateway(config, { onOutcome: sink, onVersionGone: metrics.forget, ...(options.rng ? { rng: options.rng } : {}), ...(options.logger ? { logger: options.logger } : {}) });
   gatewayRef = gateway;
   rollouts = new Rollouts(
     [...gateway.routes.values()].map((r) => ({
       config: r.config,
       picker: r.picker,
       makeUpstream: (version: string, url: string) => new Upstream({ version, url }, r.config.timeouts),
-      retire: (u: Upstream) => void u.close(),
+      retire: (u: Upstream) => gateway.retire(r.name, u),
     })),
     () => performance.now(),
     undefined,
