@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Pool, request } from 'undici';
 import { startAdminStack } from './helpers/admin-stack.js';
-import { eventually, startUpstream } from './helpers/servers.js';
+import { closeAll, config, eventually, seededRng, startGateway, startUpstream } from './helpers/servers.js';
 
 const TOKEN = 'bounded-token';
 const CYCLES = 1_000;
@@ -116,4 +116,54 @@ t.test('1,000 deploy-and-rollback cycles through the admin API leave /metrics an
   // records, a few hundred KB over these cycles, well inside the bound.
   t.ok(grownMb < HEAP_BOUND_MB, `heap grew ${grownMb.toFixed(1)} MB (bound ${HEAP_BOUND_MB} MB)`);
   t.equal(inFlightChecked, CYCLES / 50, 'retired with a request in flight, checked');
+});
+
+t.test("a retired version's series go once its last request is counted: replayed on stable, shadow copies, client aborts, the old stable after a promotion", async (t) => {
+  const answer = (status: number | 'hang') =>
+    startUpstream((req, res) => {
+      req.resume();
+      if (status !== 'hang') req.on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end('{}'));
+    });
+  const [stable, failing, healthy, hanging] = await Promise.all([answer(200), answer(503), answer(200), answer('hang')]);
+  const gw = await startGateway(
+    config([
+      {
+        name: 'm',
+        match: { pathPrefix: '/m' },
+        stable: { version: 'v1', url: stable.url },
+        candidate: { version: 'v2', url: failing.url, weight: 100 },
+        retryOnStable: true,
+        shadow: { mirrorPercent: 100, bake: '1h' },
+        timeouts: { response: '5s' },
+      },
+    ]),
+    { rng: seededRng(5) },
+  );
+  const pool = new Pool(gw.url, { connections: 2 });
+  t.teardown(closeAll(pool, gw, stable, failing, healthy, hanging));
+  const controller = gw.rollouts.route('m')!;
+  const versions = async () =>
+    [...new Set(seriesLines(await gw.metrics.registry.metrics()).flatMap((l) => /^rollgate_requests_total\{route="m",version="([^"]+)"/.exec(l)?.[1] ?? []))].sort();
+  const send = async (signal?: AbortSignal) => {
+    const r = await pool.request({ path: '/m/x', method: 'POST', body: '{}', ...(signal ? { signal } : {}) });
+    await r.body.dump();
+    return r.statusCode;
+  };
+
+  for (let i = 0; i < 3; i++) t.equal(await send(), 200, 'the failing candidate is replayed on stable');
+  t.same(await versions(), ['v1', 'v2'], 'both versions counted');
+  controller.deploy('v3', healthy.url, 0, 'manual', 'shadow');
+  for (let i = 0; i < 3; i++) t.equal(await send(), 200);
+  t.ok(await eventually(async () => (await versions()).join() === 'v1,v3'), `the replayed candidate's series are gone, the shadowed one's are there: ${await versions()}`);
+
+  controller.deploy('v4', hanging.url, 100);
+  const aborted = send(AbortSignal.timeout(100)).catch((err: Error) => err.name);
+  t.ok(await eventually(() => hanging.seen.length === 1), 'a request hangs on v4');
+  controller.deploy('v5', healthy.url, 0);
+  t.match(await versions(), ['v1', 'v4', 'v5'], 'v4 is kept while its request is in flight');
+  t.match(await aborted, /Abort|Timeout/, 'the client gives up');
+  t.ok(await eventually(async () => (await versions()).join() === 'v1,v5'), `v4 goes once its aborted request ends: ${await versions()}`);
+
+  controller.promote();
+  t.ok(await eventually(async () => (await versions()).join() === 'v5'), `the old stable goes after the promotion: ${await versions()}`);
 });
