@@ -49,13 +49,13 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     ...(log ? { logger: log } : {}),
   });
   const metrics = new MetricsRecorder();
-  const gateway = new Gateway(config, { onOutcome: outcomeSinks(rollouts.observe, metrics.observe, options), ...(options.rng ? { rng: options.rng } : {}), ...(log ? { logger: log } : {}) });
+  const gateway = new Gateway(config, { onOutcome: outcomeSinks(rollouts.observe, metrics.observe, options), onVersionGone: metrics.forget, ...(options.rng ? { rng: options.rng } : {}), ...(log ? { logger: log } : {}) });
   for (const r of gateway.routes.values()) {
     rollouts.add({
       config: r.config,
       picker: r.picker,
       makeUpstream: (version: string, url: string) => new Upstream({ version, url }, r.config.timeouts),
-      retire: (u: Upstream) => void u.close(),
+      retire: (u: Upstream) => gateway.retire(r.name, u),
     });
   }
   metrics.collectFrom({ routes: () => metricsView(rollouts, gateway) });

@@ -53,3 +53,33 @@ t.test('/metrics has every SPEC §8 name after traffic and a rollback, and promt
   t.equal(check.status, 0, `promtool check metrics exits 0 ${check.stderr}`);
   t.equal(`${check.stdout}${check.stderr}`.trim(), '', 'with no complaint');
 });
+
+t.test('counters whose labels are known ahead are exported at 0: every reason per route from the start, every outcome per version from its deployment', async (t) => {
+  const stack = await startAdminStack(t, TOKEN);
+  const scrape = async () => (await request(`${stack.base}/metrics`)).body.text();
+  const first = await scrape();
+  for (const route of ['sentiment', 'chat', 'plain']) {
+    for (const reason of ['consecutive_failures', 'error_rate', 'latency', 'health_check', 'manual', 'peer']) {
+      t.match(first, new RegExp(`^rollgate_rollbacks_total\\{route="${route}",reason="${reason}"\\} 0$`, 'm'), `${route} ${reason} at 0 before any rollback`);
+    }
+  }
+  const versions: [string, string][] = [['sentiment', 'v1'], ['sentiment', 'v2'], ['chat', 'v1'], ['chat', 'v2'], ['plain', 'v1']];
+  for (const [route, version] of versions) {
+    for (const outcome of ['ok', 'client_error', 'error', 'timeout']) {
+      t.match(first, new RegExp(`^rollgate_requests_total\\{route="${route}",version="${version}",outcome="${outcome}"\\} 0$`, 'm'), `${route} ${version} ${outcome} at 0 before any request`);
+    }
+  }
+  const deploy = await request(`${stack.base}/api/routes/plain/candidate`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ version: 'v3', url: stack.third.url, weight: 0 }),
+  });
+  await deploy.body.dump();
+  t.equal(deploy.statusCode, 200);
+  await new Promise((r) => setTimeout(r, 20)); // the event is published after the change
+  const after = await scrape();
+  for (const outcome of ['ok', 'client_error', 'error', 'timeout']) {
+    t.match(after, new RegExp(`^rollgate_requests_total\\{route="plain",version="v3",outcome="${outcome}"\\} 0$`, 'm'), `the new version's ${outcome} at 0`);
+  }
+  t.match(after, /^rollgate_requests_total\{route="plain",version="v1",outcome="ok"\} 0$/m, 'stable keeps its series');
+});

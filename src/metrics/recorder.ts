@@ -1,12 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome } from '../proxy/outcome.js';
-import type { RouteEvent } from '../rollout/types.js';
+import type { Cause, RouteEvent } from '../rollout/types.js';
 
 /** What the recorder reads at scrape time: each route's weight and windows. */
 export interface MetricsSource {
   routes(): {
     name: string;
     weight: number;
+    /** One per version the route has now: stable, then the candidate (rolled back or not). */
     windows: { version: string; failureRate: number; latencyMs: Record<string, number | null> }[];
     /** Shadow copies sent and dropped (by reason) since start. */
     shadow: { sent: number; dropped: Record<'concurrency' | 'body', number> };
@@ -14,6 +15,10 @@ export interface MetricsSource {
 }
 
 type OutcomeLabel = 'ok' | 'client_error' | 'error' | 'timeout';
+const OUTCOMES: readonly OutcomeLabel[] = ['ok', 'client_error', 'error', 'timeout'];
+
+/** SPEC §5 reasons: each route's rollback counter has all of them from the start. */
+export const ROLLBACK_REASONS = ['consecutive_failures', 'error_rate', 'latency', 'health_check', 'manual', 'peer'] as const satisfies readonly Cause[];
 
 /** Cumulative counts of one (route, version) since start, as the live status feed reads them. */
 export interface VersionTally {
@@ -53,6 +58,7 @@ export class MetricsRecorder {
   readonly #decision: Histogram;
   readonly #children = new Map<string, Map<string, Children>>();
   #source: MetricsSource = { routes: () => [] };
+  readonly #seedVersions: () => void;
 
   /** `source`: what the scrape-time gauges read; also settable later with `collectFrom()`. */
   constructor(source?: MetricsSource) {
@@ -60,7 +66,14 @@ export class MetricsRecorder {
     // The gauges below read whatever source is set when they are scraped.
     const routes = (): ReturnType<MetricsSource['routes']> => this.#source.routes();
     const registers = [this.registry];
-    this.#requests = new Counter({ name: 'rollgate_requests_total', help: 'Finished requests by route, version and outcome.', labelNames: ['route', 'version', 'outcome'], registers });
+    // Series whose labels are known ahead are exported at 0 before their first increment: a
+    // series born at 1 shows no change to Prometheus' increase() or changes(), so the first
+    // rollback of a route (or a new version's first requests) would be missed.
+    const seedVersions = (): void => {
+      for (const r of routes()) for (const w of r.windows) this.#bound(r.name, w.version);
+    };
+    this.#requests = new Counter({ name: 'rollgate_requests_total', help: 'Finished requests by route, version and outcome.', labelNames: ['route', 'version', 'outcome'], registers, collect: seedVersions });
+    this.#seedVersions = seedVersions;
     this.#duration = new Histogram({
       name: 'rollgate_request_duration_seconds',
       help: 'Request duration on the gateway clock, by route and version.',
@@ -68,7 +81,15 @@ export class MetricsRecorder {
       buckets: [...DURATION_BUCKETS],
       registers,
     });
-    this.#rollbacks = new Counter({ name: 'rollgate_rollbacks_total', help: 'Rollbacks by route and reason.', labelNames: ['route', 'reason'], registers });
+    this.#rollbacks = new Counter({
+      name: 'rollgate_rollbacks_total',
+      help: 'Rollbacks by route and reason.',
+      labelNames: ['route', 'reason'],
+      registers,
+      collect() {
+        for (const r of routes()) for (const reason of ROLLBACK_REASONS) this.inc({ route: r.name, reason }, 0);
+      },
+    });
     this.#decision = new Histogram({
       name: 'rollgate_decision_seconds',
       help: 'Deciding sample to new weights applied.',
@@ -147,11 +168,26 @@ export class MetricsRecorder {
     c.duration.observe(o.latencyMs / 1000);
   };
 
-  /** Counts rollbacks and their decision time. */
+  /**
+   * Counts rollbacks and their decision time; after a change of versions, the route's versions
+   * now (read from the source, not from the event, which may be older) get their series at 0.
+   */
   readonly event = (e: RouteEvent): void => {
+    if (e.type === 'deploy' || e.type === 'promote' || e.type === 'rollback') this.#seedVersions();
     if (e.type !== 'rollback') return;
     this.#rollbacks.inc({ route: e.route, reason: e.cause });
     if (e.decisionSeconds !== undefined) this.#decision.observe(e.decisionSeconds);
+  };
+
+  /**
+   * Drops a version the route no longer has and no request of which is in flight: its series
+   * and its bound children. Counters of a version that comes back later start again at 0.
+   */
+  readonly forget = (route: string, version: string): void => {
+    const byVersion = this.#children.get(route);
+    if (byVersion === undefined || !byVersion.delete(version)) return;
+    for (const outcome of OUTCOMES) this.#requests.remove({ route, version, outcome });
+    this.#duration.remove({ route, version });
   };
 
   /** Every (route, version)'s cumulative counts, read from the registry (not on the hot path). */
@@ -188,6 +224,7 @@ export class MetricsRecorder {
         timeout: this.#requests.labels(route, version, 'timeout'),
         duration: this.#duration.labels(route, version),
       };
+      for (const outcome of OUTCOMES) this.#requests.inc({ route, version, outcome }, 0);
       byVersion.set(version, c);
     }
     return c;

@@ -131,6 +131,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.#inflight = toCandidate ? route.inflight.candidate : route.inflight.stable;
     this.#inflightStable = route.inflight.stable;
     this.#inflight.add(this);
+    upstream.acquire();
     this.#res[kExchange] = this;
     res.on('close', onResponseClose);
   }
@@ -303,6 +304,9 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.replayed = true;
     this.#inflight.remove(this);
     this.#sink(this);
+    // Released after the sink: the candidate's outcome is recorded before its version may be forgotten.
+    this.#upstream.release();
+    stable.acquire();
     this.#inflight = this.#inflightStable;
     this.#inflight.add(this);
     this.slowMask = 0;
@@ -329,6 +333,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.#res.removeListener('close', onResponseClose);
     this.#res[kExchange] = undefined;
     this.#sink(this);
+    this.#upstream.release();
     if (this.copy !== null) this.copy.primaryEnded(this.failure !== 'none' ? Number.NaN : this.streaming && this.answered ? this.ttfbMs : this.latencyMs);
   }
 }

@@ -26,6 +26,11 @@ export interface GatewayOptions {
   /** Random source of the weighted pick, [0, 1). */
   rng?: Rng;
   logger?: GatewayLogger;
+  /**
+   * A retired version of a route is gone: no request of it is in flight and the route does not
+   * route to that label any more. What is kept per version (metric series) can be dropped.
+   */
+  onVersionGone?: (route: string, version: string) => void;
 }
 
 /** One route at run time: its config, the picker and the upstreams it currently routes to. */
@@ -97,6 +102,7 @@ export class Gateway {
   readonly #ids = new RequestIds();
   readonly #drain: DrainState = { draining: false };
   readonly #context: ExchangeContext;
+  readonly #onVersionGone: (route: string, version: string) => void;
   #closed: Promise<void> | null = null;
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -107,6 +113,7 @@ export class Gateway {
     this.routes = new Map(routes.map((r) => [r.name, r]));
     this.#table = new RouteTable(routes);
     this.#log = options.logger ?? SILENT;
+    this.#onVersionGone = options.onVersionGone ?? (() => {});
     this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
     this.#server = http.createServer(
       {
@@ -163,6 +170,23 @@ export class Gateway {
       this.#server.closeIdleConnections();
     });
     return this.#closed;
+  }
+
+  /**
+   * Releases an upstream no route routes to any more: its pool closes after the requests still
+   * on it, and once none is left the version is reported gone, unless the route has taken that
+   * label again (a redeployed or rolled-back-to version keeps its series).
+   */
+  retire(route: string, upstream: Upstream): void {
+    this.#lastUpstreamLog.delete(upstream);
+    // Checked on the next turn: a controller may retire an upstream before it installs the
+    // versions that replace it (restore), and the check must see the route as it ends up.
+    const check = (): void => {
+      const s = this.routes.get(route)?.picker.state;
+      if (s !== undefined && (s.stableLabel === upstream.label || s.candidateLabel === upstream.label)) return;
+      if (upstream.active === 0) this.#onVersionGone(route, upstream.label);
+    };
+    upstream.retire(() => setImmediate(check));
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {

@@ -60,7 +60,7 @@ export class Mirror {
     }
     this.inFlight++;
     this.sent++;
-    const copy = new MirrorExchange(this, this.#route, upstream.label, this.#sink, this.#inflight);
+    const copy = new MirrorExchange(this, this.#route, upstream, this.#sink, this.#inflight);
     primary.copy = copy;
     const h = headers.slice();
     h.push(SHADOW_HEADER, '1');
@@ -99,16 +99,19 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
   readonly #mirror: Mirror;
   readonly #sink: OutcomeSink;
   readonly #inflight: InFlight;
+  readonly #upstream: Upstream;
   #done = false;
   #primaryDone = false;
 
-  constructor(mirror: Mirror, route: string, version: string, sink: OutcomeSink, inflight: InFlight) {
+  constructor(mirror: Mirror, route: string, upstream: Upstream, sink: OutcomeSink, inflight: InFlight) {
     this.#mirror = mirror;
     this.route = route;
-    this.version = version;
+    this.version = upstream.label;
+    this.#upstream = upstream;
     this.#sink = sink;
     this.#inflight = inflight;
     inflight.add(this);
+    upstream.acquire();
   }
 
   get answered(): boolean {
@@ -144,7 +147,7 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
   primaryEnded(latencyMs: number): void {
     this.pairedMs = latencyMs;
     this.#primaryDone = true;
-    if (this.#done) this.#sink(this);
+    if (this.#done) this.#report();
   }
 
   #finish(): void {
@@ -153,6 +156,13 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
     this.latencyMs = performance.now() - this.startedAt;
     this.#inflight.remove(this);
     this.#mirror.ended();
-    if (this.#primaryDone) this.#sink(this);
+    if (this.#primaryDone) this.#report();
+  }
+
+  // The upstream is released only once the outcome is recorded, so a retired version's series
+  // are not forgotten before its last copy is counted.
+  #report(): void {
+    this.#sink(this);
+    this.#upstream.release();
   }
 }

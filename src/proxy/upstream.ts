@@ -8,6 +8,13 @@ export class Upstream {
   /** The path of the upstream URL without a trailing slash; prepended to every request path. */
   readonly basePath: string;
   readonly pool: Pool;
+  /**
+   * Requests (and shadow copies) on this upstream whose outcome has not yet reached the sink.
+   * A plain counter, so that knowing when a retired version is done costs the hot path nothing.
+   */
+  active = 0;
+  /** Set once retired: called each time `active` drops to 0 from then on. */
+  #onIdle: (() => void) | null = null;
 
   constructor(version: VersionConfig, timeouts: { connectMs: number; responseMs: number }) {
     this.label = version.version;
@@ -21,6 +28,28 @@ export class Upstream {
       keepAliveTimeout: 4_000,
       pipelining: 1,
     });
+  }
+
+  /** A request starts on this upstream. */
+  acquire(): void {
+    this.active++;
+  }
+
+  /** A request on this upstream ended and its outcome was handed to the sink. */
+  release(): void {
+    // Every time, not once: a replay may still land on a retired stable after it went idle,
+    // and its outcome brings its series back; the next idle removes them again.
+    if (--this.active === 0 && this.#onIdle !== null) this.#onIdle();
+  }
+
+  /**
+   * No route routes here any more: the pool closes after the requests still on it, and `onIdle`
+   * runs once none is left (at once when none is), so what is kept per version can go.
+   */
+  retire(onIdle: () => void): void {
+    this.#onIdle = onIdle;
+    void this.close();
+    if (this.active === 0) onIdle();
   }
 
   async close(): Promise<void> {
