@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { adminFailure } from '../src/admin/failures.js';
+import { buildAdmin } from '../src/admin/server.js';
+import type { GatewayConfig } from '../src/config/types.js';
+import type { Rollouts } from '../src/rollout/rollouts.js';
 import { ERRORS, RolloutRefusal } from '../src/errors.js';
 
 // The README's "Error codes" table and src/errors.ts list the same codes, statuses and meanings.
@@ -77,4 +80,22 @@ t.test('the admin plane answers an error by its code: one mapping, as a table', 
     if (mapped !== err) t.equal(mapped.cause, err, `${what}: the original is kept as the cause`);
   }
   t.equal(adminFailure(refusal, 1), refusal, 'a RollgateError is answered as it is');
+});
+
+t.test('an unexpected failure is a 500 ROLLGATE_INTERNAL, logged once with its cause', async (t) => {
+  const boom = new TypeError('boom');
+  // Only what the admin plane calls on its way to the failure.
+  const rollouts = { route: () => { throw boom; }, routes: () => [], subscribe: () => () => {} } as unknown as Rollouts<unknown>;
+  const logged: { obj: Record<string, unknown>; msg: string }[] = [];
+  const app = buildAdmin({ config: {} as GatewayConfig, rollouts, token: 'x', ready: () => true, log: { error: (obj, msg) => logged.push({ obj: obj as Record<string, unknown>, msg }) } });
+  t.teardown(() => app.close());
+  const r = await app.inject({ method: 'GET', url: '/api/routes/sentiment', headers: { authorization: 'Bearer x' } });
+  t.equal(r.statusCode, 500);
+  t.same(r.json(), { error: { code: 'ROLLGATE_INTERNAL', message: 'boom' } });
+  t.equal(logged.length, 1, 'logged once');
+  t.equal(logged[0]?.obj.err, boom, 'with the original error');
+  t.match(logged[0]?.obj, { method: 'GET', url: '/api/routes/sentiment' });
+  const refused = await app.inject({ method: 'GET', url: '/api/routes/sentiment', headers: { authorization: 'Bearer y' } });
+  t.equal(refused.statusCode, 401, 'a refusal is not logged');
+  t.equal(logged.length, 1);
 });
