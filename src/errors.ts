@@ -1,46 +1,98 @@
 /**
- * Every error the gateway answers with, in one table: a stable `ROLLGATE_*` code, the HTTP status
- * and what it means. Error bodies are always `{"error": {"code", "message"}}` (SPEC §6), with
- * extra fields only where they help the caller (the data plane adds `route`).
+ * Every error code rollgate uses, in one table: a stable `ROLLGATE_*` code, the HTTP status and
+ * what it means. Error bodies are always `{"error": {"code", "message"}}` (SPEC §6), with extra
+ * fields only where they help the caller (the data plane adds `route`). A few codes never travel
+ * over HTTP (`from` says where each one comes from); their status is what they would mean as an
+ * answer. README.md lists the same table, and test/error-codes.test.ts keeps the two in step.
  */
 export const ERRORS = {
-  ROLLGATE_NO_ROUTE: { status: 404, doc: 'No route matches the request path.' },
+  ROLLGATE_NO_ROUTE: { status: 404, from: 'data plane', doc: 'No route matches the request path.' },
   ROLLGATE_UPSTREAM_UNAVAILABLE: {
     status: 502,
+    from: 'data plane',
     doc: 'The upstream refused the connection, reset it or closed it before answering.',
   },
   ROLLGATE_UPSTREAM_TIMEOUT: {
     status: 504,
+    from: 'data plane',
     doc: 'The upstream did not connect within timeouts.connect or answer within timeouts.response.',
   },
-  ROLLGATE_UPSTREAM_ERROR: { status: 502, doc: 'The upstream answered something that is not valid HTTP.' },
-  ROLLGATE_BAD_REQUEST: { status: 400, doc: 'The admin request is malformed or a field is invalid; the message names the field.' },
-  ROLLGATE_UNAUTHORIZED: { status: 401, doc: 'No bearer token, or not the admin token.' },
-  ROLLGATE_UNKNOWN_ROUTE: { status: 404, doc: 'No route has that name.' },
-  ROLLGATE_UNKNOWN_VERSION: { status: 404, doc: 'The route has no version with that label and no revision with that number.' },
-  ROLLGATE_NOT_FOUND: { status: 404, doc: 'No such admin endpoint.' },
-  ROLLGATE_CONFLICT: { status: 409, doc: "The route's state does not allow the change (no candidate, already rolled back)." },
-  ROLLGATE_BODY_TOO_LARGE: { status: 413, doc: 'The admin request body is over the admin body limit.' },
-} as const;
+  ROLLGATE_UPSTREAM_ERROR: { status: 502, from: 'data plane', doc: 'The upstream answered something that is not valid HTTP.' },
+  ROLLGATE_BAD_REQUEST: {
+    status: 400,
+    from: 'admin API',
+    doc: 'The admin request is malformed (not JSON) or a field is invalid; the message names the field, e.g. `body.weight: must be <= 100`.',
+  },
+  ROLLGATE_UNAUTHORIZED: { status: 401, from: 'admin API', doc: 'No bearer token, or not the admin token.' },
+  ROLLGATE_UNKNOWN_ROUTE: { status: 404, from: 'admin API', doc: 'No route has that name.' },
+  ROLLGATE_UNKNOWN_VERSION: {
+    status: 404,
+    from: 'admin API',
+    doc: 'The route has no version with that label and no revision with that number.',
+  },
+  ROLLGATE_NOT_FOUND: { status: 404, from: 'admin API', doc: 'No such admin endpoint.' },
+  ROLLGATE_CONFLICT: {
+    status: 409,
+    from: 'admin API',
+    doc: "The route's state does not allow the change (no candidate, already rolled back, pausing twice).",
+  },
+  ROLLGATE_BODY_TOO_LARGE: { status: 413, from: 'admin API', doc: 'The admin request body is over 64 KiB.' },
+  ROLLGATE_INTERNAL: {
+    status: 500,
+    from: 'admin API',
+    doc: 'An unexpected failure while handling an admin request; the gateway logs it with its cause.',
+  },
+  ROLLGATE_USAGE: {
+    status: 400,
+    from: 'CLI',
+    doc: 'The command line is malformed (unknown verb, missing argument, bad option value): exit code 2.',
+  },
+  ROLLGATE_ADMIN_UNREACHABLE: {
+    status: 503,
+    from: 'CLI',
+    doc: 'Nothing answered at ROLLGATE_ADMIN_URL (connection refused, unknown host, timeout): exit code 1.',
+  },
+  ROLLGATE_BAD_ANSWER: {
+    status: 502,
+    from: 'CLI',
+    doc: 'The admin API answered a successful status with a body that is not JSON (something else listens there): exit code 1.',
+  },
+  ROLLGATE_INVALID_CONFIG: {
+    status: 400,
+    from: 'serve',
+    doc: 'The config file cannot be read or is invalid; every problem is printed with its key path: exit code 2.',
+  },
+  ROLLGATE_UNUSABLE_STATE: {
+    status: 500,
+    from: 'serve',
+    doc: 'A saved state file exists but cannot be read or is not a rollgate state file; the gateway does not start: exit code 1.',
+  },
+} as const satisfies Record<string, { status: number; from: string; doc: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** Whether a value is one of the codes in ERRORS (an error from anywhere is mapped by its code). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
 
 export function errorStatus(code: ErrorCode): number {
   return ERRORS[code].status;
 }
 
-/** The JSON error body, as a string ready to write. */
+/** The JSON error body, as a string ready to write: the one place that shapes it. */
 export function errorBody(code: ErrorCode, message: string, extra?: Record<string, string>): string {
   return JSON.stringify({ error: { code, message, ...extra } });
 }
 
-/** An error the gateway answers with: it carries its code (and so its status) from the table. */
+/** An error rollgate answers or exits with: it carries its code (and so its status) from the table. */
 export class RollgateError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+    this.name = 'RollgateError';
   }
 
   get status(): number {

@@ -1,86 +1,105 @@
-/** JSON Schemas of the admin API's answers (SPEC §6), for validation-free fast serialisation and /docs. */
+import { Type, type TSchema } from '@sinclair/typebox';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import { PhaseSchema, STRATEGIES, StrategySchema, VersionLabelSchema, type Strategy } from '../shapes.js';
 
-const version = {
-  type: 'object',
-  properties: { version: { type: 'string' }, revision: { type: 'integer' }, url: { type: 'string' } },
-  required: ['version', 'revision', 'url'],
-} as const;
+/*
+ * The admin API's shapes (SPEC §6), written once as TypeBox schemas: Fastify validates requests
+ * with them, serialises answers with them, types the handlers through the TypeBox type provider,
+ * and @fastify/swagger builds the OpenAPI document at /docs from them.
+ */
 
-const window = {
-  type: ['object', 'null'],
-  properties: {
-    count: { type: 'integer' },
-    failures: { type: 'integer' },
-    failuresByKind: { type: 'object', additionalProperties: { type: 'integer' } },
-    failureRate: { type: 'number' },
-    rate: { type: 'number' },
-    latencyMs: { type: 'object', additionalProperties: { type: ['number', 'null'] } },
+// ---- requests ---------------------------------------------------------------------------------
+
+/** Weights are percentages with at most two decimals (the picker works in basis points). */
+export const WEIGHT_STEP = 0.01;
+const Percent = () => Type.Number({ minimum: 0, maximum: 100, multipleOf: WEIGHT_STEP, description: 'percent of traffic to the candidate, 0-100, at most two decimals' });
+
+export const RouteParams = Type.Object({ route: Type.String({ minLength: 1, maxLength: 63 }) });
+
+export const WeightBody = Type.Object({ weight: Percent() }, { additionalProperties: false });
+
+// An enum rather than StrategySchema's union of literals: a bad value then fails one keyword
+// with one message ("must be equal to one of the allowed values"), not one per literal.
+const StrategyEnum = Type.Unsafe<Strategy>({ type: 'string', enum: [...STRATEGIES] });
+
+export const CandidateBody = Type.Object(
+  {
+    version: VersionLabelSchema,
+    url: Type.String({ minLength: 1, maxLength: 2048 }),
+    weight: Type.Optional(Percent()),
+    strategy: Type.Optional(StrategyEnum),
   },
-} as const;
+  { additionalProperties: false },
+);
 
-export const routeState = {
-  type: 'object',
-  properties: {
-    name: { type: 'string' },
-    phase: { type: 'string', enum: ['stable', 'shadowing', 'progressing', 'paused', 'rolled_back'] },
-    weight: { type: 'number' },
-    strategy: { type: 'string', enum: ['canary', 'blueGreen', 'shadow'] },
-    stable: { type: 'object', properties: { ...version.properties, healthy: { type: 'boolean' } } },
-    candidate: {
-      type: ['object', 'null'],
-      properties: { ...version.properties, weight: { type: 'number' }, healthy: { type: 'boolean' } },
-    },
-    step: {
-      type: ['object', 'null'],
-      properties: { index: { type: 'integer' }, weight: { type: 'number' }, bakeEndsAt: { type: ['string', 'null'] }, count: { type: 'integer' } },
-    },
-    bake: {
-      type: ['object', 'null'],
-      properties: { stage: { type: 'string' }, endsAt: { type: ['string', 'null'] }, remainingMs: { type: 'number' } },
-    },
-    mirrorPercent: { type: 'number' },
-    windows: { type: 'object', properties: { stable: window, candidate: window } },
-    lastDecision: {
-      type: ['object', 'null'],
-      properties: {
-        reason: { type: 'string' },
-        at: { type: 'string' },
-        message: { type: 'string' },
-        evidence: { type: ['object', 'null'], additionalProperties: true },
-      },
-    },
-  },
-  required: ['name', 'phase', 'weight', 'stable', 'candidate', 'step', 'windows', 'lastDecision'],
-} as const;
+/** No body, or `{version}`: a label first, else a revision number. */
+export const RollbackBody = Type.Union([
+  Type.Null(),
+  Type.Object(
+    { version: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 1 })])) },
+    { additionalProperties: false },
+  ),
+]);
 
-export const routesList = {
-  type: 'object',
-  properties: { routes: { type: 'array', items: routeState } },
-  required: ['routes'],
-} as const;
+export const EventsQuery = Type.Object({ stats: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 
-export const fullRollback = {
-  type: 'object',
-  properties: { rolledBack: { type: 'array', items: { type: 'string' } }, routes: { type: 'array', items: routeState } },
-} as const;
+// ---- answers ----------------------------------------------------------------------------------
 
-export const history = {
-  type: 'object',
-  properties: {
-    revisions: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { ...version.properties, deployedAt: { type: 'string' }, status: { type: 'string' } },
-      },
-    },
-    events: { type: 'array', items: { type: 'object', additionalProperties: true } },
-  },
-} as const;
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const AnyObject = () => Type.Object({}, { additionalProperties: true });
 
-export const errorBody = {
-  type: 'object',
-  properties: {
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
-  },
-} as const;
+const versionFields = { version: Type.String(), revision: Type.Integer(), url: Type.String() };
+
+const WindowSchema = Type.Object({
+  count: Type.Integer(),
+  failures: Type.Integer(),
+  failuresByKind: Type.Object({}, { additionalProperties: Type.Integer() }),
+  failureRate: Type.Number(),
+  rate: Type.Number(),
+  latencyMs: Type.Object({}, { additionalProperties: Nullable(Type.Number()) }),
+});
+
+/** A route's state (SPEC §6), in the order of the SPEC; what this version adds comes last. */
+export const RouteStateSchema = Type.Object({
+  name: Type.String(),
+  phase: PhaseSchema,
+  weight: Type.Number(),
+  stable: Type.Object({ ...versionFields, healthy: Type.Boolean() }),
+  candidate: Nullable(Type.Object({ ...versionFields, weight: Type.Number(), healthy: Type.Boolean() })),
+  step: Nullable(Type.Object({ index: Type.Integer(), weight: Type.Number(), bakeEndsAt: Nullable(Type.String()), count: Type.Integer() })),
+  windows: Type.Object({ stable: Nullable(WindowSchema), candidate: Nullable(WindowSchema) }),
+  // A decision can come back from a saved state, so only its reason and time are demanded.
+  lastDecision: Nullable(
+    Type.Object({
+      reason: Type.String(),
+      at: Type.String(),
+      message: Type.Optional(Type.String()),
+      evidence: Type.Optional(Nullable(AnyObject())),
+    }),
+  ),
+  strategy: StrategySchema,
+  bake: Nullable(Type.Object({ stage: Type.String(), endsAt: Nullable(Type.String()), remainingMs: Type.Number() })),
+  mirrorPercent: Type.Number(),
+});
+
+export const RoutesList = Type.Object({ routes: Type.Array(RouteStateSchema) });
+
+export const FullRollback = Type.Object({ rolledBack: Type.Array(Type.String()), routes: Type.Array(RouteStateSchema) });
+
+export const History = Type.Object({
+  revisions: Type.Array(Type.Object({ ...versionFields, deployedAt: Type.Optional(Type.String()), status: Type.Optional(Type.String()) })),
+  events: Type.Array(AnyObject()),
+});
+
+/** An error answer (SPEC §6); `description` names the codes the route can answer with. */
+const errorAnswer = (description: string) => Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) }, { description });
+
+/** Error answers for a route's OpenAPI description: each status with the codes that use it. */
+export function errorAnswers(...codes: ErrorCode[]): Record<number, ReturnType<typeof errorAnswer>> {
+  const byStatus = new Map<number, string[]>();
+  for (const code of ['ROLLGATE_UNAUTHORIZED', ...codes, 'ROLLGATE_INTERNAL'] as ErrorCode[]) {
+    const status = ERRORS[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries([...byStatus].map(([status, names]) => [status, errorAnswer(names.join(', '))]));
+}

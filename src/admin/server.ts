@@ -1,19 +1,16 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import type { ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import type { GatewayConfig, Strategy } from '../config/types.js';
-import { normalizeUrl } from '../config/defaults.js';
-import { VALUE_CHECKS } from '../config/schema.js';
-import { ERRORS, type ErrorCode } from '../errors.js';
-import type { RouteController } from '../rollout/route-controller.js';
-import { RolloutRefusal, UnknownVersion } from '../errors.js';
-import type { Rollouts } from '../rollout/rollouts.js';
+import type { GatewayConfig } from '../config/types.js';
+import { RollgateError } from '../errors.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { Rollouts } from '../rollout/rollouts.js';
+import { apiRoutes } from './api-routes.js';
 import { bearerMatches } from './auth.js';
-import { StatusFeed, type StatsPayload } from './status-feed.js';
+import { eventsRoute } from './events-route.js';
+import { adminFailure, sendFailure } from './failures.js';
+import { acceptEmptyJson } from './json-body.js';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.js';
-import { errorBody, fullRollback, history, routeState, routesList } from './schemas.js';
 
 /** Admin request bodies are small JSON documents. */
 export const ADMIN_BODY_LIMIT = 64 * 1024;
@@ -30,49 +27,9 @@ export interface AdminOptions<U> {
   statsIntervalMs?: number;
   /** With shared state (Redis): whether this replica's state is shared right now. */
   stateShared?: () => boolean;
+  /** Where a ROLLGATE_INTERNAL answer's cause is logged (a pino logger fits). */
+  log?: { error(obj: object, msg: string): void };
 }
-
-const twoDecimals = (w: number): boolean => Math.abs(Math.round(w * 100) - w * 100) < 1e-6;
-
-function fail(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
-  return reply.code(ERRORS[code].status).send({ error: { code, message } });
-}
-
-const routeParams = {
-  type: 'object',
-  properties: { route: { type: 'string', minLength: 1, maxLength: 63 } },
-  required: ['route'],
-} as const;
-
-const candidateBody = {
-  type: 'object',
-  properties: {
-    version: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$' },
-    url: { type: 'string', minLength: 1, maxLength: 2048 },
-    weight: { type: 'number', minimum: 0, maximum: 100 },
-    strategy: { type: 'string', enum: ['canary', 'blueGreen', 'shadow'] },
-  },
-  required: ['version', 'url'],
-  additionalProperties: false,
-} as const;
-
-const rollbackBody = {
-  anyOf: [
-    { type: 'null' },
-    {
-      type: 'object',
-      properties: { version: { anyOf: [{ type: 'string', minLength: 1, maxLength: 64 }, { type: 'integer', minimum: 1 }] } },
-      additionalProperties: false,
-    },
-  ],
-} as const;
-
-const weightBody = {
-  type: 'object',
-  properties: { weight: { type: 'number', minimum: 0, maximum: 100 } },
-  required: ['weight'],
-  additionalProperties: false,
-} as const;
 
 /**
  * The admin plane (SPEC §6): its own Fastify instance on its own port. It calls the rollout
@@ -80,8 +37,11 @@ const weightBody = {
  * bearer token; health, readiness and metrics do not.
  */
 export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT });
+  // multipleOfPrecision: 0.29 is a multiple of 0.01 although 0.29 / 0.01 is 28.999999999999996
+  // (the config file's validator does the same).
+  const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT, ajv: { customOptions: { multipleOfPrecision: 6 } } });
   const { rollouts, token } = options;
+  acceptEmptyJson(app);
 
   const stateShared = options.stateShared;
   if (stateShared !== undefined) {
@@ -90,35 +50,22 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
       reply.header('x-rollgate-state-shared', stateShared() ? 'true' : 'false');
     });
   }
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api')) return;
     const header = req.headers.authorization;
     if (!bearerMatches(typeof header === 'string' ? header : undefined, token)) {
-      await fail(reply, 'ROLLGATE_UNAUTHORIZED', header === undefined ? 'an Authorization: Bearer <token> header is required' : 'the bearer token is not the admin token');
+      throw new RollgateError('ROLLGATE_UNAUTHORIZED', header === undefined ? 'an Authorization: Bearer <token> header is required' : 'the bearer token is not the admin token');
     }
   });
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    if (err.validation !== undefined) {
-      const first = err.validation[0];
-      const field = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-      const context = err.validationContext ?? 'request';
-      const where = field ? `${context}.${field}` : context;
-      return fail(reply, 'ROLLGATE_BAD_REQUEST', `${where}: ${first?.message ?? 'is invalid'}`);
-    }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 'ROLLGATE_BODY_TOO_LARGE', `the body is over ${ADMIN_BODY_LIMIT} bytes`);
-    if (err.statusCode === 400 || err.code?.startsWith('FST_ERR_CTP')) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body: ${err.message}`);
-    if (err instanceof RolloutRefusal) return fail(reply, 'ROLLGATE_CONFLICT', err.message);
-    if (err instanceof UnknownVersion) return fail(reply, 'ROLLGATE_UNKNOWN_VERSION', err.message);
-    return reply.code(500).send({ error: { code: 'ROLLGATE_INTERNAL', message: err.message } });
+  app.setErrorHandler((err, req, reply) => {
+    const failure = adminFailure(err, ADMIN_BODY_LIMIT);
+    if (failure.code === 'ROLLGATE_INTERNAL') options.log?.error({ err: failure.cause, method: req.method, url: req.url }, 'admin request failed');
+    return sendFailure(reply, failure);
   });
-  app.setNotFoundHandler((req, reply) => fail(reply, 'ROLLGATE_NOT_FOUND', `no admin endpoint ${req.method} ${req.url.split('?')[0]}`));
-
-  const controller = (name: string, reply: FastifyReply): RouteController<U> | null => {
-    const c = rollouts.route(name);
-    if (c === undefined) void fail(reply, 'ROLLGATE_UNKNOWN_ROUTE', `no route named ${name}`);
-    return c ?? null;
-  };
+  app.setNotFoundHandler(async (req) => {
+    throw new RollgateError('ROLLGATE_NOT_FOUND', `no admin endpoint ${req.method} ${req.url.split('?')[0]}`);
+  });
 
   app.register(swagger, {
     openapi: {
@@ -151,125 +98,8 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
       const shared = options.stateShared === undefined ? {} : { stateShared: options.stateShared() };
       return options.ready() ? { ready: true, ...shared } : reply.code(503).send({ ready: false, ...shared });
     });
-
-    api.get('/api/routes', { schema: { response: { 200: routesList } } }, async () => ({ routes: rollouts.routes().map((c) => c.state()) }));
-
-    api.get<{ Params: { route: string } }>('/api/routes/:route', { schema: { params: routeParams, response: { 200: routeState, 404: errorBody } } }, async (req, reply) => {
-      const c = controller(req.params.route, reply);
-      return c === null ? reply : c.state();
-    });
-
-    api.put<{ Params: { route: string }; Body: { weight: number } }>(
-      '/api/routes/:route/weight',
-      { schema: { params: routeParams, body: weightBody, response: { 200: routeState } } },
-      async (req, reply) => {
-        const c = controller(req.params.route, reply);
-        if (c === null) return reply;
-        const { weight } = req.body;
-        if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
-        c.setWeight(weight, 'manual');
-        return c.state();
-      },
-    );
-
-    api.put<{ Params: { route: string }; Body: { version: string; url: string; weight?: number; strategy?: string } }>(
-      '/api/routes/:route/candidate',
-      { schema: { params: routeParams, body: candidateBody, response: { 200: routeState } } },
-      async (req, reply) => {
-        const c = controller(req.params.route, reply);
-        if (c === null) return reply;
-        const { version, url, weight = 0, strategy } = req.body;
-        const urlProblem = VALUE_CHECKS['http-url']?.(url) ?? null;
-        if (urlProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.url: ${urlProblem}`);
-        const labelProblem = VALUE_CHECKS['version-label']?.(version) ?? null;
-        if (labelProblem !== null) return fail(reply, 'ROLLGATE_BAD_REQUEST', `body.version: ${labelProblem}`);
-        if (!twoDecimals(weight)) return fail(reply, 'ROLLGATE_BAD_REQUEST', 'body.weight: must have at most two decimals');
-        c.deploy(version, normalizeUrl(url), weight, 'manual', strategy as Strategy | undefined);
-        return c.state();
-      },
-    );
-
-    api.post<{ Params: { route: string } }>('/api/routes/:route/promote', { schema: { params: routeParams, response: { 200: routeState } } }, async (req, reply) => {
-      const c = controller(req.params.route, reply);
-      if (c === null) return reply;
-      c.promote('manual');
-      return c.state();
-    });
-
-    api.get<{ Params: { route: string } }>('/api/routes/:route/history', { schema: { params: routeParams, response: { 200: history } } }, async (req, reply) => {
-      const c = controller(req.params.route, reply);
-      if (c === null) return reply;
-      return { revisions: c.revisions, events: c.events };
-    });
-
-    // Server-sent events: one per state change, with the route's state after it; with
-    // ?stats=true also a `stats` event every statsIntervalMs with each version's live figures.
-    const streams = new Set<ServerResponse>();
-    const metricsRecorder = options.metrics;
-    const feed = new StatusFeed(
-      () => rollouts.routes().map((c) => c.state()),
-      metricsRecorder === undefined ? async () => [] : () => metricsRecorder.tallies(),
-      options.statsIntervalMs,
-    );
-    api.addHook('preClose', async () => {
-      feed.close();
-      for (const res of streams) res.end();
-    });
-    api.get<{ Querystring: { stats?: boolean } }>(
-      '/api/events',
-      { schema: { querystring: { type: 'object', properties: { stats: { type: 'boolean' } }, additionalProperties: false } } },
-      (req, reply) => {
-        reply.hijack();
-        const res = reply.raw;
-        streams.add(res);
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-        res.write(': rollgate events\n\n');
-        const unsubscribe = rollouts.subscribe((event, state) => {
-          res.write(`event: ${event.type}\ndata: ${JSON.stringify({ event, state })}\n\n`);
-        });
-        const stopStats = req.query.stats === true ? feed.subscribe((p: StatsPayload) => res.write(`event: stats\ndata: ${JSON.stringify(p)}\n\n`)) : () => {};
-        const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-        req.raw.on('close', () => {
-          clearInterval(ping);
-          unsubscribe();
-          stopStats();
-          streams.delete(res);
-        });
-      },
-    );
-
-    api.post<{ Params: { route: string }; Body: { version?: string | number } | undefined }>(
-      '/api/routes/:route/rollback',
-      { schema: { params: routeParams, body: rollbackBody, response: { 200: routeState } } },
-      async (req, reply) => {
-        const c = controller(req.params.route, reply);
-        if (c === null) return reply;
-        const version = req.body?.version;
-        if (version === undefined) c.rollback('manual');
-        else c.rollbackTo(String(version), 'manual');
-        return c.state();
-      },
-    );
-
-    for (const verb of ['pause', 'resume'] as const) {
-      api.post<{ Params: { route: string } }>(`/api/routes/:route/${verb}`, { schema: { params: routeParams, response: { 200: routeState } } }, async (req, reply) => {
-        const c = controller(req.params.route, reply);
-        if (c === null) return reply;
-        c[verb]('manual');
-        return c.state();
-      });
-    }
-
-    api.post('/api/rollback', { schema: { response: { 200: fullRollback } } }, async () => {
-      const rolledBack: string[] = [];
-      for (const c of rollouts.routes()) {
-        if (c.state().candidate !== null && c.phase !== 'rolled_back') {
-          c.rollback('manual');
-          rolledBack.push(c.name);
-        }
-      }
-      return { rolledBack, routes: rollouts.routes().map((c) => c.state()) };
-    });
+    apiRoutes(api, rollouts);
+    eventsRoute(api, rollouts, options.metrics, options.statsIntervalMs);
   });
 
   return app;

@@ -1,29 +1,38 @@
 import { request } from 'undici';
+import { RollgateError, type ErrorCode } from '../errors.js';
 
 /** Where the CLI finds the admin API when ROLLGATE_ADMIN_URL is not set. */
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9090';
 
-/** The gateway answered, and said no: its `{"error": {"code", "message"}}` body (SPEC §6). */
+/**
+ * The gateway answered, and said no: its `{"error": {"code", "message"}}` body (SPEC §6), or
+ * ROLLGATE_BAD_ANSWER when a successful answer is not JSON. Not a RollgateError: the code and
+ * status are what the admin API sent, and a gateway of another version may send a code this
+ * CLI's table does not have (`HTTP_<status>` when the answer carried no code at all).
+ */
 export class AdminRefusal extends Error {
+  override readonly name = 'AdminRefusal';
+
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
-    this.name = 'AdminRefusal';
+    super(message, options);
   }
 }
 
 /** Nothing answered at the admin URL (refused connection, unknown host, timeout). */
-export class AdminUnreachable extends Error {
+export class AdminUnreachable extends RollgateError {
+  override readonly name = 'AdminUnreachable';
+
   constructor(
     readonly url: string,
     readonly reason: Error,
   ) {
     const detail = (reason as NodeJS.ErrnoException).code ?? (reason.cause as NodeJS.ErrnoException | undefined)?.code ?? reason.message;
-    super(`cannot reach the admin API at ${url} (${detail})`);
-    this.name = 'AdminUnreachable';
+    super('ROLLGATE_ADMIN_UNREACHABLE', `cannot reach the admin API at ${url} (${detail})`, { cause: reason });
   }
 }
 
@@ -78,13 +87,18 @@ export class AdminClient {
     }
     const text = await res.body.text();
     let json: unknown;
+    let parseError: unknown;
     try {
       json = text === '' ? null : JSON.parse(text);
-    } catch {
+    } catch (err) {
       json = undefined;
+      parseError = err;
     }
     if (res.statusCode >= 200 && res.statusCode < 300) {
-      if (json === undefined) throw new AdminRefusal(res.statusCode, 'ROLLGATE_BAD_ANSWER', `the admin API at ${this.baseUrl} answered ${method} ${path} with something that is not JSON`);
+      if (json === undefined) {
+        const message = `the admin API at ${this.baseUrl} answered ${method} ${path} with something that is not JSON`;
+        throw new AdminRefusal(res.statusCode, 'ROLLGATE_BAD_ANSWER' satisfies ErrorCode, message, { cause: parseError });
+      }
       return json as T;
     }
     const error = (json as { error?: { code?: unknown; message?: unknown } } | null | undefined)?.error;

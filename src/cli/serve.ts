@@ -88,7 +88,7 @@ export async function serve(configPath: string): Promise<number> {
   const { token, generated } = adminToken(process.env, config.admin.tokenEnv);
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
-    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining, metrics, ...(sync === null ? {} : { stateShared: () => sync.shared }) });
+    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining, metrics, log, ...(sync === null ? {} : { stateShared: () => sync.shared }) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(`cannot listen on ${config.admin.host}:${config.admin.port} (admin): ${e.code ?? e.message}\n`);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
+import { RollgateError } from '../errors.js';
 import { applyDefaults } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { ConfigSchema, DURATION_MESSAGE, VALUE_CHECKS, type ConfigInput } from './schema.js';
@@ -8,13 +9,13 @@ import type { GatewayConfig } from './types.js';
 import { crossChecks, isObj, type Problem, type Segment } from './rules.js';
 
 /** A config that cannot be used; `problems` lists every reason, one `<key path>: <message>` each. */
-export class ConfigError extends Error {
+export class ConfigError extends RollgateError {
+  override readonly name = 'ConfigError';
   readonly problems: string[];
 
-  constructor(problems: string[], source?: string) {
+  constructor(problems: string[], source?: string, options?: { cause?: unknown }) {
     const where = source === undefined ? 'invalid config' : `invalid config ${source}`;
-    super(`${where}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('ROLLGATE_INVALID_CONFIG', `${where}:\n${problems.map((p) => `  ${p}`).join('\n')}`, options);
     this.problems = problems;
   }
 }
@@ -199,7 +200,7 @@ export function parseConfigText(text: string, source: string): GatewayConfig {
   try {
     raw = doc.toJS();
   } catch (err) {
-    throw new ConfigError([`${source}: ${(err as Error).message}`], source);
+    throw new ConfigError([`${source}: ${(err as Error).message}`], source, { cause: err });
   }
   return parseConfig(raw, source);
 }
@@ -220,7 +221,7 @@ export function loadConfigFile(path: string): GatewayConfig {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
-    throw new ConfigError([`cannot read ${path}: ${READ_ERRORS[code ?? ''] ?? message}`], path);
+    throw new ConfigError([`cannot read ${path}: ${READ_ERRORS[code ?? ''] ?? message}`], path, { cause: err });
   }
   return parseConfigText(text, path);
 }

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ROUTE_NAME, STRATEGIES, VERSION_LABEL } from '../shapes.js';
 
 /*
  * The YAML shape users write (SPEC §3), as JSON Schema. Besides standard keywords it uses three
@@ -75,7 +76,7 @@ const Port = () => Int(0, 65535);
 const Label = () =>
   Str(
     'must be 1-64 letters, digits or _.:+- starting with a letter or digit',
-    /^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$/,
+    VERSION_LABEL,
     'version-label',
   );
 
@@ -116,12 +117,12 @@ const RollbackSchema = Obj({
 const RouteSchema = Obj({
   name: Str(
     'must be 1-63 letters, digits or _.- starting with a letter or digit',
-    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+    ROUTE_NAME,
   ),
   match: Obj({ pathPrefix: Str('must be a path starting with /', undefined, 'path-prefix') }),
   stable: VersionSchema,
   candidate: Type.Optional(CandidateSchema),
-  strategy: Type.Optional(OneOf(['canary', 'blueGreen', 'shadow'])),
+  strategy: Type.Optional(OneOf(STRATEGIES)),
   steps: Type.Optional(
     Type.Array(
       Obj({

@@ -24,13 +24,13 @@ export class FileStore implements StateStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return null;
-      throw new StoreError(`cannot read state file ${this.path}: ${code ?? (err as Error).message}`);
+      throw new StoreError(`cannot read state file ${this.path}: ${code ?? (err as Error).message}`, { cause: err });
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new StoreError(`state file ${this.path} is corrupt (${(err as Error).message}); the previous good copy is ${this.path}.prev`);
+      throw new StoreError(`state file ${this.path} is corrupt (${(err as Error).message}); the previous good copy is ${this.path}.prev`, { cause: err });
     }
     const p = parsed as Partial<PersistedState> | null;
     if (p === null || typeof p !== 'object' || p.format !== 1 || typeof p.routes !== 'object' || p.routes === null) {

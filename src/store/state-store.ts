@@ -1,3 +1,4 @@
+import { RollgateError } from '../errors.js';
 import type { PersistedState } from '../rollout/types.js';
 
 export type { PersistedRoute, PersistedState } from '../rollout/types.js';
@@ -11,8 +12,12 @@ export interface StateStore {
 }
 
 /** A state that exists but cannot be used: the gateway does not start on it. */
-export class StoreError extends Error {
+export class StoreError extends RollgateError {
   override readonly name = 'StoreError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ROLLGATE_UNUSABLE_STATE', message, options);
+  }
 }
 
 export class MemoryStore implements StateStore {
