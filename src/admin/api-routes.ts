@@ -90,6 +90,6 @@ export function apiRoutes<U>(instance: FastifyInstance, rollouts: Rollouts<U>): 
 
   api.get('/api/routes/:route/history', { schema: { ...onRoute, response: { 200: History, ...errorAnswers('ROLLGATE_UNKNOWN_ROUTE') } } }, async (req) => {
     const c = controller(req.params.route);
-    return { revisions: c.revisions, events: c.events };
+    return { revisions: [...c.revisions], events: [...c.events] };
   });
 }
