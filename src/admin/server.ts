@@ -81,7 +81,24 @@ const weightBody = {
  */
 export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT });
+  app.register(adminRoutes<U>, options);
+  return app;
+}
+
+/**
+ * The admin plane's routes, hooks and error handling as a Fastify plugin: `buildAdmin` registers
+ * it on its own instance, and a host Fastify app may register it under a prefix of its own
+ * (`app.register(adminRoutes, { prefix: '/rollgate', ...options })`). Its hooks and handlers are
+ * encapsulated: they apply to these routes only. Under no prefix it sets the app's 404 handler.
+ */
+export async function adminRoutes<U>(app: FastifyInstance, options: AdminOptions<U>): Promise<void> {
   const { rollouts, token } = options;
+  // Under a host's prefix the request URL carries it (`/rollgate/api/...`).
+  const apiPrefix = `${app.prefix}/api`;
+  // The instance-wide bodyLimit of buildAdmin, set per route so that it holds in a host app too.
+  app.addHook('onRoute', (route) => {
+    route.bodyLimit ??= ADMIN_BODY_LIMIT;
+  });
 
   const stateShared = options.stateShared;
   if (stateShared !== undefined) {
@@ -91,7 +108,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     });
   }
   app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api')) return;
+    if (!req.url.startsWith(apiPrefix)) return;
     const header = req.headers.authorization;
     if (!bearerMatches(typeof header === 'string' ? header : undefined, token)) {
       await fail(reply, 'ROLLGATE_UNAUTHORIZED', header === undefined ? 'an Authorization: Bearer <token> header is required' : 'the bearer token is not the admin token');
@@ -120,7 +137,8 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     return c ?? null;
   };
 
-  app.register(swagger, {
+  // A host app that runs @fastify/swagger already describes these routes in its own document.
+  if (!app.hasDecorator('swagger')) app.register(swagger, {
     openapi: {
       info: { title: 'rollgate admin API', version: '1' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
@@ -271,8 +289,6 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
       return { rolledBack, routes: rollouts.routes().map((c) => c.state()) };
     });
   });
-
-  return app;
 }
 
 /** Starts the admin plane on admin.host:admin.port. */
