@@ -56,6 +56,11 @@ const DISPLAY_NAME = Symbol.for('fastify.display-name');
  * closing the host app closes the gateway. `store:` may be `memory` or `file`.
  */
 export const rollgate: FastifyPluginAsync<RollgatePluginOptions> = async (app, opts) => {
+  // The gateway matches routes on the request's whole path, so a prefix in front of them would
+  // mount routes that then answer ROLLGATE_NO_ROUTE: refuse it at start instead.
+  if (app.prefix !== '') {
+    throw new Error(`rollgate: register the plugin at the root of the app, not under the prefix ${app.prefix}: each route's match.pathPrefix is its full path`);
+  }
   const { config: source, ...options } = opts;
   const config = typeof source === 'string' ? loadConfigFile(source) : source;
   const rg = createRollgate(config, { ...options, logger: options.logger ?? app.log });

@@ -281,11 +281,40 @@ routes:
   t.same(new Set((await send(second.pool, 30)).versions), new Set(['v1']));
 });
 
-t.test('store: redis is refused with a reason, and nothing is left running', async (t) => {
+t.test('store: redis is refused with a reason', async (t) => {
   const app = Fastify({ logger: false });
   const cfg = config([route('http://127.0.0.1:1', 'http://127.0.0.1:2')], { store: { kind: 'redis', url: 'redis://127.0.0.1:1' } });
   await t.rejects(async () => {
     await app.register(rollgate, { config: cfg });
   }, /redis is not supported by the Fastify plugin/);
   await app.close();
+});
+
+t.test('registered under a prefix it is refused: the routes match on the whole path', async (t) => {
+  const app = Fastify({ logger: false });
+  const cfg = config([route('http://127.0.0.1:1', 'http://127.0.0.1:2')]);
+  await t.rejects(async () => {
+    await app.register(async (api) => api.register(rollgate, { config: cfg }), { prefix: '/ml' });
+  }, /at the root of the app, not under the prefix \/ml/);
+  await app.close();
+});
+
+t.test('a host hook that answers stops the request before it reaches a model', async (t) => {
+  const stable = await startLabelled('v1');
+  const app = Fastify({ logger: false });
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.headers.authorization !== 'Bearer team') await reply.code(403).send({ error: 'forbidden' });
+  });
+  await app.register(rollgate, { config: config([{ name: 'm', match: { pathPrefix: '/m' }, stable: { version: 'v1', url: stable.url } }]) });
+  t.teardown(async () => {
+    await app.close();
+    await stable.close();
+  });
+  const denied = await app.inject({ method: 'POST', url: '/m/predict', payload: { x: 1 } });
+  t.equal(denied.statusCode, 403);
+  t.equal(stable.seen.length, 0, 'the model never saw it');
+  t.equal(app.rollgate.rollouts.route('m')!.state().windows.stable?.count ?? 0, 0, 'nor did the judge');
+  const allowed = await app.inject({ method: 'POST', url: '/m/predict', payload: { x: 1 }, headers: { authorization: 'Bearer team' } });
+  t.equal(allowed.statusCode, 200);
+  t.equal(allowed.headers['x-rollgate-version'], 'v1');
 });
