@@ -7,6 +7,12 @@ import Fastify from 'fastify';
 import t from 'tap';
 import { request } from 'undici';
 import { config, startLabelled } from './helpers/servers.js';
+// Type-only, by name as well: the compiler resolves the package's own name through `exports`.
+import type { GatewayConfig, Phase, RouteEvent, RouteState, Revision, Strategy } from 'rollgate';
+import type { RollgatePluginOptions } from 'rollgate/fastify';
+
+type Api = typeof import('rollgate');
+type PluginApi = typeof import('rollgate/fastify');
 
 // The package as a user gets it: imported by its name, through the `exports` of package.json
 // (Node resolves a package's own name from inside it), never by a path into dist/.
@@ -32,22 +38,27 @@ t.test('every file package.json points at is built', async (t) => {
 
 t.test(`import('${NAME}') resolves to the built entry and has the public API`, async (t) => {
   t.equal(import.meta.resolve(NAME), pathToFileURL(join(ROOT, 'dist/src/index.js')).href);
-  const api = await import(NAME);
+  const api = (await import(NAME)) as Api & Record<string, unknown>;
   for (const fn of ['createRollgate', 'loadConfig', 'parseConfigText', 'buildAdmin', 'adminRoutes', 'startAdmin']) t.type(api[fn], 'function', fn);
   for (const cls of ['ConfigError', 'RollgateError', 'RolloutRefusal', 'UnknownVersion']) t.type(api[cls], 'function', cls);
   t.equal(api.ERRORS.ROLLGATE_NO_ROUTE.status, 404, 'ERRORS: the error table');
+  // The exported types name what the API hands out.
+  const phase: Phase = 'stable';
+  const strategy: Strategy = 'canary';
+  const seen: { event?: RouteEvent; state?: RouteState; revision?: Revision } = {};
+  t.same([phase, strategy, seen], ['stable', 'canary', {}]);
   t.equal(new api.RolloutRefusal('no').status, 409);
 });
 
 t.test('loadConfig reads the shipped config/rollgate.yaml, a file URL and an object; a bad one throws ConfigError', async (t) => {
-  const { loadConfig, ConfigError } = await import(NAME);
+  const { loadConfig, ConfigError } = (await import(NAME)) as Api;
   const file = join(ROOT, 'config/rollgate.yaml');
-  const cfg = loadConfig(file);
+  const cfg: GatewayConfig = loadConfig(file);
   t.match(cfg.routes, [{ name: 'sentiment', pathPrefix: '/v1/models/sentiment', stable: { version: 'v1' }, candidate: { version: 'v2', weight: 5 } }]);
   t.equal(cfg.listen.drainTimeoutMs, 10_000, 'durations normalised to ms');
   t.same(loadConfig(pathToFileURL(file)).routes, cfg.routes, 'a file: URL');
   const fromObject = loadConfig({ routes: [{ name: 'r', match: { pathPrefix: '/r' }, stable: { version: 'v1', url: 'http://127.0.0.1:1' } }] });
-  t.equal(fromObject.routes[0].name, 'r', 'an object shaped like the YAML');
+  t.equal(fromObject.routes[0]?.name, 'r', 'an object shaped like the YAML');
   t.equal(fromObject.listen.port, 8080, 'with the defaults filled');
   t.throws(() => loadConfig({ routes: [{ name: 'r', match: { pathPrefix: 'r' } }] }), ConfigError);
   try {
@@ -60,7 +71,7 @@ t.test('loadConfig reads the shipped config/rollgate.yaml, a file URL and an obj
 });
 
 t.test('createRollgate from the package starts, proxies to a real upstream, and its admin answers', async (t) => {
-  const { createRollgate, buildAdmin } = await import(NAME);
+  const { createRollgate, buildAdmin } = (await import(NAME)) as Api;
   const up = await startLabelled('v1');
   const rg = createRollgate(config([{ name: 'm', match: { pathPrefix: '/m' }, stable: { version: 'v1', url: up.url } }]));
   const admin = buildAdmin({ config: rg.gateway.config, rollouts: rg.rollouts, token: 'tok', ready: () => true, metrics: rg.metrics });
@@ -79,7 +90,7 @@ t.test('createRollgate from the package starts, proxies to a real upstream, and 
 });
 
 t.test(`import('${FASTIFY}'): the plugin mounts the routes in a host app`, async (t) => {
-  const plugin = await import(FASTIFY);
+  const plugin = (await import(FASTIFY)) as PluginApi;
   t.equal(plugin.default, plugin.rollgate, 'the default export is the rollgate plugin');
   t.type(plugin.rollgateAdmin, 'function');
   const up = await startLabelled('v1');
@@ -88,8 +99,10 @@ t.test(`import('${FASTIFY}'): the plugin mounts the routes in a host app`, async
     await app.close();
     await up.close();
   });
-  const { loadConfig } = await import(NAME);
-  await app.register(plugin.default, { config: loadConfig({ routes: [{ name: 'm', match: { pathPrefix: '/m' }, stable: { version: 'v1', url: up.url } }] }) });
+  const { loadConfig } = (await import(NAME)) as Api;
+  const options: RollgatePluginOptions = { config: loadConfig({ routes: [{ name: 'm', match: { pathPrefix: '/m' }, stable: { version: 'v1', url: up.url } }] }) };
+  await app.register(plugin.default, options);
+  t.equal(app.rollgate.rollouts.route('m')?.phase, 'stable', 'app.rollgate is typed and set');
   const r = await app.inject({ method: 'POST', url: '/m/predict', payload: { x: 1 } });
   t.equal(r.statusCode, 200);
   t.equal(r.headers['x-rollgate-route'], 'm');
