@@ -1,44 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
-import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
-import { Pool } from 'undici';
-import { rollgate, rollgateAdmin } from '../src/fastify.js';
-import type { GatewayConfig } from '../src/config/types.js';
-import { config, eventually, seededRng, startLabelled, startUpstream, type TestUpstream } from './helpers/servers.js';
-
-const TOKEN = 'plugin-admin-token';
-
-/** A model server that answers its label, the path and the sha256 and size of the body it got. */
-function hashing(label: string, status = 200): Promise<TestUpstream & { set(status: number): void }> {
-  let answer = status;
-  return startUpstream((req, res) => {
-    const h = createHash('sha256');
-    let bytes = 0;
-    req.on('data', (c: Buffer) => {
-      h.update(c);
-      bytes += c.length;
-    });
-    req.on('end', () => {
-      res.writeHead(answer, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ served: label, path: req.url, bytes, sha: h.digest('hex') }));
-    });
-  }).then((up) => Object.assign(up, { set: (s: number) => void (answer = s) }));
-}
-
-function route(stableUrl: string, candidateUrl: string, extra: Record<string, unknown> = {}) {
-  return {
-    name: 'm',
-    match: { pathPrefix: '/v1/models/m' },
-    stable: { version: 'v1', url: stableUrl },
-    candidate: { version: 'v2', url: candidateUrl, weight: 30 },
-    ...extra,
-  };
-}
+import { hashing, host, route, send, TOKEN } from './helpers/fastify-host.js';
+import { config, eventually, startLabelled } from './helpers/servers.js';
 
 /** Handles of each kind beyond the count in `before`. */
 function excess(now: string[], before: string[]): Record<string, number> {
@@ -51,44 +15,6 @@ const noMoreThan = (now: string[], before: string[]): boolean => Object.keys(exc
 
 function* chunks(b: Buffer, size: number): Generator<Buffer> {
   for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
-}
-
-interface Host {
-  app: FastifyInstance;
-  pool: Pool;
-  base: string;
-  /** What the host's own onResponse hook saw, one status per request. */
-  responses: number[];
-}
-
-/** A host Fastify app with its own route and hooks, rollgate registered, the admin under /rollgate. */
-async function host(cfg: GatewayConfig | string, seed = 7): Promise<Host> {
-  const app = Fastify({ logger: false });
-  const responses: number[] = [];
-  app.addHook('onRequest', async (_req, reply) => {
-    reply.header('x-host-hook', 'ran');
-  });
-  app.addHook('onResponse', async (_req, reply) => {
-    responses.push(reply.statusCode);
-  });
-  app.get('/hello', async () => ({ hello: 'from the host' }));
-  await app.register(rollgate, { config: cfg, rng: seededRng(seed) });
-  await app.register(rollgateAdmin, { prefix: '/rollgate', token: TOKEN });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  return { app, pool: new Pool(base, { connections: 2 }), base, responses };
-}
-
-async function send(pool: Pool, n: number, path = '/v1/models/m:predict'): Promise<{ versions: string[]; statuses: number[] }> {
-  const versions: string[] = [];
-  const statuses: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await pool.request({ path, method: 'POST', body: '{"x":1}', headers: { 'content-type': 'application/json' } });
-    await r.body.dump();
-    versions.push(String(r.headers['x-rollgate-version']));
-    statuses.push(r.statusCode);
-  }
-  return { versions, statuses };
 }
 
 t.test('requests under the prefix are split by weight and labelled; the host keeps its own routes and hooks', async (t) => {
@@ -243,78 +169,4 @@ t.test('closing the host app closes the gateway: no connection, server or timer 
   // Earlier tests' servers may still be closing when `before` is taken: nothing more than then.
   t.ok(await eventually(() => noMoreThan(process.getActiveResourcesInfo(), before)), 'no more active handles of any kind than before the host app started');
   t.same(excess(process.getActiveResourcesInfo(), before), {}, 'nothing left over');
-});
-
-t.test('the config as a file path; a file store keeps a rollback across a restart of the host app', async (t) => {
-  const stable = await hashing('v1');
-  const candidate = await hashing('v2', 500);
-  const dir = mkdtempSync(join(tmpdir(), 'rollgate-plugin-'));
-  t.teardown(async () => {
-    await stable.close();
-    await candidate.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const file = join(dir, 'rollgate.yaml');
-  writeFileSync(
-    file,
-    `store: { kind: file, path: ${join(dir, 'state.json')} }
-log: { level: silent }
-routes:
-  - name: m
-    match: { pathPrefix: /v1/models/m }
-    stable: { version: v1, url: ${stable.url} }
-    candidate: { version: v2, url: ${candidate.url}, weight: 50 }
-`,
-  );
-  const first = await host(file);
-  for (let i = 0; i < 300 && first.app.rollgate.rollouts.route('m')!.phase !== 'rolled_back'; i++) await send(first.pool, 1);
-  t.equal(first.app.rollgate.rollouts.route('m')!.phase, 'rolled_back');
-  await first.pool.close();
-  await first.app.close();
-
-  const second = await host(file);
-  t.teardown(async () => {
-    await second.pool.close();
-    await second.app.close();
-  });
-  t.equal(second.app.rollgate.rollouts.route('m')!.phase, 'rolled_back', 'the saved rollback is restored');
-  t.same(new Set((await send(second.pool, 30)).versions), new Set(['v1']));
-});
-
-t.test('store: redis is refused with a reason', async (t) => {
-  const app = Fastify({ logger: false });
-  const cfg = config([route('http://127.0.0.1:1', 'http://127.0.0.1:2')], { store: { kind: 'redis', url: 'redis://127.0.0.1:1' } });
-  await t.rejects(async () => {
-    await app.register(rollgate, { config: cfg });
-  }, /redis is not supported by the Fastify plugin/);
-  await app.close();
-});
-
-t.test('registered under a prefix it is refused: the routes match on the whole path', async (t) => {
-  const app = Fastify({ logger: false });
-  const cfg = config([route('http://127.0.0.1:1', 'http://127.0.0.1:2')]);
-  await t.rejects(async () => {
-    await app.register(async (api) => api.register(rollgate, { config: cfg }), { prefix: '/ml' });
-  }, /at the root of the app, not under the prefix \/ml/);
-  await app.close();
-});
-
-t.test('a host hook that answers stops the request before it reaches a model', async (t) => {
-  const stable = await startLabelled('v1');
-  const app = Fastify({ logger: false });
-  app.addHook('onRequest', async (req, reply) => {
-    if (req.headers.authorization !== 'Bearer team') await reply.code(403).send({ error: 'forbidden' });
-  });
-  await app.register(rollgate, { config: config([{ name: 'm', match: { pathPrefix: '/m' }, stable: { version: 'v1', url: stable.url } }]) });
-  t.teardown(async () => {
-    await app.close();
-    await stable.close();
-  });
-  const denied = await app.inject({ method: 'POST', url: '/m/predict', payload: { x: 1 } });
-  t.equal(denied.statusCode, 403);
-  t.equal(stable.seen.length, 0, 'the model never saw it');
-  t.equal(app.rollgate.rollouts.route('m')!.state().windows.stable?.count ?? 0, 0, 'nor did the judge');
-  const allowed = await app.inject({ method: 'POST', url: '/m/predict', payload: { x: 1 }, headers: { authorization: 'Bearer team' } });
-  t.equal(allowed.statusCode, 200);
-  t.equal(allowed.headers['x-rollgate-version'], 'v1');
 });
