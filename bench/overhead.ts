@@ -1,13 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   Procs,
   cpuMicros,
-  freePorts,
   hasCommand,
   median,
   parseSeconds,
@@ -17,40 +15,16 @@ import {
   rssMiB,
   type WrkResult,
 } from './lib.js';
+import { REGIMES, REQUEST_BODY, REQUEST_PATH, TARGETS, startServers, type Harness, type Regime, type Server, type Target } from './overhead-targets.js';
 
 /**
- * Proxy overhead: direct to an upstream vs a bare Fastify proxy vs rollgate (90/10 split),
- * interleaved in rounds within one run, so that only ratios between targets are compared.
+ * Proxy overhead: direct to an upstream vs a bare Fastify proxy vs rollgate (90/10 split), and
+ * rollgate as a Fastify plugin in a bare host app, interleaved in rounds within one run, so that
+ * only ratios between targets are compared.
  */
 
-const REGIMES = {
-  throughput: { connections: 50, delayMs: 0 },
-  latency2ms: { connections: 10, delayMs: 2 },
-} as const;
-type Regime = keyof typeof REGIMES;
-const TARGETS = ['direct', 'undici', 'fastify', 'rollgate'] as const;
-type Target = (typeof TARGETS)[number];
-
 const USAGE = `usage: overhead.js [--duration 5s] [--warmup 10s] [--rounds 3]
-  [--only throughput|latency2ms] [--targets direct,undici,fastify,rollgate] [--quick]`;
-
-const REQUEST_PATH = '/v2/models/sentiment/infer';
-const REQUEST_BODY = JSON.stringify({
-  id: '6f1c2a9e-4b7d-4e2a-9c3f-1d8e5b7a2c40',
-  inputs: [
-    {
-      name: 'text',
-      datatype: 'BYTES',
-      shape: [1],
-      data: ['The delivery was late, but the support team sorted it out quickly and kindly.'],
-    },
-  ],
-  parameters: { max_length: 128, truncation: true, return_scores: true, batch: 1 },
-  outputs: [{ name: 'label' }, { name: 'score' }],
-});
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const ROLLGATE_MAIN = path.resolve(here, '../src/cli/main.js');
+  [--only throughput|latency2ms] [--targets direct,undici,fastify,rollgate,plugin] [--quick]`;
 
 interface Options {
   durationS: number;
@@ -101,108 +75,13 @@ class UsageError extends Error {}
 
 const pin = pinning();
 const procs = new Procs();
-const node = process.execPath;
 
 /** Prefixes a command with taskset when pinning is on. */
 function pinned(cpu: 0 | 1, cmd: string, args: string[]): [string, string[]] {
   return pin.enabled ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 }
 
-interface Server {
-  url: string;
-  child: ChildProcess;
-  /** Share of probe answers served by the candidate (rollgate's `x-rollgate-version: v2`). */
-  candidateShare?: number | null;
-}
-
-/** Starts the upstream and the selected proxies; every child goes into `children` as it starts. */
-async function startServers(regime: Regime, targets: Target[], tmp: string, children: ChildProcess[]): Promise<Map<Target, Server>> {
-  const [upPort, fastifyPort, rgPort, adminPort, undiciPort] = (await freePorts(5)) as [number, number, number, number, number];
-  const upstreamUrl = `http://127.0.0.1:${upPort}`;
-  const servers = new Map<Target, Server>();
-
-  const up = procs.start(
-    'upstream',
-    ...pinned(0, node, [path.join(here, 'upstream.js'), '--port', String(upPort), '--delay-ms', String(REGIMES[regime].delayMs)]),
-  );
-  children.push(up);
-  await procs.waitForPort('upstream', upPort);
-  if (targets.includes('direct')) servers.set('direct', { url: upstreamUrl, child: up });
-
-  if (targets.includes('undici')) {
-    const un = procs.start(
-      'undici proxy',
-      ...pinned(0, node, [path.join(here, 'undici-proxy.js'), '--port', String(undiciPort), '--upstream', upstreamUrl]),
-    );
-    children.push(un);
-    await procs.waitForPort('undici proxy', undiciPort);
-    servers.set('undici', { url: `http://127.0.0.1:${undiciPort}`, child: un });
-  }
-
-  if (targets.includes('fastify')) {
-    const fa = procs.start(
-      'fastify proxy',
-      ...pinned(0, node, [path.join(here, 'fastify-proxy.js'), '--port', String(fastifyPort), '--upstream', upstreamUrl]),
-    );
-    children.push(fa);
-    await procs.waitForPort('fastify proxy', fastifyPort);
-    servers.set('fastify', { url: `http://127.0.0.1:${fastifyPort}`, child: fa });
-  }
-
-  if (targets.includes('rollgate')) {
-    if (!existsSync(ROLLGATE_MAIN)) {
-      throw new Error(`rollgate CLI not built (${ROLLGATE_MAIN}); run npm run build, or pass --targets direct,fastify`);
-    }
-    const config = path.join(tmp, `rollgate-${regime}.yaml`);
-    writeFileSync(
-      config,
-      `listen: { host: 127.0.0.1, port: ${rgPort} }
-admin:  { host: 127.0.0.1, port: ${adminPort} }
-log: { level: warn }
-routes:
-  - name: bench
-    match: { pathPrefix: / }
-    stable:    { version: v1, url: ${upstreamUrl} }
-    candidate: { version: v2, url: ${upstreamUrl}, weight: 10 }
-`,
-    );
-    const rg = procs.start('rollgate', ...pinned(0, node, [ROLLGATE_MAIN, 'serve', '--config', config]));
-    children.push(rg);
-    await procs.waitForPort('rollgate', rgPort);
-    servers.set('rollgate', { url: `http://127.0.0.1:${rgPort}`, child: rg });
-  }
-
-  for (const [target, server] of servers) {
-    const versions = await probe(target, server.url, target === 'rollgate' ? 200 : 1);
-    if (target === 'rollgate') {
-      const labelled = versions.filter((v) => v !== null).length;
-      server.candidateShare = labelled ? round3(versions.filter((v) => v === 'v2').length / labelled) : null;
-    }
-  }
-  return servers;
-}
-
-/**
- * Requests through a target before any load, so a broken proxy fails loudly rather than as
- * 0 req/s; returns each answer's `x-rollgate-version`, to show the split is live.
- */
-async function probe(target: Target, url: string, count: number): Promise<(string | null)[]> {
-  const versions: (string | null)[] = [];
-  for (let i = 0; i < count; i++) {
-    const res = await fetch(url + REQUEST_PATH, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: REQUEST_BODY,
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await res.text();
-    if (res.status !== 200 || !text.includes('"outputs"')) {
-      throw new Error(`${target} probe: expected 200 with the upstream's answer, got ${res.status}: ${text.slice(0, 300)}`);
-    }
-    versions.push(res.headers.get('x-rollgate-version'));
-  }
-  return versions;
-}
+const harness: Harness = { procs, pinned };
 
 async function wrk(target: Target, url: string, connections: number, seconds: number, lua: string): Promise<WrkResult> {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', lua, url + REQUEST_PATH];
@@ -246,7 +125,7 @@ async function runRegime(regime: Regime, opts: Options, tmp: string, lua: string
   const { connections } = REGIMES[regime];
   const children: ChildProcess[] = [];
   try {
-    const servers = await startServers(regime, opts.targets, tmp, children);
+    const servers = await startServers(harness, regime, opts.targets, tmp, children);
     // Direct warms too: the upstream is a Node process whose JIT state would otherwise favour
     // whichever target happened to run first.
     for (const t of opts.targets) await wrk(t, servers.get(t)!.url, connections, opts.warmupS, lua);
@@ -270,7 +149,7 @@ async function runRegime(regime: Regime, opts: Options, tmp: string, lua: string
         p99_ms: med('p99_ms'),
         cpu_us_per_req: cpus.length ? median(cpus) : null,
         rss_mib: rssMiB(servers.get(t)!.child.pid),
-        ...(t === 'rollgate' ? { candidate_share: servers.get(t)!.candidateShare ?? null } : {}),
+        ...(t === 'rollgate' || t === 'plugin' ? { candidate_share: servers.get(t)!.candidateShare ?? null } : {}),
         rounds,
       });
     }
@@ -302,9 +181,20 @@ function compare(results: Results) {
       rollgate_vs_undici_rps: ratio('rollgate', 'undici'),
       undici_vs_direct_rps: ratio('undici', 'direct'),
       fastify_vs_direct_rps: ratio('fastify', 'direct'),
+      plugin_vs_rollgate_rps: ratio('plugin', 'rollgate'),
+      plugin_vs_fastify_rps: ratio('plugin', 'fastify'),
+      plugin_vs_rollgate_cpu_per_req: cpuRatio(results, 'plugin', 'rollgate'),
     },
-    added_ms_over_direct: { undici: added('undici'), fastify: added('fastify'), rollgate: added('rollgate') },
+    added_ms_over_direct: { undici: added('undici'), fastify: added('fastify'), rollgate: added('rollgate'), plugin: added('plugin') },
   };
+}
+
+/** CPU per request of `a` over `b`, paired within rounds; null when /proc gave no figures. */
+function cpuRatio(results: Results, a: Target, b: Target): number | null {
+  const xs = results.get(a);
+  const ys = results.get(b);
+  if (!xs || !ys || xs.some((x, i) => x.cpu_us_per_req === null || ys[i]!.cpu_us_per_req === null)) return null;
+  return round3(median(xs.map((x, i) => x.cpu_us_per_req! / ys[i]!.cpu_us_per_req!)));
 }
 
 function emit(line: object): void {

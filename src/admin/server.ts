@@ -40,7 +40,24 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
   // multipleOfPrecision: 0.29 is a multiple of 0.01 although 0.29 / 0.01 is 28.999999999999996
   // (the config file's validator does the same).
   const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT, ajv: { customOptions: { multipleOfPrecision: 6 } } });
+  app.register(adminRoutes<U>, options);
+  return app;
+}
+
+/**
+ * The admin plane's routes, hooks and error handling as a Fastify plugin: `buildAdmin` registers
+ * it on its own instance, and a host Fastify app may register it under a prefix of its own
+ * (`app.register(adminRoutes, { prefix: '/rollgate', ...options })`). Its hooks and handlers are
+ * encapsulated: they apply to these routes only. Under no prefix it sets the app's 404 handler.
+ */
+export async function adminRoutes<U>(app: FastifyInstance, options: AdminOptions<U>): Promise<void> {
   const { rollouts, token } = options;
+  // Under a host's prefix the request URL carries it (`/rollgate/api/...`).
+  const apiPrefix = `${app.prefix}/api`;
+  // The instance-wide bodyLimit of buildAdmin, set per route so that it holds in a host app too.
+  app.addHook('onRoute', (route) => {
+    route.bodyLimit ??= ADMIN_BODY_LIMIT;
+  });
   acceptEmptyJson(app);
 
   const stateShared = options.stateShared;
@@ -51,7 +68,7 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     });
   }
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/api')) return;
+    if (!req.url.startsWith(apiPrefix)) return;
     const header = req.headers.authorization;
     if (!bearerMatches(typeof header === 'string' ? header : undefined, token)) {
       throw new RollgateError('ROLLGATE_UNAUTHORIZED', header === undefined ? 'an Authorization: Bearer <token> header is required' : 'the bearer token is not the admin token');
@@ -67,13 +84,16 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     throw new RollgateError('ROLLGATE_NOT_FOUND', `no admin endpoint ${req.method} ${req.url.split('?')[0]}`);
   });
 
-  app.register(swagger, {
-    openapi: {
-      info: { title: 'rollgate admin API', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-  });
+  // A host app that runs @fastify/swagger already describes these routes in its own document.
+  if (!app.hasDecorator('swagger')) {
+    app.register(swagger, {
+      openapi: {
+        info: { title: 'rollgate admin API', version: '1' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: [{ bearer: [] }],
+      },
+    });
+  }
   // Routes in a plugin of their own, so the OpenAPI description sees every one of them.
   app.register(async (api) => {
     api.get('/docs', { schema: { hide: true } }, async () => app.swagger());
@@ -101,8 +121,6 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
     apiRoutes(api, rollouts);
     eventsRoute(api, rollouts, options.metrics, options.statsIntervalMs);
   });
-
-  return app;
 }
 
 /** Starts the admin plane on admin.host:admin.port. */

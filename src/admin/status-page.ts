@@ -46,6 +46,8 @@ button.link { background: none; border: none; color: var(--muted); text-decorati
 const SCRIPT = `
 'use strict';
 var TOKEN_KEY = 'rollgate.adminToken';
+// The page is served at the admin plane's root, which a host Fastify app may mount under a prefix.
+var BASE = location.pathname.replace(/\\/+$/, '');
 var SPAN_MS = 5 * 60 * 1000;
 var METRICS = [
   { key: 'rate', title: 'requests/s', fmt: function (v) { return v.toFixed(1); } },
@@ -83,7 +85,7 @@ function askToken(message) {
 }
 
 async function api(path) {
-  var res = await fetch(path, { headers: { authorization: 'Bearer ' + token() }, cache: 'no-store' });
+  var res = await fetch(BASE + path, { headers: { authorization: 'Bearer ' + token() }, cache: 'no-store' });
   if (res.status === 401) throw Object.assign(new Error('token refused'), { unauthorized: true });
   if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
   return res.json();
@@ -262,7 +264,7 @@ function onEvent(type, data) {
 
 async function follow() {
   abort = new AbortController();
-  var res = await fetch('/api/events?stats=true', { headers: { authorization: 'Bearer ' + token() }, signal: abort.signal, cache: 'no-store' });
+  var res = await fetch(BASE + '/api/events?stats=true', { headers: { authorization: 'Bearer ' + token() }, signal: abort.signal, cache: 'no-store' });
   if (res.status === 401) throw Object.assign(new Error('token refused'), { unauthorized: true });
   if (!res.ok || !res.body) throw new Error('/api/events: HTTP ' + res.status);
   setConn('live', 'live');

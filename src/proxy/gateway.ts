@@ -122,7 +122,7 @@ export class Gateway {
         headersTimeout: 66_000,
         maxHeaderSize: 16 * 1024,
       },
-      this.#onRequest,
+      this.handle,
     );
   }
 
@@ -189,7 +189,13 @@ export class Gateway {
     upstream.retire(() => setImmediate(check));
   }
 
-  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  /**
+   * The data plane's one request entry: matches a route, picks a version and starts the exchange.
+   * The gateway's own server calls it, and so does the Fastify plugin (with the host's raw request
+   * and response), so both ways in share one path, one judge and one state. The request's body must
+   * not have been read yet.
+   */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
     let url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47) url = originForm(url);

@@ -1,0 +1,32 @@
+import { RollgateError } from '../errors.js';
+import type { StoreConfig } from '../config/types.js';
+import type { Rollouts } from '../rollout/rollouts.js';
+import { createStore } from '../store/index.js';
+import { Persister } from '../store/persister.js';
+
+/** The part of a pino (or Fastify) logger the saved state reports to. */
+export interface StateLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * For an embedded gateway (the Fastify plugin): restores the routes' saved state from a `memory`
+ * or `file` store and saves every change after it, as `rollgate serve` does. `redis` is refused:
+ * replicas sharing state need the sync and fleet evidence that only `rollgate serve` runs, and a
+ * gateway that silently kept its state to itself would judge with the wrong alpha.
+ */
+export async function keepState(config: StoreConfig, rollouts: Rollouts<unknown>, log: StateLogger): Promise<{ flush(): Promise<void> }> {
+  if (config.kind === 'redis') {
+    throw new RollgateError('ROLLGATE_INVALID_CONFIG', 'store.kind: redis is not supported by the Fastify plugin: run replicas that share state with `rollgate serve`');
+  }
+  const store = createStore(config);
+  const saved = await store.load();
+  if (saved !== null) log.info({ store: config, routes: rollouts.restore(saved) }, 'route state restored');
+  const persister = new Persister(store, () => rollouts.persisted(), (err) =>
+    log.error({ err: err.message, store: config.kind }, 'route state not saved; will retry on the next change'),
+  );
+  rollouts.on('persist', () => persister.changed());
+  persister.changed();
+  return persister;
+}
