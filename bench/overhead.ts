@@ -66,7 +66,7 @@ function options(): Options {
     durationS: values.quick ? 2 : parseSeconds(values.duration),
     warmupS: values.quick ? 3 : parseSeconds(values.warmup),
     rounds: values.quick ? 1 : rounds,
-    regimes: regimes as Regime[],
+    regimes: regimes,
     targets: TARGETS.filter((t) => targets.includes(t)),
   };
 }

@@ -79,8 +79,8 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'rollgate-bench-'));
   process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
   const [redisPort, stablePort, candidatePort, ...rest] = await freePorts(9);
-  const gwPorts = rest.slice(0, 3) as number[];
-  const adminPorts = rest.slice(3, 6) as number[];
+  const gwPorts = rest.slice(0, 3);
+  const adminPorts = rest.slice(3, 6);
   procs.start('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   await procs.waitForPort('redis', redisPort as number);
   procs.start('stable', node, [path.join(here, 'upstream.js'), '--port', String(stablePort)]);

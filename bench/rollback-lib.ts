@@ -89,7 +89,7 @@ export class Driver {
     if (this.#exited !== null) return Promise.reject(this.#exited);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.set(id, { resolve: resolve, reject });
       this.#child.send({ id, cmd });
     });
   }

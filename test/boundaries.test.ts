@@ -16,7 +16,7 @@ function linter(rules: Linter.Config[]): ESLint {
   return new ESLint({
     cwd: ROOT,
     overrideConfigFile: true,
-    overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser as Linter.Parser } }, ...rules],
+    overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser } }, ...rules],
   });
 }
 
@@ -62,7 +62,7 @@ t.test('the import-circle rule finds a circle, type imports included', async (t)
   const cycles = new ESLint({
     cwd: dir,
     overrideConfigFile: true,
-    overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser as Linter.Parser }, plugins: { rollgate: { rules: { 'no-import-cycle': config.noImportCycle } } } as Linter.Config['plugins'], rules: { 'rollgate/no-import-cycle': 'error' } }],
+    overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser }, plugins: { rollgate: { rules: { 'no-import-cycle': config.noImportCycle } } } as Linter.Config['plugins'], rules: { 'rollgate/no-import-cycle': 'error' } }],
   });
   const results = await cycles.lintFiles(['*.ts']);
   const by = Object.fromEntries(results.map((r) => [r.filePath.slice(dir.length + 1), r.messages.map((m) => m.message)]));

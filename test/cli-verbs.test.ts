@@ -84,7 +84,7 @@ t.test('status, history and watch read the routes; refusals, bad tokens and usag
   t.equal(watch.code, 0, 'watch --once: exit 0');
   for (const name of ['sentiment', 'chat', 'plain']) t.match(watch.stdout, new RegExp(`^${name}\\s`, 'm'), `watch shows ${name}`);
   t.match(watch.stdout, /^sentiment\s+progressing\s+candidate\s+v2 \(r2\)\s+10%/m, 'per version, with its share');
-  t.notMatch(watch.stdout, /\x1b\[/, 'no cursor movement when stdout is not a terminal');
+  t.notMatch(watch.stdout, new RegExp(`${String.fromCharCode(27)}\\[`), 'no cursor movement when stdout is not a terminal');
   t.match(JSON.parse(watchJson.stdout), { routes: [{ name: 'sentiment' }, { name: 'chat' }, { name: 'plain' }] });
 
   t.equal(refused.code, 1, 'promote without a candidate: refused, exit 1');

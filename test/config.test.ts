@@ -14,7 +14,7 @@ import {
   parseDuration,
 } from '../src/config/index.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Raw = any;
 
 const EXAMPLE = fileURLToPath(new URL('../../config/rollgate.yaml', import.meta.url));

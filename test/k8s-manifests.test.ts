@@ -16,7 +16,7 @@ for (const [file, replicas, store] of [
   t.test(file, (t) => {
     const docs = parseAllDocuments(readFileSync(DIR + file, 'utf8')).map((d) => {
       t.same(d.errors, [], 'valid YAML');
-      return d.toJS() as any;
+      return d.toJS();
     });
     const config = docs.find((d) => d.kind === 'ConfigMap' && d.data['rollgate.yaml'] !== undefined);
     const parsed = parseConfigText(config.data['rollgate.yaml'], `${file}: rollgate.yaml`);

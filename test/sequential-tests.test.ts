@@ -23,7 +23,7 @@ function binomialCritical(n: number, p: number, tail: number): number {
 /** The candidate's share of events when it has `ratio` times stable's event rate. */
 const eventShare = (share: number, ratio: number): number => (share * ratio) / (share * ratio + 1 - share);
 
-t.test('RateAboveTest: failures at exactly the null rate never cross', async (t) => {
+t.test('RateAboveTest: failures at exactly the null rate never cross', async () => {
   fc.assert(
     fc.property(fc.integer({ min: 2, max: 200 }), fc.integer({ min: 1, max: 40 }), (k, blocks) => {
       const test = new RateAboveTest(1 / k);
@@ -60,7 +60,7 @@ t.test('RateAboveTest: a failure rate far above the null crosses ln(1/alpha) qui
   t.ok(success.logLR() < 0, 'successes alone are evidence for the null');
 });
 
-t.test('ConditionalTest: events in proportion to the share never cross, whatever the shares', async (t) => {
+t.test('ConditionalTest: events in proportion to the share never cross, whatever the shares', async () => {
   fc.assert(
     fc.property(
       fc.array(fc.integer({ min: 2, max: 100 }), { minLength: 1, maxLength: 30 }),
@@ -111,7 +111,7 @@ t.test('ConditionalTest: strongly unbalanced evidence crosses ln(1/alpha)', asyn
   t.equal(noShare.logLR(), 0, 'at a share of 1 the origin of an event says nothing');
 });
 
-t.test('ConditionalTest: folding across share changes loses and adds nothing', async (t) => {
+t.test('ConditionalTest: folding across share changes loses and adds nothing', async () => {
   const shares = fc.double({ min: 0.001, max: 0.9, noNaN: true });
   fc.assert(
     fc.property(fc.array(fc.boolean(), { maxLength: 200 }), shares, shares, (events, share, other) => {

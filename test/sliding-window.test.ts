@@ -3,7 +3,7 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { BINS, MAX_MS, MIN_MS, RELATIVE_ERROR, binOf, quantileOf, valueOf } from '../src/stats/histogram.js';
-import { BUCKETS_PER_WINDOW, FAILURE_KINDS, SlidingWindow } from '../src/stats/window.js';
+import { BUCKETS_PER_WINDOW, type FAILURE_KINDS, SlidingWindow } from '../src/stats/window.js';
 
 // Floating point may put a value on a bin edge into the next bin: allow that much beyond the 2%.
 const RELATIVE_LIMIT = RELATIVE_ERROR + 1e-9;

@@ -140,7 +140,7 @@ function route(r: RouteInput): RouteConfig {
 }
 
 function store(s: ConfigInput['store']): StoreConfig {
-  if (s === undefined || s.kind === 'memory') return { ...DEFAULT_STORE } as StoreConfig;
+  if (s === undefined || s.kind === 'memory') return { ...DEFAULT_STORE };
   if (s.kind === 'file') return { kind: 'file', path: s.path as string };
   return { kind: 'redis', url: s.url as string, prefix: s.prefix ?? DEFAULT_REDIS_PREFIX, maxReplicas: s.maxReplicas ?? DEFAULT_MAX_REPLICAS };
 }

@@ -36,7 +36,7 @@ export function crossChecks(raw: unknown): Problem[] {
     if (kind === 'file' && store.path === undefined) add(['store', 'path'], 'is required when kind is file');
     if (kind === 'redis' && store.url === undefined) add(['store', 'url'], 'is required when kind is redis');
     for (const key of ['path', 'url', 'prefix', 'maxReplicas']) {
-      if (store[key] !== undefined && !used[kind]!.includes(key)) add(['store', key], `is not used with kind ${kind}`);
+      if (store[key] !== undefined && !used[kind].includes(key)) add(['store', key], `is not used with kind ${kind}`);
     }
   }
 

@@ -133,7 +133,7 @@ export async function demo(args: string[]): Promise<number> {
       if (tty || Math.round((now - started) / 250) % 4 === 0) draw();
       if (trip !== null && tripShownAt === 0) {
         tripShownAt = now;
-        const e = trip as RouteEvent;
+        const e = trip;
         out.write(`\n>>> ROLLBACK (${e.cause}) after ${((now - degradedAt) / 1000).toFixed(2)} s, decided in ${((e.decisionSeconds ?? 0) * 1e6).toFixed(0)} us:\n    ${e.message}\n\n`);
         if (tty) linesDrawn = 0;
       }

@@ -214,7 +214,7 @@ export class MetricsRecorder {
 
   #bound(route: string, version: string): Children {
     let byVersion = this.#children.get(route);
-    if (byVersion === undefined) this.#children.set(route, (byVersion = new Map()));
+    if (byVersion === undefined) this.#children.set(route, (byVersion = new Map<string, Children>()));
     let c = byVersion.get(version);
     if (c === undefined) {
       c = {

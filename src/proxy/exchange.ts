@@ -1,46 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { errorBody, errorStatus } from '../errors.js';
 import { clientResponseHeaders, isStreamingAnswer } from './headers.js';
 import type { FailureKind, Outcome, OutcomeSink, VersionRole } from './outcome.js';
-import { mapUpstreamError, type MappedError } from './upstream-errors.js';
+import { mapUpstreamError, writeUpstreamError, type MappedError } from './upstream-errors.js';
 import type { InFlight, InFlightItem } from './inflight.js';
 import type { Upstream } from './upstream.js';
+import { kExchange, onRequestData, onRequestEnd, onResponseClose, type DrainState, type ExchangeRoute, type SentRequest, type WithExchange, type WithRequestExchange } from './exchange-parts.js';
 
-const kExchange = Symbol('rollgate.exchange');
-
-type WithExchange = ServerResponse & { [kExchange]?: Exchange };
-type WithRequestExchange = IncomingMessage & { [kExchange]?: Exchange };
-
-/** Bodies up to this size are read whole before the request goes upstream. */
-export const SMALL_BODY_BYTES = 64 * 1024;
-
-function onRequestData(this: WithRequestExchange, chunk: Buffer): void {
-  this[kExchange]?.bodyChunk(chunk);
-}
-
-function onRequestEnd(this: WithRequestExchange): void {
-  this[kExchange]?.bodyEnd();
-}
-
-// Shared listener (no closure per request): the response closes before it finished when the
-// client went away; the upstream request is then aborted.
-function onResponseClose(this: WithExchange): void {
-  const ex = this[kExchange];
-  if (ex !== undefined) ex.clientClosed();
-}
-
-interface SentRequest {
-  method: string;
-  path: string;
-  headers: string[];
-  body: Buffer | null;
-}
-
-/** Shared with the gateway: once draining, every response tells the client the connection closes. */
-export interface DrainState {
-  draining: boolean;
-}
+export { SMALL_BODY_BYTES, type DrainState, type ExchangeRoute } from './exchange-parts.js';
 
 /** Called once per upstream failure, so the gateway can log it at warn without a flood. */
 export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Error) => void;
@@ -50,12 +17,6 @@ export interface ExchangeContext {
   sink: OutcomeSink;
   onUpstreamError: UpstreamErrorReporter;
   drain: DrainState;
-}
-
-/** The route an exchange belongs to: its name and its in-flight lists. */
-export interface ExchangeRoute {
-  readonly name: string;
-  readonly inflight: { readonly stable: InFlight; readonly candidate: InFlight };
 }
 
 /**
@@ -122,7 +83,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.version = upstream.label;
     this.startedAt = startedAt;
     this.#upstream = upstream;
-    this.#res = res as WithExchange;
+    this.#res = res;
     this.requestId = requestId;
     this.#sink = context.sink;
     this.#onUpstreamError = context.onUpstreamError;
@@ -267,29 +228,10 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       this.#res.destroy();
     } else {
       this.failure = mapped.failure;
-      this.#respondError(mapped);
+      writeUpstreamError(this.#res, mapped, this, this.#upstream.url, this.#drain.draining);
     }
     this.#onUpstreamError(this, mapped, err);
     this.#finish();
-  }
-
-  #respondError(mapped: MappedError): void {
-    const res = this.#res;
-    const body = errorBody(
-      mapped.code,
-      `route ${this.route}: upstream ${this.version} (${this.#upstream.url}) ${mapped.what}`,
-      { route: this.route },
-    );
-    if (res.headersSent || res.destroyed) return;
-    res.writeHead(errorStatus(mapped.code), [
-      'content-type', 'application/json; charset=utf-8',
-      'content-length', String(Buffer.byteLength(body)),
-      'x-rollgate-route', this.route,
-      'x-rollgate-version', this.version,
-      'x-request-id', this.requestId,
-      ...(this.#drain.draining ? ['connection', 'close'] : []),
-    ]);
-    res.end(body);
   }
 
   /**

@@ -1,4 +1,5 @@
-import type { ErrorCode } from '../errors.js';
+import type { ServerResponse } from 'node:http';
+import { errorBody, errorStatus, type ErrorCode } from '../errors.js';
 import type { FailureKind } from './outcome.js';
 
 export interface MappedError {
@@ -42,4 +43,22 @@ export function mapUpstreamError(err: unknown): MappedError {
   if (hit !== undefined) return hit;
   if (code.startsWith('HPE_')) return PROTOCOL;
   return DEFAULT;
+}
+
+/**
+ * The client's answer to an upstream failure (502/504 with the JSON error body naming the route
+ * and version), unless the response already started or the client is gone.
+ */
+export function writeUpstreamError(res: ServerResponse, mapped: MappedError, ex: { route: string; version: string; requestId: string }, upstreamUrl: string, draining: boolean): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = errorBody(mapped.code, `route ${ex.route}: upstream ${ex.version} (${upstreamUrl}) ${mapped.what}`, { route: ex.route });
+  res.writeHead(errorStatus(mapped.code), [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(Buffer.byteLength(body)),
+    'x-rollgate-route', ex.route,
+    'x-rollgate-version', ex.version,
+    'x-request-id', ex.requestId,
+    ...(draining ? ['connection', 'close'] : []),
+  ]);
+  res.end(body);
 }

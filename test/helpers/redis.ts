@@ -33,6 +33,6 @@ export async function startRedis(): Promise<TestRedis> {
     });
   };
   await start();
-  process.once('exit', () => (child as ChildProcess | null)?.kill('SIGKILL'));
+  process.once('exit', () => (child)?.kill('SIGKILL'));
   return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start, stop: kill };
 }

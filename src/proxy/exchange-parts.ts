@@ -1,0 +1,57 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { InFlight } from './inflight.js';
+
+/**
+ * The pieces of an exchange that are not the exchange: the listeners every request shares (no
+ * closure per request; they find their exchange under a symbol on the request or response), and
+ * the shapes the gateway hands it.
+ */
+
+/** What the shared listeners call on the exchange a request or response belongs to. */
+export interface ExchangeListenerTarget {
+  bodyChunk(chunk: Buffer): void;
+  bodyEnd(): void;
+  clientClosed(): void;
+}
+
+export const kExchange = Symbol('rollgate.exchange');
+
+export type WithExchange = ServerResponse & { [kExchange]?: ExchangeListenerTarget };
+export type WithRequestExchange = IncomingMessage & { [kExchange]?: ExchangeListenerTarget };
+
+/** Bodies up to this size are read whole before the request goes upstream. */
+export const SMALL_BODY_BYTES = 64 * 1024;
+
+export function onRequestData(this: WithRequestExchange, chunk: Buffer): void {
+  this[kExchange]?.bodyChunk(chunk);
+}
+
+export function onRequestEnd(this: WithRequestExchange): void {
+  this[kExchange]?.bodyEnd();
+}
+
+// Shared listener (no closure per request): the response closes before it finished when the
+// client went away; the upstream request is then aborted.
+export function onResponseClose(this: WithExchange): void {
+  const ex = this[kExchange];
+  if (ex !== undefined) ex.clientClosed();
+}
+
+export interface SentRequest {
+  method: string;
+  path: string;
+  headers: string[];
+  body: Buffer | null;
+}
+
+/** Shared with the gateway: once draining, every response tells the client the connection closes. */
+export interface DrainState {
+  draining: boolean;
+}
+
+/** The route an exchange belongs to: its name and its in-flight lists. */
+export interface ExchangeRoute {
+  readonly name: string;
+  readonly inflight: { readonly stable: InFlight; readonly candidate: InFlight };
+}
+
