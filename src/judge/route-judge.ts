@@ -1,19 +1,18 @@
 import type { RollbackRules } from '../config/types.js';
 import type { FailureKind, Outcome, VersionRole } from '../proxy/outcome.js';
 import { SlidingWindow, type CountedFailure, type WindowSnapshot } from '../stats/window.js';
+import { ALPHA_SHARES, EPOCHS_PER_WINDOW } from './alpha.js';
 import { describeTrip, type Trip, type TripReason } from './decide.js';
+import type { FleetDelta } from './fleet-delta.js';
 import { ConditionalTest, RateAboveTest, SpendingTests, crossing, type Crossing } from './sequential.js';
-import type { FleetDelta } from './fleet-judge.js';
+
+export { ALPHA_SHARES, EPOCHS_PER_WINDOW } from './alpha.js';
 
 /**
  * A candidate failure while stable is failing too (stable's latest answer failed, within this
  * long) has a shared cause, such as a dependency both use: the latch skips it.
  */
 export const SHARED_CAUSE_MS = 1_000;
-/** How alpha is shared between the rules (Bonferroni): they sum to 1. */
-export const ALPHA_SHARES = { errorRelative: 0.45, errorAbsolute: 0.05, latency: 0.5 } as const;
-/** Epoch tests restart this many times per window. */
-export const EPOCHS_PER_WINDOW = 5;
 /** How many newest window buckets give the traffic share the conditional tests use. */
 const SHARE_BUCKETS = 2;
 /** Requests since a change of the mix before their own share is used instead of the weight set. */
