@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
@@ -8,10 +8,11 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 function importsOf(dir: string): { file: string; spec: string }[] {
   const out: { file: string; spec: string }[] = [];
-  for (const name of readdirSync(join(SRC, dir))) {
+  // Subfolders too (judge/rules/): a boundary holds for a module's whole tree.
+  for (const name of readdirSync(join(SRC, dir), { recursive: true, encoding: 'utf8' })) {
     if (!name.endsWith('.ts')) continue;
     const text = readFileSync(join(SRC, dir, name), 'utf8');
-    for (const m of text.matchAll(/^import[^'"]*from\s+'([^']+)'/gm)) out.push({ file: `${dir}/${name}`, spec: m[1] as string });
+    for (const m of text.matchAll(/^(?:import|export)[^'"]*from\s+'([^']+)'/gm)) out.push({ file: `${dir}/${name}`, spec: m[1] as string });
   }
   return out;
 }
@@ -31,3 +32,29 @@ for (const rule of RULES) {
     t.end();
   });
 }
+
+t.test('src/judge has no import circle, type imports included', (t) => {
+  const edges = new Map<string, string[]>();
+  for (const { file, spec } of importsOf('judge')) {
+    if (!spec.startsWith('.')) continue;
+    const target = posix.normalize(posix.join(posix.dirname(file), spec)).replace(/\.js$/, '.ts');
+    if (!target.startsWith('judge/')) continue;
+    edges.set(file, [...(edges.get(file) ?? []), target]);
+  }
+  const circles: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (file: string, path: string[]): void => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'open') {
+      circles.push([...path.slice(path.indexOf(file)), file].join(' -> '));
+      return;
+    }
+    state.set(file, 'open');
+    for (const next of edges.get(file) ?? []) visit(next, [...path, file]);
+    state.set(file, 'done');
+  };
+  for (const file of edges.keys()) visit(file, []);
+  t.same(circles, [], 'no circle');
+  t.ok(edges.size > 5, 'the judge modules were read');
+  t.end();
+});
