@@ -25,7 +25,7 @@ export class FleetTally {
 
   /** A finished request of `role`. */
   answer(role: VersionRole, failed: boolean): void {
-    const v = this.counts[role];
+    const v = role === 'candidate' ? this.counts.candidate : this.counts.stable;
     v.requests++;
     if (failed) v.failures++;
   }

@@ -5,7 +5,7 @@ import { ruleAlphas, type RuleAlphas } from './alpha.js';
 import { describeTrip, type Trip, type TripReason } from './decide.js';
 import { DeferredTrip } from './deferred-trip.js';
 import { FleetTally, type FleetDelta } from './fleet-delta.js';
-import { BaselineLatency, baselineError } from './rules/baseline.js';
+import { BaselineLatency, baselineError, type BaselineError } from './rules/baseline.js';
 import { ConsecutiveFailures } from './rules/consecutive-failures.js';
 import { ErrorAbsolute } from './rules/error-absolute.js';
 import { ErrorRelative } from './rules/error-relative.js';
@@ -50,12 +50,9 @@ export class RouteJudge {
   readonly #latency: Latency;
   /** Shadow copies: latency judged on pairs (the copy and stable's answer to the same request). */
   readonly #paired: PairedLatency;
-  /** Blue-green after the switch: latency against stable's thresholds from before it. */
+  /** Blue-green after the switch: the candidate against stable's window from before it. */
+  #baselineError: BaselineError | null = null;
   #baselineLatency: BaselineLatency | null = null;
-  /** Every rule with tests, ticked on every event so that all epochs move together. */
-  #ticked: Rule[];
-  /** The rules that take events in the current mode. */
-  #observers: Rule[];
   /** The rules asked for a crossing, in SPEC order: the first that crosses is the reason. */
   #order: Rule[];
   /** What this judge saw since the last `takeFleetDelta()`: the replicas' shared evidence. */
@@ -85,9 +82,7 @@ export class RouteJudge {
     this.#errorAbsolute = new ErrorAbsolute(rules, this.#alphas.errorAbsolute, now);
     this.#latency = new Latency(rules, this.#alphas.latency, now, this.stable, this.#tally.counts);
     this.#paired = new PairedLatency(rules, this.#alphas.paired);
-    this.#ticked = [this.#errorRelative, this.#errorAbsolute, this.#latency, this.#paired];
-    this.#observers = [this.#latch, this.#errorRelative, this.#errorAbsolute, this.#paired, this.#latency];
-    this.#order = this.#observers;
+    this.#order = [this.#latch, this.#errorRelative, this.#errorAbsolute, this.#paired, this.#latency];
   }
 
   get tripped(): Trip | null {
@@ -113,14 +108,12 @@ export class RouteJudge {
     const snap = this.stable.snapshot(now, this.rules.latency.quantiles);
     const error = baselineError(this.rules, this.#alphas.errorRelative, now, snap);
     const latency = new BaselineLatency(this.rules, this.#alphas.latency, now, this.#latency.thresholds);
+    this.#baselineError = error;
     this.#baselineLatency = latency;
     this.#latch.countEveryFailure();
-    const withError = (rules: Rule[]): Rule[] => (error === null ? rules : [error, ...rules]);
-    this.#ticked = [this.#errorRelative, this.#errorAbsolute, this.#latency, this.#paired, ...withError([latency])];
-    // Stable's answers no longer reach the rules; the relative test takes no more events, but
-    // what it holds still counts.
-    this.#observers = [this.#latch, this.#errorAbsolute, ...withError([latency])];
-    this.#order = [this.#latch, this.#errorRelative, ...withError([this.#errorAbsolute]), latency, this.#paired];
+    // The relative test takes no more events (see #feed), but what it holds still counts.
+    const absolute = error === null ? [this.#errorAbsolute] : [error, this.#errorAbsolute];
+    this.#order = [this.#latch, this.#errorRelative, ...absolute, latency, this.#paired];
   }
 
   /** Feeds one finished request; returns the trip it caused, if any (once per deployment). */
@@ -226,17 +219,37 @@ export class RouteJudge {
     return e;
   }
 
-  /** Hands the event to every rule of the mode; checks them when one says the evidence grew. */
+  /**
+   * Hands the event to every rule of the mode; checks them when one says the evidence grew.
+   * Each rule is called by name, not from a list: a call site that sees one class is inlined,
+   * one that sees five (a loop over the rules) is megamorphic and is not.
+   */
   #feed(e: JudgeEvent): Trip | null {
-    const observers = this.#observers;
-    let rose = false;
-    for (let i = 0; i < observers.length; i++) if ((observers[i] as Rule).observe(e)) rose = true;
+    let rose = this.#latch.observe(e);
+    const baseline = this.#baselineLatency;
+    if (baseline === null) {
+      if (this.#errorRelative.observe(e)) rose = true;
+      if (this.#errorAbsolute.observe(e)) rose = true;
+      if (this.#paired.observe(e)) rose = true;
+      if (this.#latency.observe(e)) rose = true;
+    } else {
+      // After the switch stable's answers no longer get here, and the candidate's own rates
+      // take the place of the comparisons with stable.
+      if (this.#errorAbsolute.observe(e)) rose = true;
+      if (this.#baselineError?.observe(e) === true) rose = true;
+      if (baseline.observe(e)) rose = true;
+    }
     return rose ? this.#check(e.now) : null;
   }
 
+  /** Every rule's epochs move together, on every event. */
   #tick(now: number): void {
-    const ticked = this.#ticked;
-    for (let i = 0; i < ticked.length; i++) (ticked[i] as Rule).tick(now);
+    this.#errorRelative.tick(now);
+    this.#errorAbsolute.tick(now);
+    this.#latency.tick(now);
+    this.#paired.tick(now);
+    this.#baselineError?.tick(now);
+    this.#baselineLatency?.tick(now);
   }
 
   /** The rules in SPEC order; the first that crosses is the reason. */

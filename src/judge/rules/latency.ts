@@ -94,7 +94,7 @@ export class Latency implements Rule {
   /** Counts the event as slow against each threshold it passes that did not count it yet. */
   #feed(e: JudgeEvent): boolean {
     const fromCandidate = e.role === 'candidate';
-    const slowCounts = this.#delta[e.role].slow;
+    const slowCounts = fromCandidate ? this.#delta.candidate.slow : this.#delta.stable.slow;
     let slow = false;
     for (let i = 0; i < this.#quantiles.length; i++) {
       const l = this.#quantiles[i] as QuantileTest;
