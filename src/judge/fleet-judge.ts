@@ -1,16 +1,10 @@
 import type { RollbackRules } from '../config/types.js';
+import { absoluteErrorTests, relativeErrorTests, ruleAlphas, slowEventTests } from './alpha.js';
 import type { Trip, TripEvidence, TripReason } from './decide.js';
-import { ALPHA_SHARES, EPOCHS_PER_WINDOW } from './route-judge.js';
-import { ConditionalTest, RateAboveTest, SpendingTests, crossing, type Crossing } from './sequential.js';
+import type { FleetDelta } from './fleet-delta.js';
+import { crossing, type ConditionalTest, type Crossing, type RateAboveTest, type SpendingTests } from './sequential.js';
 
-/**
- * One replica's evidence over a short interval: requests, counted failures and slow events per
- * version (slow against that replica's thresholds, one count per latency quantile).
- */
-export interface FleetDelta {
-  stable: { requests: number; failures: number; slow: number[] };
-  candidate: { requests: number; failures: number; slow: number[] };
-}
+export type { FleetDelta } from './fleet-delta.js';
 
 const num = (x: number): string => String(Number(x.toPrecision(4)));
 
@@ -37,11 +31,10 @@ export class FleetJudge {
     this.#alpha = alpha;
     this.stableLabel = stableLabel;
     this.candidateLabel = candidateLabel;
-    const epochMs = rules.windowMs / EPOCHS_PER_WINDOW;
-    this.#errorRelative = new SpendingTests(alpha * ALPHA_SHARES.errorRelative, epochMs, now, () => new ConditionalTest(rules.errorRate.tolerance));
-    this.#errorAbsolute = new SpendingTests(alpha * ALPHA_SHARES.errorAbsolute, epochMs, now, () => new RateAboveTest(rules.errorRate.maxAbsolute));
-    const latencyAlpha = (alpha * ALPHA_SHARES.latency) / Math.max(1, rules.latency.quantiles.length);
-    this.#latency = rules.latency.quantiles.map((q) => ({ q, tests: new SpendingTests(latencyAlpha, epochMs, now, () => new ConditionalTest(1)) }));
+    const alphas = ruleAlphas(rules, alpha);
+    this.#errorRelative = relativeErrorTests(rules, alphas.errorRelative, now);
+    this.#errorAbsolute = absoluteErrorTests(rules, alphas.errorAbsolute, now);
+    this.#latency = rules.latency.quantiles.map((q) => ({ q, tests: slowEventTests(rules, alphas.latency, now) }));
   }
 
   get tripped(): Trip | null {

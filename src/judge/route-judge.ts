@@ -1,25 +1,21 @@
 import type { RollbackRules } from '../config/types.js';
 import type { FailureKind, Outcome, VersionRole } from '../proxy/outcome.js';
 import { SlidingWindow, type CountedFailure, type WindowSnapshot } from '../stats/window.js';
+import { ruleAlphas, type RuleAlphas } from './alpha.js';
 import { describeTrip, type Trip, type TripReason } from './decide.js';
-import { ConditionalTest, RateAboveTest, SpendingTests, crossing, type Crossing } from './sequential.js';
-import type { FleetDelta } from './fleet-judge.js';
+import { DeferredTrip } from './deferred-trip.js';
+import { FleetTally, type FleetDelta } from './fleet-delta.js';
+import { BaselineLatency, baselineError, type BaselineError } from './rules/baseline.js';
+import { ConsecutiveFailures } from './rules/consecutive-failures.js';
+import { ErrorAbsolute } from './rules/error-absolute.js';
+import { ErrorRelative } from './rules/error-relative.js';
+import { Latency } from './rules/latency.js';
+import { PairedLatency } from './rules/paired-latency.js';
+import { round3, type JudgeEvent, type Rule, type RuleCrossing } from './rules/rule.js';
+import { TrafficShare } from './traffic-share.js';
 
-/**
- * A candidate failure while stable is failing too (stable's latest answer failed, within this
- * long) has a shared cause, such as a dependency both use: the latch skips it.
- */
-export const SHARED_CAUSE_MS = 1_000;
-/** How alpha is shared between the rules (Bonferroni): they sum to 1. */
-export const ALPHA_SHARES = { errorRelative: 0.45, errorAbsolute: 0.05, latency: 0.5 } as const;
-/** Epoch tests restart this many times per window. */
-export const EPOCHS_PER_WINDOW = 5;
-/** How many newest window buckets give the traffic share the conditional tests use. */
-const SHARE_BUCKETS = 2;
-/** Requests since a change of the mix before their own share is used instead of the weight set. */
-const MIX_MIN_REQUESTS = 20;
-/** Stable records between two refreshes of the latency thresholds (a quantile costs a histogram pass). */
-const THRESHOLD_REFRESH = 64;
+export { ALPHA_SHARES, EPOCHS_PER_WINDOW } from './alpha.js';
+export { SHARED_CAUSE_MS } from './rules/consecutive-failures.js';
 
 /** The latency a judge looks at: time to first byte for streams, else the whole answer. */
 export function judgedLatency(o: Outcome): number {
@@ -35,30 +31,9 @@ export function recordOutcome(w: SlidingWindow, o: Outcome, now: number): void {
   if (o.failure !== 'aborted') w.record(now, judgedLatency(o), countedFailure(o.failure));
 }
 
-interface LatencyTest {
-  q: number;
-  /** Current threshold in ms; NaN until stable has answered. */
-  threshold: number;
-  stableQuantile: number;
-  tests: SpendingTests<ConditionalTest>;
-}
-
-/**
- * Blue-green: while stable takes no traffic, the candidate is tested against stable's window
- * from just before the switch: its failure rate against stable's (at the upper end of what that
- * window allows, times the tolerance), and how often it is slower than the thresholds stable's
- * quantiles gave then (no more often than 1 - q for a candidate no slower than stable).
- */
-interface Baseline {
-  stableFailureRate: number;
-  stableCount: number;
-  error: SpendingTests<RateAboveTest> | null;
-  latency: { q: number; threshold: number; stableQuantile: number; tests: SpendingTests<RateAboveTest> }[];
-}
-
 /**
  * The evidence of one deployment (one candidate against the stable): both versions' sliding
- * windows and the sequential tests of SPEC §5, fed one outcome at a time. `observe()` is the
+ * windows and the rules of SPEC §5 (see rules/), fed one outcome at a time. `observe()` is the
  * per-request entry point: O(1) but for a pass over a handful of alternatives when the evidence
  * against the candidate grew, never a scan of a window.
  */
@@ -68,34 +43,26 @@ export class RouteJudge {
   readonly candidateLabel: string;
   readonly stable: SlidingWindow;
   readonly candidate: SlidingWindow;
-  readonly #errorRelative: SpendingTests<ConditionalTest>;
-  readonly #errorAbsolute: SpendingTests<RateAboveTest>;
-  readonly #latency: LatencyTest[];
-  readonly #alphaEach: { errorRelative: number; errorAbsolute: number; latency: number };
-  #consecutive = 0;
-  #lastStableFailureAt = -Infinity;
-  #stableLastFailed = false;
-  #candidateSeen = 0;
-  #stableSinceRefresh = THRESHOLD_REFRESH;
-  #tripped: Trip | null = null;
-  #baseline: Baseline | null = null;
-  /** Since the last deliberate change of the traffic mix: when, the weight set, requests per version. */
-  /** What this judge saw since the last `takeFleetDelta()`: the replicas' shared evidence. */
-  readonly #delta: FleetDelta;
-  #mixFrom = -Infinity;
-  #mixWeight = 0;
-  #mixCandidate = 0;
-  #mixStable = 0;
+  readonly #alphas: RuleAlphas;
+  readonly #latch: ConsecutiveFailures;
+  readonly #errorRelative: ErrorRelative;
+  readonly #errorAbsolute: ErrorAbsolute;
+  readonly #latency: Latency;
   /** Shadow copies: latency judged on pairs (the copy and stable's answer to the same request). */
-  #paired: SpendingTests<ConditionalTest> | null = null;
+  readonly #paired: PairedLatency;
+  /** Blue-green after the switch: the candidate against stable's window from before it. */
+  #baselineError: BaselineError | null = null;
+  #baselineLatency: BaselineLatency | null = null;
+  /** The rules asked for a crossing, in SPEC order: the first that crosses is the reason. */
+  #order: Rule[];
+  /** What this judge saw since the last `takeFleetDelta()`: the replicas' shared evidence. */
+  readonly #tally: FleetTally;
+  readonly #share: TrafficShare;
+  /** The one event the rules are fed with, filled afresh each time. */
+  readonly #event: JudgeEvent = { kind: 'answer', role: 'stable', now: 0, latencyMs: 0, failed: false, counted: 0, share: Number.NaN, paired: false, pairedMs: Number.NaN, pastWarmup: false };
+  #candidateSeen = 0;
   #pairedMode = false;
-  /**
-   * One stall (a pause of a model server or of the host) slows every request in flight at once:
-   * one episode, not many independent events. A version's slow pair counts only when its request
-   * started after the last counted one of that version ended; the rule is the same for both
-   * versions of a pair, so a candidate no slower than stable still wins half the counted pairs.
-   */
-  readonly #episodeEnd = { candidate: -Infinity, stable: -Infinity };
+  #tripped: Trip | null = null;
 
   /**
    * `stableWindow`: stable's window so far, when the route kept one before this deployment
@@ -107,23 +74,15 @@ export class RouteJudge {
     this.candidateLabel = candidateLabel;
     this.stable = stableWindow ?? new SlidingWindow(rules.windowMs, now);
     this.candidate = new SlidingWindow(rules.windowMs, now);
-    const latencyAlpha = (rules.alpha * ALPHA_SHARES.latency) / Math.max(1, rules.latency.quantiles.length);
-    this.#alphaEach = {
-      errorRelative: rules.alpha * ALPHA_SHARES.errorRelative,
-      errorAbsolute: rules.alpha * ALPHA_SHARES.errorAbsolute,
-      latency: latencyAlpha,
-    };
-    const epochMs = rules.windowMs / EPOCHS_PER_WINDOW;
-    this.#errorRelative = new SpendingTests(this.#alphaEach.errorRelative, epochMs, now, () => new ConditionalTest(rules.errorRate.tolerance));
-    this.#errorAbsolute = new SpendingTests(this.#alphaEach.errorAbsolute, epochMs, now, () => new RateAboveTest(rules.errorRate.maxAbsolute));
-    const zeros = () => rules.latency.quantiles.map(() => 0);
-    this.#delta = { stable: { requests: 0, failures: 0, slow: zeros() }, candidate: { requests: 0, failures: 0, slow: zeros() } };
-    this.#latency = rules.latency.quantiles.map((q) => ({
-      q,
-      threshold: Number.NaN,
-      stableQuantile: Number.NaN,
-      tests: new SpendingTests(latencyAlpha, epochMs, now, () => new ConditionalTest(1)),
-    }));
+    this.#alphas = ruleAlphas(rules);
+    this.#tally = new FleetTally(rules.latency.quantiles);
+    this.#share = new TrafficShare(this.candidate, this.stable);
+    this.#latch = new ConsecutiveFailures(rules.consecutiveFailures);
+    this.#errorRelative = new ErrorRelative(rules, this.#alphas.errorRelative, now);
+    this.#errorAbsolute = new ErrorAbsolute(rules, this.#alphas.errorAbsolute, now);
+    this.#latency = new Latency(rules, this.#alphas.latency, now, this.stable, this.#tally.counts);
+    this.#paired = new PairedLatency(rules, this.#alphas.paired);
+    this.#order = [this.#latch, this.#errorRelative, this.#errorAbsolute, this.#paired, this.#latency];
   }
 
   get tripped(): Trip | null {
@@ -132,15 +91,7 @@ export class RouteJudge {
 
   /** The evidence since the last call (null when there was none), for the fleet's judge. */
   takeFleetDelta(): FleetDelta | null {
-    const d = this.#delta;
-    if (d.stable.requests + d.candidate.requests + d.stable.slow.reduce((a, b) => a + b, 0) + d.candidate.slow.reduce((a, b) => a + b, 0) === 0) return null;
-    const out: FleetDelta = { stable: { ...d.stable, slow: [...d.stable.slow] }, candidate: { ...d.candidate, slow: [...d.candidate.slow] } };
-    for (const v of [d.stable, d.candidate]) {
-      v.requests = 0;
-      v.failures = 0;
-      v.slow.fill(0);
-    }
-    return out;
+    return this.#tally.take();
   }
 
   /** Candidate requests judged so far (the step schedule asks whether a step had any). */
@@ -149,26 +100,20 @@ export class RouteJudge {
   }
 
   /**
-   * Blue-green's switch: from now on the relative tests compare the candidate with stable's
-   * window as it is now (see Baseline), since stable takes no more traffic to compare with.
+   * Blue-green's switch: from now on the candidate is judged against stable's window as it is
+   * now (see rules/baseline.ts), since stable takes no more traffic to compare with.
    */
   freezeStableBaseline(now: number): void {
-    this.#refreshThresholds(now);
+    this.#latency.refresh(now);
     const snap = this.stable.snapshot(now, this.rules.latency.quantiles);
-    const n = snap.count;
-    const p = n === 0 ? 0 : snap.failures / n;
-    // Stable's failure rate at the upper end of its 95% interval, so that its own noise does not count against the candidate.
-    const upper = n === 0 ? 1 : Math.min(1, p + 2 * Math.sqrt((p * (1 - p)) / n) + 1 / n);
-    const p0 = Math.min(0.999, this.rules.errorRate.tolerance * upper);
-    const epochMs = this.rules.windowMs / EPOCHS_PER_WINDOW;
-    this.#baseline = {
-      stableFailureRate: p,
-      stableCount: n,
-      error: n === 0 || p0 >= this.rules.errorRate.maxAbsolute ? null : new SpendingTests(this.#alphaEach.errorRelative, epochMs, now, () => new RateAboveTest(p0)),
-      latency: this.#latency
-        .filter((l) => !Number.isNaN(l.threshold))
-        .map((l) => ({ q: l.q, threshold: l.threshold, stableQuantile: l.stableQuantile, tests: new SpendingTests(this.#alphaEach.latency, epochMs, now, () => new RateAboveTest(1 - l.q)) })),
-    };
+    const error = baselineError(this.rules, this.#alphas.errorRelative, now, snap);
+    const latency = new BaselineLatency(this.rules, this.#alphas.latency, now, this.#latency.thresholds);
+    this.#baselineError = error;
+    this.#baselineLatency = latency;
+    this.#latch.countEveryFailure();
+    // The relative test takes no more events (see #feed), but what it holds still counts.
+    const absolute = error === null ? [this.#errorAbsolute] : [error, this.#errorAbsolute];
+    this.#order = [this.#latch, this.#errorRelative, ...absolute, latency, this.#paired];
   }
 
   /** Feeds one finished request; returns the trip it caused, if any (once per deployment). */
@@ -183,8 +128,20 @@ export class RouteJudge {
       (o.role === 'candidate' ? this.candidate : this.stable).record(now, latency, failure);
       return null;
     }
-    const counted = o.slowMask ?? 0;
-    return o.role === 'candidate' ? this.#candidate(now, latency, failure, counted, o.pairedMs) : this.#stable(now, latency, failure, counted);
+    this.#tick(now);
+    (o.role === 'candidate' ? this.candidate : this.stable).record(now, latency, failure);
+    this.#share.count(o.role);
+    this.#tally.answer(o.role, failure !== null);
+    if (o.role === 'candidate') {
+      this.#candidateSeen++;
+      this.#pairedMode = o.pairedMs !== undefined;
+    } else if (this.#baselineLatency !== null) return null;
+    const e = this.#fill('answer', o.role, now, latency, o.slowMask ?? 0);
+    e.failed = failure !== null;
+    e.pairedMs = o.pairedMs ?? Number.NaN;
+    // This candidate request itself is not behind the warmup yet.
+    e.pastWarmup = o.role === 'candidate' ? this.#candidateSeen > this.rules.warmup : this.#candidateSeen >= this.rules.warmup;
+    return this.#feed(e);
   }
 
   /**
@@ -195,14 +152,10 @@ export class RouteJudge {
   observeInFlight(role: VersionRole, elapsedMs: number, item: { slowMask: number; readonly pairedMs?: number }, now: number): Trip | null {
     if (item.pairedMs !== undefined) {
       if (role !== 'candidate' || (item.slowMask & 1) !== 0 || this.#tripped !== null || this.#candidateSeen < this.rules.warmup) return null;
-      if (!(elapsedMs > this.#pairedThreshold(item.pairedMs))) return null;
-      item.slowMask |= 1;
-      const start = now - elapsedMs;
-      if (start < this.#episodeEnd.candidate) return null;
-      this.#episodeEnd.candidate = now;
-      this.#tickEpochs(now);
-      this.#feedConditional(this.#pairedTests(now), 0.5, true);
-      return this.#check(now, null);
+      if (!this.#paired.admitInFlight(elapsedMs, item, now)) return null;
+      this.#tick(now);
+      this.#paired.observe(this.#fill('paired-slow', role, now, elapsedMs, item.slowMask));
+      return this.#check(now);
     }
     if (this.#pairedMode) return null;
     const mask = this.slowMask(elapsedMs);
@@ -212,17 +165,6 @@ export class RouteJudge {
     return trip;
   }
 
-  /** How much longer than `ms` another answer to the same request may take before it is slow. */
-  #pairedThreshold(ms: number): number {
-    const { tolerance, minDeltaMs } = this.rules.latency;
-    return Number.isNaN(ms) ? Number.NaN : Math.max(ms * tolerance, ms + minDeltaMs);
-  }
-
-  #pairedTests(now: number): SpendingTests<ConditionalTest> {
-    if (this.#paired === null) this.#paired = new SpendingTests(this.rules.alpha * ALPHA_SHARES.latency, this.rules.windowMs / EPOCHS_PER_WINDOW, now, () => new ConditionalTest(1));
-    return this.#paired;
-  }
-
   /**
    * A request still in flight that has passed latency thresholds: it counts as a slow answer of
    * its version now, rather than when (or if) it ends. `countedMask` holds the tests that already
@@ -230,43 +172,18 @@ export class RouteJudge {
    */
   observeSlow(role: VersionRole, elapsedMs: number, countedMask: number, now: number): Trip | null {
     if (this.#tripped !== null || this.#candidateSeen < this.rules.warmup) return null;
-    this.#tickEpochs(now);
-    const b = this.#baseline;
-    if (b !== null) {
-      if (role !== 'candidate') return null;
-      let slow = false;
-      b.latency.forEach((l, i) => {
-        if (!(elapsedMs > l.threshold) || (countedMask & (1 << i)) !== 0) return;
-        slow = true;
-        for (const [t] of l.tests.live()) t.add(true);
-      });
-      return slow ? this.#check(now, null) : null;
-    }
-    const share = this.#share(now);
-    let slow = false;
-    for (let i = 0; i < this.#latency.length; i++) {
-      const l = this.#latency[i] as LatencyTest;
-      if (!(elapsedMs > l.threshold) || (countedMask & (1 << i)) !== 0) continue;
-      slow = true;
-      (this.#delta[role].slow[i] as number)++;
-      this.#feedConditional(l.tests, share, role === 'candidate');
-    }
-    return slow && role === 'candidate' ? this.#check(now, null) : null;
+    this.#tick(now);
+    return this.#feed(this.#fill('slow', role, now, elapsedMs, countedMask));
   }
 
   /** The latency tests (bit i: quantile i) whose threshold `elapsedMs` passes. */
   slowMask(elapsedMs: number): number {
-    const tests = this.#baseline?.latency ?? this.#latency;
-    let mask = 0;
-    for (let i = 0; i < tests.length; i++) if (elapsedMs > (tests[i] as { threshold: number }).threshold) mask |= 1 << i;
-    return mask;
+    return (this.#baselineLatency ?? this.#latency).slowMask(elapsedMs);
   }
 
   /** The smallest latency threshold in force (ms): younger in-flight requests are not slow yet. */
   get smallestThreshold(): number {
-    let min = this.#pairedMode ? this.rules.latency.minDeltaMs : Infinity;
-    for (const l of this.#baseline?.latency ?? this.#latency) if (l.threshold < min) min = l.threshold;
-    return min;
+    return (this.#baselineLatency ?? this.#latency).smallestThreshold(this.#pairedMode ? this.rules.latency.minDeltaMs : Infinity);
   }
 
   snapshot(now: number): { stable: WindowSnapshot; candidate: WindowSnapshot } {
@@ -274,264 +191,90 @@ export class RouteJudge {
     return { stable: this.stable.snapshot(now, qs), candidate: this.candidate.snapshot(now, qs) };
   }
 
-  #stable(now: number, latency: number, failure: CountedFailure | null, counted: number): Trip | null {
-    this.#tickEpochs(now);
-    this.stable.record(now, latency, failure);
-    this.#mixStable++;
-    this.#delta.stable.requests++;
-    if (failure !== null) this.#delta.stable.failures++;
-    if (this.#baseline !== null) return null;
-    this.#stableLastFailed = failure !== null;
-    if (failure !== null) this.#lastStableFailureAt = now;
-    const share = this.#share(now);
-    if (failure !== null) this.#feedConditional(this.#errorRelative, share, false);
-    if (++this.#stableSinceRefresh >= THRESHOLD_REFRESH) this.#refreshThresholds(now);
-    if (this.#candidateSeen >= this.rules.warmup && !this.#pairedMode) {
-      for (let i = 0; i < this.#latency.length; i++) {
-        const l = this.#latency[i] as LatencyTest;
-        if (latency > l.threshold && (counted & (1 << i)) === 0) {
-          (this.#delta.stable.slow[i] as number)++;
-          this.#feedConditional(l.tests, share, false);
-        }
-      }
+  /**
+   * The traffic mix changed on purpose (a weight set, a step): the conditional tests take the
+   * share from the requests since (see TrafficShare) until the windows hold only the new mix.
+   */
+  shareChanged(now: number, weightPercent: number): void {
+    this.#share.changed(now, weightPercent);
+  }
+
+  /**
+   * Sets the one event up (`failed`, `pairedMs` cleared; `pastWarmup` set, as every caller but
+   * an answer has checked it). Before the switch of blue-green the share is measured here, after
+   * the window took the event: the rules that need it run only then.
+   */
+  #fill(kind: JudgeEvent['kind'], role: VersionRole, now: number, latencyMs: number, counted: number): JudgeEvent {
+    const e = this.#event;
+    e.kind = kind;
+    e.role = role;
+    e.now = now;
+    e.latencyMs = latencyMs;
+    e.failed = false;
+    e.counted = counted;
+    e.share = this.#baselineLatency === null && kind !== 'paired-slow' ? this.#share.at(now) : Number.NaN;
+    e.paired = this.#pairedMode;
+    e.pairedMs = Number.NaN;
+    e.pastWarmup = true;
+    return e;
+  }
+
+  /**
+   * Hands the event to every rule of the mode; checks them when one says the evidence grew.
+   * Each rule is called by name, not from a list: a call site that sees one class is inlined,
+   * one that sees five (a loop over the rules) is megamorphic and is not.
+   */
+  #feed(e: JudgeEvent): Trip | null {
+    let rose = this.#latch.observe(e);
+    const baseline = this.#baselineLatency;
+    if (baseline === null) {
+      if (this.#errorRelative.observe(e)) rose = true;
+      if (this.#errorAbsolute.observe(e)) rose = true;
+      if (this.#paired.observe(e)) rose = true;
+      if (this.#latency.observe(e)) rose = true;
+    } else {
+      // After the switch stable's answers no longer get here, and the candidate's own rates
+      // take the place of the comparisons with stable.
+      if (this.#errorAbsolute.observe(e)) rose = true;
+      if (this.#baselineError?.observe(e) === true) rose = true;
+      if (baseline.observe(e)) rose = true;
+    }
+    return rose ? this.#check(e.now) : null;
+  }
+
+  /** Every rule's epochs move together, on every event. */
+  #tick(now: number): void {
+    this.#errorRelative.tick(now);
+    this.#errorAbsolute.tick(now);
+    this.#latency.tick(now);
+    this.#paired.tick(now);
+    this.#baselineError?.tick(now);
+    this.#baselineLatency?.tick(now);
+  }
+
+  /** The rules in SPEC order; the first that crosses is the reason. */
+  #check(now: number): Trip | null {
+    const order = this.#order;
+    for (let i = 0; i < order.length; i++) {
+      const rule = order[i] as Rule;
+      const c = rule.crossing();
+      if (c !== null) return this.#trip(rule.reason, now, c);
     }
     return null;
   }
 
-  #candidate(now: number, latency: number, failure: CountedFailure | null, counted: number, pairedMs?: number): Trip | null {
-    this.#tickEpochs(now);
-    this.candidate.record(now, latency, failure);
-    this.#candidateSeen++;
-    this.#mixCandidate++;
-    this.#delta.candidate.requests++;
-    if (failure !== null) this.#delta.candidate.failures++;
-    this.#pairedMode = pairedMs !== undefined;
-    let rose = false;
-    for (const [t] of this.#errorAbsolute.live()) t.add(failure !== null);
-    const b = this.#baseline;
-    if (b !== null) {
-      if (failure !== null) {
-        rose = true;
-        this.#consecutive++;
-      } else this.#consecutive = 0;
-      if (b.error !== null) for (const [t] of b.error.live()) t.add(failure !== null);
-      if (this.#candidateSeen > this.rules.warmup) {
-        for (let i = 0; i < b.latency.length; i++) {
-          const l = b.latency[i] as Baseline['latency'][number];
-          if ((counted & (1 << i)) !== 0) continue;
-          const slow = latency > l.threshold;
-          for (const [t] of l.tests.live()) t.add(slow);
-          if (slow) rose = true;
-        }
-      }
-      return rose ? this.#check(now, failure) : null;
-    }
-    const share = this.#share(now);
-    if (failure !== null) {
-      rose = true;
-      if (!this.#stableLastFailed || now - this.#lastStableFailureAt > SHARED_CAUSE_MS) this.#consecutive++;
-      this.#feedConditional(this.#errorRelative, share, true);
-    } else {
-      this.#consecutive = 0;
-    }
-    if (pairedMs !== undefined) {
-      // A shadow copy: its latency against stable's answer to the same request. Under H0 (not
-      // slower) the copy is as likely to be the slow one of the pair as stable is.
-      if (this.#candidateSeen > this.rules.warmup && !Number.isNaN(pairedMs) && (counted & 1) === 0) {
-        const start = now - latency;
-        let event: boolean | null = null;
-        if (latency > this.#pairedThreshold(pairedMs)) {
-          if (start >= this.#episodeEnd.candidate) {
-            this.#episodeEnd.candidate = now;
-            event = true;
-          }
-        } else if (pairedMs > this.#pairedThreshold(latency) && start >= this.#episodeEnd.stable) {
-          this.#episodeEnd.stable = start + pairedMs;
-          event = false;
-        }
-        if (event !== null) {
-          this.#feedConditional(this.#pairedTests(now), 0.5, event);
-          rose ||= event;
-        }
-      }
-    } else if (this.#candidateSeen > this.rules.warmup) {
-      if (Number.isNaN(this.#latency[0]?.threshold ?? 0)) this.#refreshThresholds(now);
-      for (let i = 0; i < this.#latency.length; i++) {
-        const l = this.#latency[i] as LatencyTest;
-        if (latency > l.threshold && (counted & (1 << i)) === 0) {
-          (this.#delta.candidate.slow[i] as number)++;
-          this.#feedConditional(l.tests, share, true);
-          rose = true;
-        }
-      }
-    }
-    return rose ? this.#check(now, failure) : null;
-  }
-
-  #feedConditional(tests: SpendingTests<ConditionalTest>, share: number, fromCandidate: boolean): void {
-    for (const [t] of tests.live()) {
-      t.setShare(share);
-      t.event(fromCandidate);
-    }
-  }
-
-  /**
-   * The traffic mix changed on purpose (a weight set, a step): until the window's newest buckets
-   * hold only traffic of the new mix, the share is measured on the requests since the change (the
-   * new weight until there are a few), not on buckets that still hold the old mix. Buckets that
-   * lag behind a step up would hand the candidate more of every shared slow or failed request than
-   * its share says, and roll back healthy candidates at every step.
-   */
-  shareChanged(now: number, weightPercent: number): void {
-    this.#mixFrom = now;
-    this.#mixWeight = weightPercent / 100;
-    this.#mixCandidate = 0;
-    this.#mixStable = 0;
-  }
-
-  #share(now: number): number {
-    if (now - this.#mixFrom < (SHARE_BUCKETS + 1) * this.candidate.bucketMs) {
-      const n = this.#mixCandidate + this.#mixStable;
-      return n < MIX_MIN_REQUESTS ? this.#mixWeight : this.#mixCandidate / n;
-    }
-    const c = this.candidate.recentCount(now, SHARE_BUCKETS);
-    const s = this.stable.recentCount(now, SHARE_BUCKETS);
-    return c + s === 0 ? 0 : c / (c + s);
-  }
-
-  #refreshThresholds(now: number): void {
-    this.#stableSinceRefresh = 0;
-    const { tolerance, minDeltaMs } = this.rules.latency;
-    for (const l of this.#latency) {
-      const q = this.stable.quantile(now, l.q);
-      l.stableQuantile = q;
-      l.threshold = Number.isNaN(q) ? Number.NaN : Math.max(q * tolerance, q + minDeltaMs);
-    }
-  }
-
-  #tickEpochs(now: number): void {
-    this.#errorRelative.tick(now);
-    this.#errorAbsolute.tick(now);
-    for (const l of this.#latency) l.tests.tick(now);
-    this.#paired?.tick(now);
-    const b = this.#baseline;
-    if (b !== null) {
-      b.error?.tick(now);
-      for (const l of b.latency) l.tests.tick(now);
-    }
-  }
-
-  /** The rules in SPEC order; the first that trips is the reason. */
-  #check(now: number, failure: CountedFailure | null): Trip | null {
-    let reason: TripReason | null = null;
-    let statistic = 0;
-    let boundary = 0;
-    let detail: Record<string, unknown> = {};
-    if (failure !== null && this.#consecutive >= this.rules.consecutiveFailures) {
-      reason = 'consecutive_failures';
-      statistic = this.#consecutive;
-      boundary = this.rules.consecutiveFailures;
-    }
-    // The rules in order; within a rule, the first live test whose evidence reached its boundary.
-    const take = <T>(c: Crossing<T> | null, r: TripReason, describe: (t: T) => Record<string, unknown>): boolean => {
-      if (c === null) return false;
-      reason = r;
-      statistic = c.statistic;
-      boundary = c.boundary;
-      detail = describe(c.test);
-      return true;
-    };
-    const base = this.#baseline;
-    const { tolerance } = this.rules.errorRate;
-    if (reason === null) {
-      take(crossing(this.#errorRelative), 'error_rate', (t) => ({ test: 'relative', tolerance, share: t.share, candidateFailures: t.candidateEvents, stableFailures: t.stableEvents, alpha: this.#alphaEach.errorRelative }));
-    }
-    if (reason === null && base !== null && base.error !== null) {
-      take(crossing(base.error), 'error_rate', (t) => ({
-        test: 'baseline',
-        tolerance,
-        stableFailureRate: round3(base.stableFailureRate * 1000) / 1000,
-        stableRequests: base.stableCount,
-        p0: t.p0,
-        candidateRequests: t.n,
-        candidateFailures: t.k,
-        alpha: this.#alphaEach.errorRelative,
-      }));
-    }
-    if (reason === null) {
-      take(crossing(this.#errorAbsolute), 'error_rate', (t) => ({ test: 'absolute', maxAbsolute: t.p0, candidateRequests: t.n, candidateFailures: t.k, alpha: this.#alphaEach.errorAbsolute }));
-    }
-    if (reason === null && base !== null) {
-      for (const l of base.latency) {
-        const describe = (t: RateAboveTest) => ({ test: 'baseline', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), candidateSlow: t.k, candidateRequests: t.n, p0: round3(t.p0), alpha: this.#alphaEach.latency });
-        if (take(crossing(l.tests), 'latency', describe)) break;
-      }
-    }
-    if (reason === null && this.#paired !== null) {
-      const { minDeltaMs } = this.rules.latency;
-      take(crossing(this.#paired), 'latency', (t) => ({ test: 'paired', tolerance: this.rules.latency.tolerance, minDeltaMs, candidateSlower: t.candidateEvents, stableSlower: t.stableEvents, alpha: this.rules.alpha * ALPHA_SHARES.latency }));
-    }
-    if (reason === null && base === null) {
-      for (const l of this.#latency) {
-        const describe = (t: ConditionalTest) => ({ test: 'latency', q: l.q, stableQuantileMs: round3(l.stableQuantile), thresholdMs: round3(l.threshold), share: t.share, candidateSlow: t.candidateEvents, stableSlow: t.stableEvents, alpha: this.#alphaEach.latency });
-        if (take(crossing(l.tests), 'latency', describe)) break;
-      }
-    }
-    // `take` assigns it from a closure, which the compiler's narrowing does not follow.
-    const decided = reason as TripReason | null;
-    if (decided === null) return null;
+  #trip(reason: TripReason, now: number, c: RuleCrossing): Trip {
     const build = (): Trip => {
       const snap = this.snapshot(now);
-      return describeTrip(decided, now, {
+      return describeTrip(reason, now, {
         stable: { version: this.stableLabel, ...snap.stable },
         candidate: { version: this.candidateLabel, ...snap.candidate },
-        statistic: round3(statistic),
-        boundary: round3(boundary),
-        ...detail,
+        statistic: round3(c.statistic),
+        boundary: round3(c.boundary),
+        ...c.detail,
       });
     };
-    this.#tripped = new DeferredTrip(decided, now, build);
+    this.#tripped = new DeferredTrip(reason, now, build);
     return this.#tripped;
   }
-}
-
-/**
- * A trip whose evidence (window snapshots and the sentence) is built on first read: the caller
- * swaps the weights first and reads the evidence after, so the rollback waits for nothing.
- */
-class DeferredTrip implements Trip {
-  readonly reason: TripReason;
-  readonly at: number;
-  #built: Trip | null = null;
-  #build: (() => Trip) | null;
-
-  constructor(reason: TripReason, at: number, build: () => Trip) {
-    this.reason = reason;
-    this.at = at;
-    this.#build = build;
-  }
-
-  get message(): string {
-    return this.#get().message;
-  }
-
-  get evidence(): Trip['evidence'] {
-    return this.#get().evidence;
-  }
-
-  toJSON(): Trip {
-    return { reason: this.reason, at: this.at, message: this.message, evidence: this.evidence };
-  }
-
-  #get(): Trip {
-    if (this.#built === null) {
-      this.#built = (this.#build as () => Trip)();
-      this.#build = null;
-    }
-    return this.#built;
-  }
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

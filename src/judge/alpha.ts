@@ -1,0 +1,54 @@
+import type { RollbackRules } from '../config/types.js';
+import { ConditionalTest, RateAboveTest, SpendingTests } from './sequential.js';
+
+/** How alpha is shared between the rules (Bonferroni): they sum to 1. */
+export const ALPHA_SHARES = { errorRelative: 0.45, errorAbsolute: 0.05, latency: 0.5 } as const;
+/** Epoch tests restart this many times per window. */
+export const EPOCHS_PER_WINDOW = 5;
+
+/** Each rule's level, from the alpha a judge runs at (a route's, or the fleet's half of it). */
+export interface RuleAlphas {
+  errorRelative: number;
+  errorAbsolute: number;
+  /** Each quantile's test: the latency share is split evenly between the quantiles. */
+  latency: number;
+  /** Shadow copies' paired test: one test in place of the per-quantile ones, so the whole latency share. */
+  paired: number;
+}
+
+/** The levels of every rule at `alpha`; the route's own alpha unless given. */
+export function ruleAlphas(rules: RollbackRules, alpha = rules.alpha): RuleAlphas {
+  return {
+    errorRelative: alpha * ALPHA_SHARES.errorRelative,
+    errorAbsolute: alpha * ALPHA_SHARES.errorAbsolute,
+    latency: (alpha * ALPHA_SHARES.latency) / Math.max(1, rules.latency.quantiles.length),
+    paired: alpha * ALPHA_SHARES.latency,
+  };
+}
+
+function spending<T>(rules: RollbackRules, alpha: number, now: number, make: () => T): SpendingTests<T> {
+  return new SpendingTests(alpha, rules.windowMs / EPOCHS_PER_WINDOW, now, make);
+}
+
+/** The candidate's failures against stable's, at `tolerance` x stable's rate. */
+export function relativeErrorTests(rules: RollbackRules, alpha: number, now: number): SpendingTests<ConditionalTest> {
+  return spending(rules, alpha, now, () => new ConditionalTest(rules.errorRate.tolerance));
+}
+
+/** The candidate's failure rate against the fixed `maxAbsolute`. */
+export function absoluteErrorTests(rules: RollbackRules, alpha: number, now: number): SpendingTests<RateAboveTest> {
+  return spending(rules, alpha, now, () => new RateAboveTest(rules.errorRate.maxAbsolute));
+}
+
+/**
+ * Slow events of both versions against one threshold: under H0 (no slower) the candidate is
+ * slow no more often than stable, a ratio of 1. Also the paired test of shadow copies.
+ */
+export function slowEventTests(rules: RollbackRules, alpha: number, now: number): SpendingTests<ConditionalTest> {
+  return spending(rules, alpha, now, () => new ConditionalTest(1));
+}
+
+/** The candidate's own rate (of failures, or of slow answers) against a fixed `p0`: blue-green's baseline tests. */
+export function rateAboveTests(rules: RollbackRules, alpha: number, now: number, p0: number): SpendingTests<RateAboveTest> {
+  return spending(rules, alpha, now, () => new RateAboveTest(p0));
+}
