@@ -44,39 +44,39 @@ export function describeTrip(reason: TripReason, at: number, evidence: TripEvide
   } else if (reason === 'error_rate' && evidence.test === 'absolute') {
     message =
       `candidate ${c.version} fails credibly more often than maxAbsolute ${pct(Number(evidence.maxAbsolute))}: ` +
-      `${evidence.candidateFailures} of ${evidence.candidateRequests} requests failed; ` +
+      `${String(evidence.candidateFailures)} of ${String(evidence.candidateRequests)} requests failed; ` +
       `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)}); ` +
       `stable ${s.version}: ${counts(s)}`;
   } else if (reason === 'error_rate' && evidence.test === 'baseline') {
     message =
-      `candidate ${c.version} fails credibly more than ${evidence.tolerance}x as often as stable ${s.version} did before the switch ` +
-      `(${pct(Number(evidence.stableFailureRate))} of ${evidence.stableRequests}; tested against ${pct(Number(evidence.p0))}): ` +
-      `${evidence.candidateFailures} of ${evidence.candidateRequests} candidate requests failed; ` +
+      `candidate ${c.version} fails credibly more than ${String(evidence.tolerance)}x as often as stable ${s.version} did before the switch ` +
+      `(${pct(Number(evidence.stableFailureRate))} of ${String(evidence.stableRequests)}; tested against ${pct(Number(evidence.p0))}): ` +
+      `${String(evidence.candidateFailures)} of ${String(evidence.candidateRequests)} candidate requests failed; ` +
       `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
   } else if (reason === 'latency' && evidence.test === 'baseline') {
     const q = String(evidence.q);
     message =
       `candidate ${c.version} is credibly slower than stable ${s.version} was before the switch at p${Number(q) * 100}: ` +
-      `${evidence.candidateSlow} of ${evidence.candidateRequests} candidate answers took longer than ${ms(evidence.thresholdMs)} ` +
+      `${String(evidence.candidateSlow)} of ${String(evidence.candidateRequests)} candidate answers took longer than ${ms(evidence.thresholdMs)} ` +
       `(stable's p${Number(q) * 100} then ${ms(evidence.stableQuantileMs)}; at most ${pct(Number(evidence.p0))} may); ` +
       `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
   } else if (reason === 'latency' && evidence.test === 'paired') {
     message =
       `candidate ${c.version} is credibly slower than stable ${s.version} on the same requests (shadow copies): ` +
-      `its answer was the slower one by more than ${evidence.tolerance}x and ${ms(evidence.minDeltaMs)} ${evidence.candidateSlower} times, ` +
-      `stable's ${evidence.stableSlower} times; window p50: candidate ${ms(c.latencyMs['0.5'])}, stable ${ms(s.latencyMs['0.5'])}; ` +
+      `its answer was the slower one by more than ${String(evidence.tolerance)}x and ${ms(evidence.minDeltaMs)} ${String(evidence.candidateSlower)} times, ` +
+      `stable's ${String(evidence.stableSlower)} times; window p50: candidate ${ms(c.latencyMs['0.5'])}, stable ${ms(s.latencyMs['0.5'])}; ` +
       `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
   } else if (reason === 'error_rate') {
     message =
-      `candidate ${c.version} fails credibly more than ${evidence.tolerance}x as often as stable ${s.version}: ` +
+      `candidate ${c.version} fails credibly more than ${String(evidence.tolerance)}x as often as stable ${s.version}: ` +
       `window candidate ${counts(c)}, stable ${counts(s)}; of the failures since the test began ` +
-      `${evidence.candidateFailures} came from the candidate at a ${pct(Number(evidence.share))} traffic share; ` +
+      `${String(evidence.candidateFailures)} came from the candidate at a ${pct(Number(evidence.share))} traffic share; ` +
       `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
   } else {
     const q = String(evidence.q);
     message =
       `candidate ${c.version} is credibly slower than stable ${s.version} at p${Number(q) * 100}: ` +
-      `${evidence.candidateSlow} candidate and ${evidence.stableSlow} stable answers took longer than ` +
+      `${String(evidence.candidateSlow)} candidate and ${String(evidence.stableSlow)} stable answers took longer than ` +
       `${ms(evidence.thresholdMs)} (stable's p${Number(q) * 100} ${ms(evidence.stableQuantileMs)}) at a ` +
       `${pct(Number(evidence.share))} traffic share; window p${Number(q) * 100}: candidate ${ms(c.latencyMs[q])}, ` +
       `stable ${ms(s.latencyMs[q])}; evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} ` +

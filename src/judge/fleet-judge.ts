@@ -67,7 +67,7 @@ export class FleetJudge {
 
   #check(now: number): Trip | null {
     let reason: TripReason | null = null;
-    let hit: Crossing<unknown> | null = null;
+    let hit: Crossing<unknown> | null;
     let what = '';
     if ((hit = crossing(this.#errorRelative)) !== null) {
       reason = 'error_rate';
