@@ -47,7 +47,7 @@ export async function serve(configPath: string): Promise<number> {
     const redis = new RedisState(config.store.url, config.store.prefix);
     sync = new ReplicaSync(rollouts as Rollouts<unknown>, redis, log);
     const outcome = await sync.start();
-    fleet = new FleetEvidence(rollouts as Rollouts<unknown>, redis, sync.id, 0.5);
+    fleet = new FleetEvidence(rollouts as Rollouts<unknown>, redis, sync.id, 0.5, { log });
     await fleet.start();
     log.info({ store: { kind: 'redis', url: config.store.url, prefix: config.store.prefix }, replica: sync.id, routes: outcome }, 'route state shared through redis');
     persister = sync;

@@ -1,16 +1,23 @@
-import { FleetJudge, type FleetDelta } from '../judge/fleet-judge.js';
+import { FleetJudge } from '../judge/fleet-judge.js';
 import type { Rollouts } from '../rollout/rollouts.js';
+import { RecordError } from './record-check.js';
+import { evidenceMessage, type EvidenceMessage } from './records.js';
 import type { RedisState } from './redis-state.js';
 
 /** How often each replica shares what its judges saw, and how long the fleet lease lasts. */
 export const EVIDENCE_INTERVAL_MS = 250;
 const LEASE_MS = 1_500;
 
-interface EvidenceMessage {
-  route: string;
-  revision: number;
-  by: string;
-  delta: FleetDelta;
+/** Where FleetEvidence reports a message it drops. */
+export interface EvidenceLog {
+  warn(obj: object, msg: string): void;
+}
+
+export interface FleetEvidenceOptions {
+  /** Where dropped (malformed) messages are reported; nowhere by default. */
+  log?: EvidenceLog;
+  /** The fleet judges' clock (ms, monotonic). */
+  now?: () => number;
 }
 
 /**
@@ -27,22 +34,24 @@ export class FleetEvidence<U> {
   readonly #id: string;
   readonly #fleetAlphaScale: number;
   readonly #now: () => number;
+  readonly #log: EvidenceLog | null;
   readonly #judges = new Map<string, { revision: number; judge: FleetJudge }>();
   readonly #holding = new Set<string>();
   /** Which term of the fleet's tests for the deployment this replica runs, per route. */
   readonly #terms = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(rollouts: Rollouts<U>, redis: RedisState, id: string, fleetAlphaScale: number, now: () => number = () => performance.now()) {
+  constructor(rollouts: Rollouts<U>, redis: RedisState, id: string, fleetAlphaScale: number, options: FleetEvidenceOptions = {}) {
     this.#rollouts = rollouts;
     this.#redis = redis;
     this.#id = id;
     this.#fleetAlphaScale = fleetAlphaScale;
-    this.#now = now;
+    this.#now = options.now ?? (() => performance.now());
+    this.#log = options.log ?? null;
   }
 
   async start(intervalMs = EVIDENCE_INTERVAL_MS): Promise<void> {
-    void this.#redis.subscribeEvidence((m) => this.#received(m)).catch(() => {});
+    void this.#redis.subscribeEvidence((m, channel) => this.#received(m, channel)).catch(() => {});
     this.#timer = setInterval(() => void this.#tick(), intervalMs);
     this.#timer.unref();
   }
@@ -89,14 +98,11 @@ export class FleetEvidence<U> {
     }
   }
 
-  #received(raw: string): void {
-    let m: EvidenceMessage;
-    try {
-      m = JSON.parse(raw) as EvidenceMessage;
-    } catch {
-      return;
-    }
-    if (!this.#holding.has(m.route)) return;
+  #received(raw: string, channel: string): void {
+    // Only a lease holder runs the fleet's tests: the others neither check nor log what they drop.
+    if (this.#holding.size === 0) return;
+    const m = this.#parse(raw, channel);
+    if (m === null || !this.#holding.has(m.route)) return;
     const c = this.#rollouts.route(m.route);
     const s = c?.state();
     if (c === undefined || s === undefined || s.candidate === null || s.candidate.revision !== m.revision || c.phase === 'rolled_back') return;
@@ -111,5 +117,32 @@ export class FleetEvidence<U> {
     }
     const trip = entry.judge.add(m.by, m.delta, this.#now());
     if (trip !== null) c.tripFromFleet(trip, m.revision);
+  }
+
+  /**
+   * A message, checked (records.ts); null when it is malformed: dropped and logged, the fleet's
+   * tests never see it (a bad count would move them, a missing one would throw in the judge).
+   */
+  #parse(raw: string, channel: string): EvidenceMessage | null {
+    try {
+      return evidenceMessage(raw, `evidence on channel ${channel}`);
+    } catch (err) {
+      if (!(err instanceof RecordError)) throw err;
+      const by = replicaOf(raw);
+      const source = by === null ? err.source : `evidence from replica ${by} on channel ${channel}`;
+      const message = by === null ? err.message : `${source}: ${err.problems.join('; ')}`;
+      this.#log?.warn({ source, problems: err.problems }, `dropped ${message}`);
+      return null;
+    }
+  }
+}
+
+/** The sender a malformed message names, when it names one (for the log line only). */
+function replicaOf(raw: string): string | null {
+  try {
+    const by = (JSON.parse(raw) as { by?: unknown } | null)?.by;
+    return typeof by === 'string' && by.length > 0 && by.length <= 64 ? JSON.stringify(by) : null;
+  } catch {
+    return null;
   }
 }

@@ -1,12 +1,9 @@
 import { Redis } from 'ioredis';
 import type { PersistedRoute } from '../rollout/types.js';
+import { RecordError } from './record-check.js';
+import { changeMessage, sharedRoute, type SharedRoute } from './records.js';
 
-/** One route's shared state: its generation (changes so far), the replica that wrote it, the state. */
-export interface SharedRoute {
-  generation: number;
-  by: string;
-  route: PersistedRoute;
-}
+export type { SharedRoute } from './records.js';
 
 export type WriteResult = { ok: true } | { ok: false; current: SharedRoute | null };
 
@@ -86,10 +83,13 @@ export class RedisState {
     this.#cmd.on('ready', fn);
   }
 
+  /**
+   * A route's shared state, checked (records.ts); null when Redis has none.
+   * @throws RecordError naming the key when the hash is not one a replica wrote
+   */
   async read(route: string): Promise<SharedRoute | null> {
-    const h = await this.#cmd.hgetall(this.key(route));
-    if (h.state === undefined || h.generation === undefined) return null;
-    return { generation: Number(h.generation), by: h.by ?? '?', route: JSON.parse(h.state) as PersistedRoute };
+    const key = this.key(route);
+    return sharedRoute(await this.#cmd.hgetall(key), key);
   }
 
   /** Writes `route` at `generation` when Redis still has `expected`; else returns what it has. */
@@ -107,10 +107,10 @@ export class RedisState {
   }
 
   /** Subscribes to the evidence channel. */
-  async subscribeEvidence(onEvidence: (message: string) => void): Promise<void> {
+  async subscribeEvidence(onEvidence: (message: string, channel: string) => void): Promise<void> {
     const channel = `${this.prefix}:evidence`;
     this.#sub.on('message', (ch: string, message: string) => {
-      if (ch === channel) onEvidence(message);
+      if (ch === channel) onEvidence(message, channel);
     });
     await this.#sub.subscribe(channel);
   }
@@ -125,16 +125,19 @@ export class RedisState {
     return { state: r === 1 ? 'kept' : r === 2 ? 'taken' : 'other', term: n };
   }
 
-  /** Subscribes to the change channel. */
-  async subscribe(onChange: (route: string, generation: number, by: string) => void): Promise<void> {
+  /** Subscribes to the change channel; a message that is not a replica's news goes to `onRefused`, unapplied. */
+  async subscribe(onChange: (route: string, generation: number, by: string) => void, onRefused: (err: RecordError) => void): Promise<void> {
     this.#sub.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;
+      let m;
       try {
-        const m = JSON.parse(message) as { route: string; generation: number; by: string };
-        onChange(m.route, m.generation, m.by);
-      } catch {
-        // Not ours: ignored.
+        m = changeMessage(message, `change message on channel ${channel}`);
+      } catch (err) {
+        if (!(err instanceof RecordError)) throw err;
+        onRefused(err);
+        return;
       }
+      onChange(m.route, m.generation, m.by);
     });
     await this.#sub.subscribe(this.#channel);
   }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RouteController } from '../rollout/route-controller.js';
 import type { RouteEvent } from '../rollout/types.js';
 import type { Rollouts } from '../rollout/rollouts.js';
+import { RecordError } from './record-check.js';
 import type { PersistedState } from './state-store.js';
 import type { RedisState, SharedRoute } from './redis-state.js';
 
@@ -39,6 +40,8 @@ export class ReplicaSync<U> {
   #retryTimer: NodeJS.Timeout | null = null;
   #closed = false;
   #shared = false;
+  /** Routes whose record in Redis this replica refused (not one a replica wrote): not shared. */
+  readonly #refusedRoutes = new Set<string>();
 
   constructor(rollouts: Rollouts<U>, redis: RedisState, log: SyncLog, id = randomBytes(4).toString('hex')) {
     this.#rollouts = rollouts;
@@ -47,9 +50,9 @@ export class ReplicaSync<U> {
     this.id = id;
   }
 
-  /** True while this replica's state is shared (Redis reachable and in sync). */
+  /** True while this replica's state is shared (Redis reachable and in sync, no record refused). */
   get shared(): boolean {
-    return this.#shared && this.#redis.ready && this.#dirty.size === 0;
+    return this.#shared && this.#redis.ready && this.#dirty.size === 0 && this.#refusedRoutes.size === 0;
   }
 
   /**
@@ -70,7 +73,12 @@ export class ReplicaSync<U> {
       this.#log.warn({ err: (err as Error).message }, 'redis unreachable at start: stable serves every route until the fleet state is known');
       for (const c of this.#rollouts.routes()) c.holdCandidate(true);
     }
-    void this.#redis.subscribe((route, generation, by) => void this.#announced(route, generation, by)).catch(() => {});
+    void this.#redis
+      .subscribe(
+        (route, generation, by) => void this.#announced(route, generation, by),
+        (err) => this.#refused(err),
+      )
+      .catch(() => {});
     return outcome;
   }
 
@@ -88,8 +96,11 @@ export class ReplicaSync<U> {
   async #initial(): Promise<Record<string, string>> {
     const shared = new Map<string, SharedRoute>();
     for (const c of this.#rollouts.routes()) {
-      const s = await this.#redis.read(c.name);
-      if (s !== null) shared.set(c.name, s);
+      // A refused record counts as none: this replica starts on its config. Its write replaces a
+      // record without a generation; one with a generation fails the compare-and-set, and the
+      // route stays unshared (and logged) until the record is fixed.
+      const s = await this.#read(c.name);
+      if (s !== null && s !== undefined) shared.set(c.name, s);
     }
     const state: PersistedState = { format: 1, savedAt: new Date().toISOString(), routes: Object.fromEntries([...shared].map(([k, v]) => [k, v.route])) };
     const outcome = this.#rollouts.restore(state);
@@ -119,7 +130,8 @@ export class ReplicaSync<U> {
     }
     try {
       for (const c of this.#rollouts.routes()) {
-        const s = await this.#redis.read(c.name);
+        const s = await this.#read(c.name);
+        if (s === undefined) continue;
         // A Redis that came back empty (it keeps nothing on disk) is seeded again from here.
         if (s === null) {
           this.#known.set(c.name, 0);
@@ -144,8 +156,8 @@ export class ReplicaSync<U> {
     const c = this.#rollouts.route(route);
     if (c === undefined || generation <= c.generation) return;
     try {
-      const s = await this.#redis.read(route);
-      if (s !== null && s.generation > c.generation) {
+      const s = await this.#read(route);
+      if (s !== null && s !== undefined && s.generation > c.generation) {
         if (this.#dirty.has(route)) {
           // A local change not written yet: the write's compare-and-set settles it.
           void this.#writeAll();
@@ -156,6 +168,28 @@ export class ReplicaSync<U> {
     } catch {
       // Redis went away between the news and the read: the resync after reconnecting catches up.
     }
+  }
+
+  /**
+   * Redis's record for a route: null when there is none, undefined when it is refused (logged).
+   * A refused record is never applied: this replica keeps its own state and goes on routing, and
+   * says its state is not shared until the route's record is one a replica wrote again.
+   */
+  async #read(route: string): Promise<SharedRoute | null | undefined> {
+    try {
+      const s = await this.#redis.read(route);
+      this.#refusedRoutes.delete(route);
+      return s;
+    } catch (err) {
+      if (!(err instanceof RecordError)) throw err;
+      this.#refusedRoutes.add(route);
+      this.#refused(err);
+      return undefined;
+    }
+  }
+
+  #refused(err: RecordError): void {
+    this.#log.warn({ source: err.source, problems: err.problems }, `refused ${err.message}; not applied, this replica keeps its own state`);
   }
 
   #apply(c: RouteController<U>, s: SharedRoute): void {
@@ -174,11 +208,15 @@ export class ReplicaSync<U> {
         if (c === undefined) continue;
         try {
           await this.#write(c);
+          this.#refusedRoutes.delete(name);
           this.#retryMs = RETRY_MIN_MS;
         } catch (err) {
           this.#dirty.add(name);
-          this.#shared = false;
-          this.#scheduleRetry((err as Error).message);
+          // Unreachable Redis is shared again by the resync on reconnect; a refused record by the
+          // first write or read of the route that goes through (someone fixed it).
+          if (err instanceof RecordError) this.#refusedRoutes.add(name);
+          else this.#shared = false;
+          this.#scheduleRetry(err as Error);
           return;
         }
       }
@@ -226,9 +264,10 @@ export class ReplicaSync<U> {
     throw new Error(`route ${c.name}: state kept changing under ten writes in a row`);
   }
 
-  #scheduleRetry(why: string): void {
+  #scheduleRetry(err: Error): void {
     if (this.#retryTimer !== null || this.#closed) return;
-    this.#log.warn({ err: why, retryInMs: this.#retryMs }, 'route state not shared: redis write failed; routing goes on locally');
+    const what = err instanceof RecordError ? 'redis has a record this replica refuses' : 'redis write failed';
+    this.#log.warn({ err: err.message, retryInMs: this.#retryMs }, `route state not shared: ${what}; routing goes on locally`);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       void this.#writeAll();
