@@ -4,7 +4,7 @@ import { adminRoutes } from './admin/server.js';
 import { createRollgate, type Rollgate, type RollgateOptions } from './app.js';
 import { loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/types.js';
-import { keepState } from './embed/saved-state.js';
+import { keepState } from './store/keep-state.js';
 import type { Gateway } from './proxy/gateway.js';
 import type { Rollouts } from './rollout/rollouts.js';
 

@@ -4,8 +4,8 @@ import type { GatewayConfig } from '../config/types.js';
 import { adminToken } from '../admin/auth.js';
 import { startAdmin } from '../admin/server.js';
 import { createRollgate } from '../app.js';
-import { createStore, StoreError, type StateStore } from '../store/index.js';
-import { Persister } from '../store/persister.js';
+import { StoreError } from '../store/index.js';
+import { keepState } from '../store/keep-state.js';
 import { RedisState } from '../store/redis-state.js';
 import { ReplicaSync } from '../store/replica-sync.js';
 import { FleetEvidence } from '../store/fleet-evidence.js';
@@ -52,26 +52,14 @@ export async function serve(configPath: string): Promise<number> {
     log.info({ store: { kind: 'redis', url: config.store.url, prefix: config.store.prefix }, replica: sync.id, routes: outcome }, 'route state shared through redis');
     persister = sync;
   } else {
-    let store: StateStore;
     try {
-      store = createStore(config.store);
-      const saved = await store.load();
-      if (saved !== null) {
-        const outcome = rollouts.restore(saved);
-        log.info({ store: config.store, routes: outcome }, 'route state restored');
-      }
+      persister = await keepState(config.store, rollouts as Rollouts<unknown>, log);
     } catch (err) {
       if (!(err instanceof StoreError)) throw err;
       process.stderr.write(`${err.message}\n`);
       await gateway.close(0);
       return EXIT_REFUSED;
     }
-    const files = new Persister(store, () => rollouts.persisted(), (err) =>
-      log.error({ err: err.message, store: config.store.kind }, 'route state not saved; will retry on the next change'),
-    );
-    rollouts.on('persist', () => files.changed());
-    files.changed();
-    persister = files;
   }
   try {
     const addr = await gateway.listen();

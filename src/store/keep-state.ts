@@ -1,8 +1,8 @@
 import { RollgateError } from '../errors.js';
 import type { StoreConfig } from '../config/types.js';
 import type { Rollouts } from '../rollout/rollouts.js';
-import { createStore } from '../store/index.js';
-import { Persister } from '../store/persister.js';
+import { createStore } from './index.js';
+import { Persister } from './persister.js';
 
 /** The part of a pino (or Fastify) logger the saved state reports to. */
 export interface StateLogger {
@@ -11,10 +11,11 @@ export interface StateLogger {
 }
 
 /**
- * For an embedded gateway (the Fastify plugin): restores the routes' saved state from a `memory`
- * or `file` store and saves every change after it, as `rollgate serve` does. `redis` is refused:
- * replicas sharing state need the sync and fleet evidence that only `rollgate serve` runs, and a
- * gateway that silently kept its state to itself would judge with the wrong alpha.
+ * Restores the routes' saved state from a `memory` or `file` store and saves every change after
+ * it (`rollgate serve` and the Fastify plugin). Throws StoreError when the saved state cannot be
+ * used. `redis` is refused: replicas sharing state need the sync and fleet evidence that only
+ * `rollgate serve` runs, and a gateway that silently kept its state to itself would judge with
+ * the wrong alpha.
  */
 export async function keepState(config: StoreConfig, rollouts: Rollouts<unknown>, log: StateLogger): Promise<{ flush(): Promise<void> }> {
   if (config.kind === 'redis') {
