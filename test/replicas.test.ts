@@ -1,74 +1,9 @@
-import t, { type Test } from 'tap';
-import { Pool } from 'undici';
-import { RedisState } from '../src/store/redis-state.js';
-import { ReplicaSync } from '../src/store/replica-sync.js';
-import { FleetEvidence } from '../src/store/fleet-evidence.js';
-import { startRedis, type TestRedis } from './helpers/redis.js';
-import { config, eventually, startGateway, startLabelled, startUpstream, type TestUpstream } from './helpers/servers.js';
+import t from 'tap';
+import { fleet, replica } from './helpers/replica-fleet.js';
+import { eventually } from './helpers/servers.js';
 
 // Replicas sharing route state through a real, private Redis (SPEC §3 `store: redis`).
 
-const quiet = { info() {}, warn() {} };
-let prefixes = 0;
-
-interface Fleet {
-  redis: TestRedis;
-  prefix: string;
-  stable: TestUpstream;
-  candidate: TestUpstream;
-}
-
-/** A Redis, and model servers: the candidate fails the requests that carry `x-fail`. */
-async function fleet(t: Test): Promise<Fleet> {
-  const redis = await startRedis();
-  const stable = await startLabelled('v1');
-  const candidate = await startUpstream((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(req.headers['x-fail'] ? 500 : 200, { 'content-type': 'application/json' }).end('{"served":"v2"}'));
-  });
-  t.teardown(async () => {
-    await redis.stop();
-    await stable.close();
-    await candidate.close();
-  });
-  return { redis, prefix: `rg-test-${process.pid}-${++prefixes}`, stable, candidate };
-}
-
-async function replica(t: Test, f: Fleet, options: { weight?: number; fleetEvidence?: boolean } = {}) {
-  const cfg = config(
-    [
-      {
-        name: 'm',
-        match: { pathPrefix: '/m' },
-        stable: { version: 'v1', url: f.stable.url },
-        candidate: { version: 'v2', url: f.candidate.url, weight: options.weight ?? 50 },
-        rollback: { latency: { minDelta: '10s' } },
-      },
-    ],
-    { store: { kind: 'redis', url: f.redis.url, prefix: f.prefix } },
-  );
-  // As `rollgate serve` runs them: each replica's own tests at 1/(2 x maxReplicas) of alpha.
-  const gw = await startGateway(cfg, { alphaScale: 1 / 16 });
-  const redis = new RedisState(f.redis.url, f.prefix);
-  const sync = new ReplicaSync(gw.rollouts, redis, quiet);
-  await sync.start();
-  const evidence = new FleetEvidence(gw.rollouts, redis, sync.id, 0.5);
-  if (options.fleetEvidence === true) await evidence.start(50);
-  const pool = new Pool(gw.url, { connections: 4 });
-  t.teardown(async () => {
-    evidence.close();
-    await pool.close();
-    await sync.close();
-    await gw.close();
-  });
-  const send = async (headers: Record<string, string> = {}) => {
-    const r = await pool.request({ path: '/m/predict', method: 'POST', body: '{}', headers });
-    await r.body.dump();
-    return { status: r.statusCode, version: String(r.headers['x-rollgate-version']) };
-  };
-  const controller = gw.rollouts.route('m')!;
-  return { gw, sync, evidence, controller, send, traffic: () => gw.gateway.routes.get('m')!.traffic };
-}
 
 t.test('a weight set through one replica is the weight on all', async (t) => {
   const f = await fleet(t);
