@@ -54,7 +54,7 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     rollouts.add({
       config: r.config,
       picker: r.picker,
-      makeUpstream: (version: string, url: string) => new Upstream({ version, url }, r.config.timeouts),
+      makeUpstream: (version, url, data) => new Upstream({ version, url, data }, r.config.timeouts),
       retire: (u: Upstream) => gateway.retire(r.name, u),
     });
   }

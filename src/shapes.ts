@@ -18,5 +18,15 @@ export type Phase = Static<typeof PhaseSchema>;
 export const VERSION_LABEL = /^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$/;
 export const VersionLabelSchema = Type.String({ pattern: VERSION_LABEL.source });
 
+/** A data snapshot id (SPEC §9): 1-128 of A-Z a-z 0-9 _ . : @ / + -. */
+export const SNAPSHOT_ID = /^[A-Za-z0-9_.:@/+-]{1,128}$/;
+export const SnapshotIdSchema = Type.String({ pattern: SNAPSHOT_ID.source });
+/** A version's data: the snapshot it was built for (SPEC §9 pinning). */
+export const DataRefSchema = Type.Object({ snapshot: SnapshotIdSchema }, { additionalProperties: false });
+export type DataRef = Static<typeof DataRefSchema>;
+
+/** The header that carries the serving version's snapshot id upstream, unless a route names another. */
+export const DEFAULT_DATA_HEADER = 'x-rollgate-data-snapshot';
+
 /** A route name. */
 export const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

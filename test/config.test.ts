@@ -80,9 +80,10 @@ t.test('omitted keys get their defaults', async (t) => {
   t.strictSame(c.routes[0], {
     name: 'sentiment',
     pathPrefix: '/v1/models/sentiment',
-    stable: { version: 'v1', url: 'http://127.0.0.1:9001' },
-    candidate: { version: 'v2', url: 'http://127.0.0.1:9002', weight: 5 },
+    stable: { version: 'v1', url: 'http://127.0.0.1:9001', data: null },
+    candidate: { version: 'v2', url: 'http://127.0.0.1:9002', data: null, weight: 5 },
     strategy: 'canary',
+    dataHeader: 'x-rollgate-data-snapshot',
     steps: [],
     autoPromote: true,
     blueGreen: { bakeMs: 300_000 },
@@ -118,7 +119,7 @@ t.test('values are normalised', async (t) => {
   c.store = { kind: 'redis', url: 'redis://127.0.0.1:6379' };
   const r = parseConfig(c).routes[0]!;
   t.equal(r.stable.url, 'http://model-a.internal/base');
-  t.same(r.candidate, { version: 'v2', url: 'https://model-b.internal', weight: 0 });
+  t.same(r.candidate, { version: 'v2', url: 'https://model-b.internal', data: null, weight: 0 });
   t.equal(r.pathPrefix, '/v1/models/sentiment/', 'path prefix kept as written');
   t.same(r.sticky, { kind: 'header', name: 'x-user-id' });
   t.same(r.healthCheck, { path: '/health', intervalMs: 2000, timeoutMs: 500, unhealthyAfter: 3 });

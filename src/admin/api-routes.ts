@@ -48,10 +48,10 @@ export function apiRoutes<U>(instance: FastifyInstance, rollouts: Rollouts<U>): 
     { schema: { ...onRoute, body: CandidateBody, response: { 200: RouteStateSchema, ...errorAnswers('ROLLGATE_BAD_REQUEST', 'ROLLGATE_UNKNOWN_ROUTE', 'ROLLGATE_CONFLICT', 'ROLLGATE_BODY_TOO_LARGE') } } },
     async (req) => {
       const c = controller(req.params.route);
-      const { version, url, weight = 0, strategy } = req.body;
+      const { version, url, weight = 0, strategy, data } = req.body;
       checkField('url', 'http-url', url);
       checkField('version', 'version-label', version);
-      c.deploy(version, normalizeUrl(url), weight, 'manual', strategy);
+      c.deploy(version, normalizeUrl(url), weight, 'manual', strategy, data ?? null);
       return c.state();
     },
   );

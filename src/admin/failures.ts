@@ -8,13 +8,18 @@ type Validation = NonNullable<FastifyError['validation']>[number];
 function validationText(v: Validation | undefined): string {
   if (v === undefined) return 'is invalid';
   if (v.keyword === 'multipleOf' && (v.params as { multipleOf?: unknown }).multipleOf === WEIGHT_STEP) return 'must have at most two decimals';
+  if (v.keyword === 'additionalProperties') return 'is not a field this call takes';
   return v.message ?? 'is invalid';
 }
 
 /** `body.weight: must be <= 100`: the message names the part of the request and the field. */
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
-  const field = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+  const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined;
+  const path = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : '';
+  // The field that is missing or not allowed, under the object that should (not) have it.
+  const name = params?.missingProperty ?? params?.additionalProperty;
+  const field = name !== undefined ? (path === '' ? name : `${path}.${name}`) : path;
   const context = err.validationContext ?? 'request';
   return `${field ? `${context}.${field}` : context}: ${validationText(first)}`;
 }

@@ -1,6 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ERRORS, type ErrorCode } from '../errors.js';
-import { PhaseSchema, STRATEGIES, StrategySchema, VersionLabelSchema, type Strategy } from '../shapes.js';
+import { DataRefSchema, PhaseSchema, STRATEGIES, StrategySchema, VersionLabelSchema, type Strategy } from '../shapes.js';
 
 /*
  * The admin API's shapes (SPEC §6), written once as TypeBox schemas: Fastify validates requests
@@ -28,6 +28,8 @@ export const CandidateBody = Type.Object(
     url: Type.String({ minLength: 1, maxLength: 2048 }),
     weight: Type.Optional(Percent()),
     strategy: Type.Optional(StrategyEnum),
+    /** The data snapshot the candidate was built for; a hook can never be set here. */
+    data: Type.Optional(DataRefSchema),
   },
   { additionalProperties: false },
 );
@@ -49,6 +51,14 @@ const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null
 const AnyObject = () => Type.Object({}, { additionalProperties: true });
 
 const versionFields = { version: Type.String(), revision: Type.Integer(), url: Type.String() };
+const DataAnswer = () => Nullable(Type.Object({ snapshot: Type.String() }));
+const RestoreAnswer = Type.Object({
+  state: Type.Union(['pending', 'running', 'done', 'failed'].map((s) => Type.Literal(s))),
+  attempts: Type.Integer(),
+  lastError: Nullable(Type.String()),
+  startedAt: Nullable(Type.String()),
+  finishedAt: Nullable(Type.String()),
+});
 
 const WindowSchema = Type.Object({
   count: Type.Integer(),
@@ -64,8 +74,8 @@ export const RouteStateSchema = Type.Object({
   name: Type.String(),
   phase: PhaseSchema,
   weight: Type.Number(),
-  stable: Type.Object({ ...versionFields, healthy: Type.Boolean() }),
-  candidate: Nullable(Type.Object({ ...versionFields, weight: Type.Number(), healthy: Type.Boolean() })),
+  stable: Type.Object({ ...versionFields, healthy: Type.Boolean(), data: DataAnswer() }),
+  candidate: Nullable(Type.Object({ ...versionFields, weight: Type.Number(), healthy: Type.Boolean(), data: DataAnswer() })),
   step: Nullable(Type.Object({ index: Type.Integer(), weight: Type.Number(), bakeEndsAt: Nullable(Type.String()), count: Type.Integer() })),
   windows: Type.Object({ stable: Nullable(WindowSchema), candidate: Nullable(WindowSchema) }),
   // A decision can come back from a saved state, so only its reason and time are demanded.
@@ -80,6 +90,7 @@ export const RouteStateSchema = Type.Object({
   strategy: StrategySchema,
   bake: Nullable(Type.Object({ stage: Type.String(), endsAt: Nullable(Type.String()), remainingMs: Type.Number() })),
   mirrorPercent: Type.Number(),
+  data: Type.Object({ snapshot: Nullable(Type.String()), restore: Nullable(RestoreAnswer) }),
 });
 
 export const RoutesList = Type.Object({ routes: Type.Array(RouteStateSchema) });
@@ -87,7 +98,7 @@ export const RoutesList = Type.Object({ routes: Type.Array(RouteStateSchema) });
 export const FullRollback = Type.Object({ rolledBack: Type.Array(Type.String()), routes: Type.Array(RouteStateSchema) });
 
 export const History = Type.Object({
-  revisions: Type.Array(Type.Object({ ...versionFields, deployedAt: Type.Optional(Type.String()), status: Type.Optional(Type.String()) })),
+  revisions: Type.Array(Type.Object({ ...versionFields, data: Type.Optional(DataAnswer()), deployedAt: Type.Optional(Type.String()), status: Type.Optional(Type.String()) })),
   events: Type.Array(AnyObject()),
 });
 

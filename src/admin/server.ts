@@ -38,8 +38,9 @@ export interface AdminOptions<U> {
  */
 export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
   // multipleOfPrecision: 0.29 is a multiple of 0.01 although 0.29 / 0.01 is 28.999999999999996
-  // (the config file's validator does the same).
-  const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT, ajv: { customOptions: { multipleOfPrecision: 6 } } });
+  // (the config file's validator does the same). removeAdditional: false, so that a field the
+  // API does not take (a hook, say) is refused with a 400 rather than dropped in silence.
+  const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT, ajv: { customOptions: { multipleOfPrecision: 6, removeAdditional: false } } });
   app.register(adminRoutes<U>, options);
   return app;
 }

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { RollgateError } from '../errors.js';
-import { STRATEGIES, type Strategy } from '../shapes.js';
+import { SNAPSHOT_ID, STRATEGIES, type Strategy } from '../shapes.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './admin-client.js';
 
 /** A command line the verb cannot run: exit 2 with the verb's usage line. */
@@ -49,6 +49,12 @@ export function parseInterval(text: string): number {
 
 /** "a, b or c": the strategies as the usage error lists them. */
 const STRATEGY_WORDS = `${STRATEGIES.slice(0, -1).join(', ')} or ${STRATEGIES[STRATEGIES.length - 1]}`;
+
+/** `--data-snapshot`: a snapshot id as the admin API takes it (shapes.ts). */
+export function parseSnapshotId(text: string): string {
+  if (!SNAPSHOT_ID.test(text)) throw new UsageError(`--data-snapshot must be 1-128 letters, digits or _.:@/+-; got '${text}'`);
+  return text;
+}
 
 /** `--strategy`: one of the strategies the admin API takes (shapes.ts). */
 export function parseStrategy(text: string): Strategy {

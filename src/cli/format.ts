@@ -56,14 +56,16 @@ export function routesTable(routes: RouteState[]): string {
   );
 }
 
+const dataCell = (d: { snapshot: string } | null | undefined): string => (d === null || d === undefined ? '' : `, data ${d.snapshot}`);
+
 /** One route in detail: its versions, split, step, window stats per version and last decision. */
 export function routeDetail(r: RouteState): string {
   const pairs: [string, string][] = [
     ['route', r.name],
     ['phase', r.phase],
     ['weight', `${weightCell(r.weight)} to the candidate`],
-    ['stable', `${versionCell(r.stable)} ${r.stable.url}`],
-    ['candidate', r.candidate === null ? dash : `${versionCell(r.candidate)} ${r.candidate.url}${r.candidate.healthy ? '' : ' (unhealthy)'}`],
+    ['stable', `${versionCell(r.stable)} ${r.stable.url}${dataCell(r.stable.data)}`],
+    ['candidate', r.candidate === null ? dash : `${versionCell(r.candidate)} ${r.candidate.url}${dataCell(r.candidate.data)}${r.candidate.healthy ? '' : ' (unhealthy)'}`],
   ];
   pairs.splice(2, 0, ['strategy', r.strategy + (r.mirrorPercent > 0 ? `, ${r.mirrorPercent}% of requests copied to the candidate` : '')]);
   if (r.step !== null) pairs.push(['step', `${r.step.index + 1} of ${r.step.count} at ${r.step.weight}%${r.step.bakeEndsAt === null ? '' : `, bakes until ${r.step.bakeEndsAt}`}`]);
@@ -90,8 +92,8 @@ export function revisionsTable(revisions: Revision[]): string {
   if (revisions.length === 0) return 'no revisions\n';
   const sorted = [...revisions].sort((a, b) => b.revision - a.revision);
   return table(
-    ['REVISION', 'VERSION', 'STATUS', 'DEPLOYED', 'URL'],
-    sorted.map((r) => [String(r.revision), r.version, r.status, r.deployedAt, r.url]),
+    ['REVISION', 'VERSION', 'STATUS', 'DEPLOYED', 'DATA', 'URL'],
+    sorted.map((r) => [String(r.revision), r.version, r.status, r.deployedAt, r.data?.snapshot ?? dash, r.url]),
   );
 }
 

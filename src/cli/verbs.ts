@@ -1,7 +1,7 @@
 import type { Revision, RouteEvent, RouteState } from '../rollout/types.js';
 import { STRATEGIES } from '../shapes.js';
 import { AdminRefusal, AdminUnreachable, routePath, type AdminClient } from './admin-client.js';
-import { clientFrom, parse, parseInterval, parsePercent, parseStrategy, UsageError } from './args.js';
+import { clientFrom, parse, parseInterval, parsePercent, parseSnapshotId, parseStrategy, UsageError } from './args.js';
 import { eventsTable, revisionsTable, routeDetail, routesTable, versionCell, weightCell } from './format.js';
 import { describe, printJson, type Ctx, type VerbIO } from './io.js';
 import { watch } from './watch.js';
@@ -18,7 +18,7 @@ export const EXIT_USAGE = 2;
 /** One usage line per admin verb (SPEC §7), as `rollgate help` and usage errors print them. */
 export const VERB_USAGE: Record<string, string> = {
   status: 'status [route] [--json]',
-  deploy: `deploy <route> --version LABEL --url URL [--weight PERCENT] [--strategy ${STRATEGIES.join('|')}] [--json]`,
+  deploy: `deploy <route> --version LABEL --url URL [--weight PERCENT] [--strategy ${STRATEGIES.join('|')}] [--data-snapshot ID] [--json]`,
   weight: 'weight <route> <percent> [--json]',
   promote: 'promote <route> [--json]',
   rollback: 'rollback [route] [--version REVISION|LABEL] [--json]',
@@ -60,15 +60,16 @@ const deploy: Verb = async (verb, args, io, out) => {
   const { values, pos } = parse(
     verb,
     args,
-    { version: { type: 'string' }, url: { type: 'string' }, weight: { type: 'string' }, strategy: { type: 'string' } },
+    { version: { type: 'string' }, url: { type: 'string' }, weight: { type: 'string' }, strategy: { type: 'string' }, 'data-snapshot': { type: 'string' } },
     { min: 1, max: 1, names: ['route'] },
   );
   const route = pos[0] as string;
   if (typeof values.version !== 'string' || values.version === '') throw new UsageError('deploy needs --version LABEL');
   if (typeof values.url !== 'string' || values.url === '') throw new UsageError('deploy needs --url URL');
-  const body: { version: string; url: string; weight?: number; strategy?: string } = { version: values.version, url: values.url };
+  const body: { version: string; url: string; weight?: number; strategy?: string; data?: { snapshot: string } } = { version: values.version, url: values.url };
   if (typeof values.weight === 'string') body.weight = parsePercent('--weight', values.weight);
   if (typeof values.strategy === 'string') body.strategy = parseStrategy(values.strategy);
+  if (typeof values['data-snapshot'] === 'string') body.data = { snapshot: parseSnapshotId(values['data-snapshot']) };
   const ctx = { io, json: values.json === true, out };
   const state = await clientFrom(io.env).put<RouteState>(`${routePath(route)}/candidate`, body);
   const how = state.phase === 'shadowing' ? `in shadow (${state.mirrorPercent}% of requests copied)` : `at ${weightCell(state.weight)}`;

@@ -1,3 +1,4 @@
+import { DEFAULT_DATA_HEADER } from '../shapes.js';
 import { parseDuration } from './duration.js';
 import type { ConfigInput, RouteInput } from './schema.js';
 import type {
@@ -83,15 +84,17 @@ function route(r: RouteInput): RouteConfig {
   return {
     name: r.name,
     pathPrefix: r.match.pathPrefix,
-    stable: { version: r.stable.version, url: normalizeUrl(r.stable.url) },
+    stable: { version: r.stable.version, url: normalizeUrl(r.stable.url), data: r.stable.data ?? null },
     candidate: r.candidate
       ? {
           version: r.candidate.version,
           url: normalizeUrl(r.candidate.url),
+          data: r.candidate.data ?? null,
           weight: r.candidate.weight ?? DEFAULT_CANDIDATE_WEIGHT,
         }
       : null,
     strategy: r.strategy ?? DEFAULT_STRATEGY,
+    dataHeader: (r.dataHeader ?? DEFAULT_DATA_HEADER).toLowerCase(),
     steps: (r.steps ?? []).map((s) => ({ weight: s.weight, bakeMs: ms(s.bake, 0) })),
     autoPromote: r.autoPromote ?? DEFAULT_AUTO_PROMOTE,
     blueGreen: { bakeMs: ms(r.blueGreen?.bake, DEFAULT_BLUE_GREEN_BAKE_MS) },

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ROUTE_NAME, STRATEGIES, VERSION_LABEL } from '../shapes.js';
+import { ROUTE_NAME, SNAPSHOT_ID, STRATEGIES, VERSION_LABEL } from '../shapes.js';
 
 /*
  * The YAML shape users write (SPEC §3), as JSON Schema. Besides standard keywords it uses three
@@ -80,10 +80,13 @@ const Label = () =>
     'version-label',
   );
 
-const VersionSchema = Obj({ version: Label(), url: HttpUrl() });
+const Data = () =>
+  Type.Optional(Obj({ snapshot: Str('must be 1-128 letters, digits or _.:@/+-', SNAPSHOT_ID) }));
+const VersionSchema = Obj({ version: Label(), url: HttpUrl(), data: Data() });
 const CandidateSchema = Obj({
   version: Label(),
   url: HttpUrl(),
+  data: Data(),
   weight: Type.Optional(
     Percent('must be between 0 and 100 with at most two decimals', { minimum: 0 }),
   ),
@@ -123,6 +126,7 @@ const RouteSchema = Obj({
   stable: VersionSchema,
   candidate: Type.Optional(CandidateSchema),
   strategy: Type.Optional(OneOf(STRATEGIES)),
+  dataHeader: Type.Optional(Str('must be an HTTP header name', /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/)),
   steps: Type.Optional(
     Type.Array(
       Obj({

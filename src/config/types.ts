@@ -4,7 +4,7 @@
  * SPEC §3; `loadConfigFile()` and `parseConfig()` turn it into this.
  */
 
-import type { Strategy } from '../shapes.js';
+import type { DataRef, Strategy } from '../shapes.js';
 
 export type { Strategy };
 
@@ -13,6 +13,8 @@ export interface VersionConfig {
   version: string;
   /** Base URL of the upstream, http or https, no query or fragment. */
   url: string;
+  /** The data snapshot this version was built for: sent upstream on its every request. */
+  data: DataRef | null;
 }
 
 export interface CandidateConfig extends VersionConfig {
@@ -50,6 +52,8 @@ export interface RouteConfig {
   stable: VersionConfig;
   candidate: CandidateConfig | null;
   strategy: Strategy;
+  /** Lower case: the header each upstream request carries its version's data snapshot id in. */
+  dataHeader: string;
   steps: StepConfig[];
   autoPromote: boolean;
   blueGreen: { bakeMs: number };

@@ -52,6 +52,7 @@ export interface DrainState {
 /** The route an exchange belongs to: its name and its in-flight lists. */
 export interface ExchangeRoute {
   readonly name: string;
+  readonly dataHeader: string;
   readonly inflight: { readonly stable: InFlight; readonly candidate: InFlight };
 }
 

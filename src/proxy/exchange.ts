@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { clientResponseHeaders, isStreamingAnswer } from './headers.js';
+import { clientResponseHeaders, isStreamingAnswer, repinned } from './headers.js';
 import type { FailureKind, Outcome, OutcomeSink, VersionRole } from './outcome.js';
 import { mapUpstreamError, writeUpstreamError, type MappedError } from './upstream-errors.js';
 import type { InFlight, InFlightItem } from './inflight.js';
@@ -60,6 +60,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   #inflight: InFlight;
   readonly #inflightStable: InFlight;
   readonly #drain: DrainState;
+  readonly #dataHeader: string;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #headersSent = false;
@@ -79,6 +80,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     startedAt: number,
   ) {
     this.route = route.name;
+    this.#dataHeader = route.dataHeader;
     this.role = toCandidate ? 'candidate' : 'stable';
     this.version = upstream.label;
     this.startedAt = startedAt;
@@ -241,6 +243,8 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   #replayOnStable(): void {
     const stable = this.#replay as Upstream;
     const sent = this.#sent as SentRequest;
+    // Stable reads its own data: the replay carries stable's snapshot id, not the candidate's.
+    const headers = stable.snapshot === this.#upstream.snapshot ? sent.headers : repinned(sent.headers, this.#dataHeader, stable.snapshot);
     const now = performance.now();
     this.latencyMs = now - this.startedAt;
     this.replayed = true;
@@ -265,7 +269,7 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.#swallowing = false;
     this.#abort = null;
     this.#resume = null;
-    this.start(sent.method, sent.path, sent.headers, sent.body);
+    this.start(sent.method, sent.path, headers, sent.body);
   }
 
   #finish(): void {

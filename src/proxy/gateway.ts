@@ -41,6 +41,8 @@ export class RouteRuntime {
   readonly picker: Picker<Upstream>;
   /** Request bodies up to this size are read whole first: replayable on stable when they fail. */
   readonly bufferLimit: number;
+  /** The header each upstream request carries its version's data snapshot id in. */
+  readonly dataHeader: string;
   /** Requests in flight per version, oldest first (shadow copies with the candidate's). */
   readonly inflight = { stable: new InFlight(), candidate: new InFlight() };
   /** Shadow copies to the candidate, with their limits and counts. */
@@ -49,6 +51,7 @@ export class RouteRuntime {
   constructor(config: RouteConfig, rng: Rng, sink: OutcomeSink = () => {}) {
     this.config = config;
     this.bufferLimit = Math.max(SMALL_BODY_BYTES, config.maxReplayBodyBytes);
+    this.dataHeader = config.dataHeader;
     this.name = config.name;
     this.pathPrefix = config.pathPrefix;
     const stable = new Upstream(config.stable, config.timeouts);
@@ -59,7 +62,7 @@ export class RouteRuntime {
       trafficState(stable, stable.label, candidate, candidate?.label ?? null, c?.weight ?? 0),
       rng,
     );
-    this.mirror = new Mirror(config.name, config.shadow, sink, this.inflight.candidate);
+    this.mirror = new Mirror(config.name, config.shadow, sink, this.inflight.candidate, config.dataHeader);
   }
 
   get traffic(): TrafficState<Upstream> {
@@ -234,6 +237,8 @@ export class Gateway {
       requestId,
       hasId,
       req.socket.remoteAddress,
+      route.dataHeader,
+      upstream.snapshot,
     );
     const path = upstream.basePath + url;
     const method = req.method ?? 'GET';

@@ -34,7 +34,9 @@ export function connectionTokens(value: string | undefined): Set<string> | null 
 
 /**
  * The request headers to send upstream, as undici's flat [name, value, ...] array: the client's
- * raw headers minus hop-by-hop ones, with x-request-id and X-Forwarded-* set.
+ * raw headers minus hop-by-hop ones, with x-request-id and X-Forwarded-* set, and last the route's
+ * data header with the serving version's snapshot id (SPEC §9 pinning). A client's own data
+ * header is dropped: which data a version reads is the gateway's to say, not the caller's.
  */
 export function upstreamRequestHeaders(
   raw: string[],
@@ -42,6 +44,8 @@ export function upstreamRequestHeaders(
   requestId: string,
   hasRequestId: boolean,
   clientAddress: string | undefined,
+  dataHeader: string,
+  snapshot: string | null,
 ): string[] {
   const named = connectionTokens(connection);
   const out: string[] = [];
@@ -52,6 +56,7 @@ export function upstreamRequestHeaders(
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
+    if (lower === dataHeader) continue;
     if (REQUEST_ONLY_DROPPED.has(lower)) {
       if (lower === 'host') host = raw[i + 1];
       continue;
@@ -71,6 +76,18 @@ export function upstreamRequestHeaders(
   if (host !== undefined) out.push('x-forwarded-host', host);
   if (!proto) out.push('x-forwarded-proto', 'http');
   if (!hasRequestId) out.push(REQUEST_ID, requestId);
+  if (snapshot !== null) out.push(dataHeader, snapshot);
+  return out;
+}
+
+/**
+ * The same request's headers for another version (a replay on stable, a shadow copy): a new
+ * array whose data header pair, always last, carries `snapshot` instead (or is gone with null).
+ */
+export function repinned(headers: readonly string[], dataHeader: string, snapshot: string | null): string[] {
+  const n = headers.length;
+  const out = n >= 2 && headers[n - 2] === dataHeader ? headers.slice(0, n - 2) : headers.slice();
+  if (snapshot !== null) out.push(dataHeader, snapshot);
   return out;
 }
 

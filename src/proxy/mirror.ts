@@ -1,3 +1,4 @@
+import { repinned } from './headers.js';
 import type { Dispatcher } from 'undici';
 import type { InFlight, InFlightItem } from './inflight.js';
 import type { FailureKind, Outcome, OutcomeSink } from './outcome.js';
@@ -24,6 +25,7 @@ export interface MirrorLimits {
 export class Mirror {
   readonly limits: MirrorLimits;
   readonly #route: string;
+  readonly #dataHeader: string;
   readonly #sink: OutcomeSink;
   readonly #inflight: InFlight;
   inFlight = 0;
@@ -31,8 +33,9 @@ export class Mirror {
   /** Copies sent. */
   sent = 0;
 
-  constructor(route: string, limits: MirrorLimits, sink: OutcomeSink, inflight: InFlight) {
+  constructor(route: string, limits: MirrorLimits, sink: OutcomeSink, inflight: InFlight, dataHeader: string) {
     this.#route = route;
+    this.#dataHeader = dataHeader;
     this.limits = limits;
     this.#sink = sink;
     this.#inflight = inflight;
@@ -62,7 +65,8 @@ export class Mirror {
     this.sent++;
     const copy = new MirrorExchange(this, this.#route, upstream, this.#sink, this.#inflight);
     primary.copy = copy;
-    const h = headers.slice();
+    // The copy reads the candidate's data, with the candidate's snapshot id.
+    const h = repinned(headers, this.#dataHeader, upstream.snapshot);
     h.push(SHADOW_HEADER, '1');
     try {
       upstream.pool.dispatch({ path, method, headers: h, body }, copy);

@@ -8,6 +8,8 @@ export class Upstream {
   /** The path of the upstream URL without a trailing slash; prepended to every request path. */
   readonly basePath: string;
   readonly pool: Pool;
+  /** The data snapshot id sent upstream with every request to this version, or null. */
+  readonly snapshot: string | null;
   /**
    * Requests (and shadow copies) on this upstream whose outcome has not yet reached the sink.
    * A plain counter, so that knowing when a retired version is done costs the hot path nothing.
@@ -19,6 +21,7 @@ export class Upstream {
   constructor(version: VersionConfig, timeouts: { connectMs: number; responseMs: number }) {
     this.label = version.version;
     this.url = version.url;
+    this.snapshot = version.data?.snapshot ?? null;
     const u = new URL(version.url);
     this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
     this.pool = new Pool(u.origin, {

@@ -1,5 +1,5 @@
 import { RolloutRefusal, UnknownVersion } from '../errors.js';
-import type { Strategy } from '../shapes.js';
+import type { DataRef, Strategy } from '../shapes.js';
 import { trafficState } from '../traffic/picker.js';
 import { guard } from './phases.js';
 import type { RolloutPlan } from './plan.js';
@@ -17,6 +17,7 @@ export interface Deployment {
   url: string;
   weight: number;
   strategy: Strategy;
+  data: DataRef | null;
 }
 
 /** A new candidate, the next revision; any candidate before it is replaced (rolled back or not). */
@@ -31,7 +32,7 @@ export function deploy<U>(core: RouteCore<U>, plan: RolloutPlan<U>, d: Deploymen
   if (s.candidate !== null) core.deps.retire?.(s.candidate);
   const previous = core.candidate;
   if (previous !== null) core.history.setStatus(previous.revision, core.phase === 'rolled_back' ? 'rolled_back' : 'retired');
-  const c = (core.candidate = { version: d.version, url: d.url, weight: d.weight, revision: core.history.take() });
+  const c = (core.candidate = { version: d.version, url: d.url, weight: d.weight, revision: core.history.take(), data: d.data });
   core.history.add(c, core.wallIso(), 'candidate');
   core.judge = core.newJudge(d.version);
   core.phase = phase;
@@ -68,7 +69,7 @@ export function promote<U>(core: RouteCore<U>, plan: RolloutPlan<U>, cause: Caus
   const from = core.stable;
   core.history.setStatus(from.revision, 'retired');
   core.history.setStatus(c.revision, 'stable');
-  core.stable = { version: c.version, url: c.url, revision: c.revision };
+  core.stable = { version: c.version, url: c.url, revision: c.revision, data: c.data ?? null };
   core.candidate = null;
   core.stableWindow = core.judge?.candidate ?? core.freshWindow();
   core.judge = null;
@@ -110,7 +111,7 @@ export function rollbackTo<U>(core: RouteCore<U>, plan: RolloutPlan<U>, version:
     core.stableWindow = core.candidate?.revision === target.revision && core.judge !== null ? core.judge.candidate : core.freshWindow();
   }
   core.history.setStatus(target.revision, 'stable');
-  core.stable = { version: target.version, url: target.url, revision: target.revision };
+  core.stable = { version: target.version, url: target.url, revision: target.revision, data: target.data ?? null };
   core.candidate = null;
   core.judge = null;
   core.health.newStable();

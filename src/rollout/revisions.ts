@@ -24,7 +24,7 @@ export class RevisionHistory {
 
   /** A newly deployed version, at the head of the list. */
   add(v: VersionState, deployedAt: string, status: Revision['status']): void {
-    this.revisions.unshift({ version: v.version, revision: v.revision, url: v.url, deployedAt, status });
+    this.revisions.unshift({ version: v.version, revision: v.revision, url: v.url, data: v.data ?? null, deployedAt, status });
   }
 
   setStatus(revision: number, status: Revision['status']): void {

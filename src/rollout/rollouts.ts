@@ -1,5 +1,6 @@
 import type { RouteConfig } from '../config/types.js';
 import type { Outcome } from '../proxy/outcome.js';
+import type { DataRef } from '../shapes.js';
 import type { Picker } from '../traffic/picker.js';
 import { AfterChange, type AfterChangeStage, type ErrorLogger, type EventListener } from './after-change.js';
 import type { Timers } from './bake-timer.js';
@@ -12,7 +13,7 @@ export type { AfterChangeStage, EventListener } from './after-change.js';
 export interface RolloutRoute<U> {
   config: RouteConfig;
   picker: Picker<U>;
-  makeUpstream?: (version: string, url: string) => U;
+  makeUpstream?: (version: string, url: string, data: DataRef | null) => U;
   retire?: (upstream: U) => void;
 }
 

@@ -4,7 +4,7 @@ import type { RouteJudge } from '../judge/route-judge.js';
 import { recordOutcome } from '../judge/route-judge.js';
 import type { InFlight } from '../proxy/inflight.js';
 import type { Outcome, VersionRole } from '../proxy/outcome.js';
-import type { Strategy } from '../shapes.js';
+import type { DataRef, Strategy } from '../shapes.js';
 import { deploy, promote, rollbackTo } from './deployments.js';
 import { reportHealth } from './health-report.js';
 import { applyPeer } from './peer.js';
@@ -66,8 +66,8 @@ export class RouteController<U> {
    * rolled back or not; the judge starts afresh and the route's plan begins: with `steps`, the
    * first step's weight (`weight` is not used); blue-green, 100% once healthy; shadow, copies only.
    */
-  deploy(version: string, url: string, weight: number, cause: Cause = 'manual', strategy: Strategy = this.config.strategy): void {
-    this.#emit(deploy(this.#core, this.#plan, { version, url, weight, strategy }, cause));
+  deploy(version: string, url: string, weight: number, cause: Cause = 'manual', strategy: Strategy = this.config.strategy, data: DataRef | null = null): void {
+    this.#emit(deploy(this.#core, this.#plan, { version, url, weight, strategy, data }, cause));
   }
 
   /** The candidate becomes the stable version; the old stable's pool is released. */

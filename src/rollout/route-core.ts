@@ -1,7 +1,7 @@
 import type { RouteConfig } from '../config/types.js';
 import { RolloutRefusal } from '../errors.js';
 import { RouteJudge } from '../judge/route-judge.js';
-import type { Phase, Strategy } from '../shapes.js';
+import type { DataRef, Phase, Strategy } from '../shapes.js';
 import { SlidingWindow } from '../stats/window.js';
 import { trafficState, type Picker } from '../traffic/picker.js';
 import type { Timers } from './bake-timer.js';
@@ -13,7 +13,7 @@ import type { RouteEvent, RouteState, VersionState } from './types.js';
 export interface ControllerDeps<U> {
   picker: Picker<U>;
   /** Makes the data plane's handle (a connection pool) for a newly deployed version. */
-  makeUpstream?: (version: string, url: string) => U;
+  makeUpstream?: (version: string, url: string, data: DataRef | null) => U;
   /** Releases a handle no route uses any more, after the requests still on it. */
   retire?: (upstream: U) => void;
   /** Monotonic clock in ms (performance.now() scale), the one outcomes are timed on. */
@@ -68,9 +68,9 @@ export class RouteCore<U> {
     this.health = new HealthTracker(config.healthCheck?.unhealthyAfter ?? 1);
     this.stableWindow = this.freshWindow();
     this.strategy = config.strategy;
-    this.stable = { version: config.stable.version, url: config.stable.url, revision: this.history.take() };
+    this.stable = { version: config.stable.version, url: config.stable.url, revision: this.history.take(), data: config.stable.data };
     const c = config.candidate;
-    this.candidate = c === null ? null : { version: c.version, url: c.url, weight: c.weight, revision: this.history.take() };
+    this.candidate = c === null ? null : { version: c.version, url: c.url, weight: c.weight, revision: this.history.take(), data: c.data };
     this.phase = c === null ? 'stable' : 'progressing';
     if (c !== null) this.judge = this.newJudge(c.version);
   }
@@ -103,10 +103,10 @@ export class RouteCore<U> {
   }
 
   /** The data plane's handle for a version; refused without a data plane. */
-  makeUpstream(v: { version: string; url: string }, refusal: string): U {
+  makeUpstream(v: { version: string; url: string; data?: DataRef | null }, refusal: string): U {
     const make = this.deps.makeUpstream;
     if (make === undefined) throw new RolloutRefusal(refusal);
-    return make(v.version, v.url);
+    return make(v.version, v.url, v.data ?? null);
   }
 
   moveContext(strategy: Strategy = this.strategy): MoveContext {

@@ -20,8 +20,9 @@ export function routeView<U>(core: RouteCore<U>, plan: RolloutPlan<U>): RouteSta
     phase: core.phase,
     weight,
     strategy: core.strategy,
-    stable: { ...core.stable, healthy: core.health.stableHealthy },
-    candidate: core.candidate === null ? null : { ...core.candidate, weight, healthy: core.health.candidateShownHealthy },
+    stable: { ...core.stable, healthy: core.health.stableHealthy, data: core.stable.data ?? null },
+    candidate: core.candidate === null ? null : { ...core.candidate, weight, healthy: core.health.candidateShownHealthy, data: core.candidate.data ?? null },
+    data: { snapshot: core.stable.data?.snapshot ?? null, restore: null },
     step: stepLive
       ? {
           index: plan.stepIndex,

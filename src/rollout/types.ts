@@ -1,5 +1,5 @@
 import type { TripEvidence, TripReason } from '../judge/decide.js';
-import type { Phase, Strategy } from '../shapes.js';
+import type { DataRef, Phase, Strategy } from '../shapes.js';
 import type { WindowSnapshot } from '../stats/window.js';
 
 /**
@@ -34,6 +34,17 @@ export interface VersionState {
   version: string;
   revision: number;
   url: string;
+  /** The data snapshot the version was built for (absent in states saved before pinning). */
+  data?: DataRef | null;
+}
+
+/** A data restore hook's run after a rollback (SPEC §9), as the route state shows it. */
+export interface RestoreState {
+  state: 'pending' | 'running' | 'done' | 'failed';
+  attempts: number;
+  lastError: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
 }
 
 export interface RouteEvent {
@@ -63,8 +74,10 @@ export interface RouteState {
   phase: Phase;
   weight: number;
   strategy: Strategy;
-  stable: VersionState & { healthy: boolean };
-  candidate: (VersionState & { weight: number; healthy: boolean }) | null;
+  stable: VersionState & { healthy: boolean; data: DataRef | null };
+  candidate: (VersionState & { weight: number; healthy: boolean; data: DataRef | null }) | null;
+  /** The data the serving version reads: its snapshot, and the restore after the last rollback. */
+  data: { snapshot: string | null; restore: RestoreState | null };
   step: { index: number; weight: number; bakeEndsAt: string | null; count: number } | null;
   /** The clock that runs (or is held) for the candidate: which stage, when it ends, what is left. */
   bake: { stage: 'shadow' | 'step' | 'blueGreen'; endsAt: string | null; remainingMs: number } | null;

@@ -10,7 +10,7 @@ import { RouteController } from './route-controller.js';
  * takes microseconds instead of a few hundred.
  */
 export function warmUpRollbackPath(template: RouteConfig, rounds = 6): void {
-  const config: RouteConfig = { ...template, name: '__warm-up__', candidate: { version: 'b', url: 'http://127.0.0.1:9', weight: 10 } };
+  const config: RouteConfig = { ...template, name: '__warm-up__', candidate: { version: 'b', url: 'http://127.0.0.1:9', weight: 10, data: null } };
   let t = 0;
   const now = (): number => t;
   const outcome = {

@@ -2,7 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { TripEvidence } from '../judge/decide.js';
 import type { FleetDelta } from '../judge/fleet-judge.js';
 import type { PersistedRoute, PersistedState, RouteEvent } from '../rollout/types.js';
-import { PhaseSchema, StrategySchema, VERSION_LABEL } from '../shapes.js';
+import { DataRefSchema, PhaseSchema, StrategySchema, VERSION_LABEL } from '../shapes.js';
 import { parseJson, recordCheck, RecordError, type RecordCheck } from './record-check.js';
 
 /**
@@ -26,7 +26,7 @@ const Label = Type.String({ pattern: VERSION_LABEL.source, 'x-message': 'must be
 const Revision = Int(1);
 const Weight = Type.Number({ minimum: 0, maximum: 100 });
 
-const VersionStateSchema = Type.Object({ version: Label, revision: Revision, url: HttpUrl });
+const VersionStateSchema = Type.Object({ version: Label, revision: Revision, url: HttpUrl, data: Type.Optional(Nullable(DataRefSchema)) });
 const DeclaredSchema = Type.Object({ version: Label, url: HttpUrl });
 
 /** Every Cause (rollout/types.ts), as written in events and decisions. */
