@@ -37,6 +37,8 @@ t.test('the demo shows a rollback with its evidence, a summary, and exits 0', as
   t.match(out, /phase rolled_back\s+candidate weight 0%/, 'the live view shows the rollback');
   t.match(out, /summary: \d+ requests served; \d+ candidate requests after the regression began; 0 user-visible errors from the candidate/, 'a summary; retryOnStable hid the candidate failures');
   t.match(out, /rolled back: yes/);
+  t.match(out, /stable v1\s+\S+\s+reads data features-2026-11-30\n\s+candidate v2\s+\S+\s+reads data features-2026-12-01/, 'the banner names each version’s data');
+  t.match(out, /data pinning: stable v1 got \d+ with features-2026-11-30; candidate v2 got \d+ with features-2026-12-01; after the rollback: stable v1 \d+ with features-2026-11-30, candidate v2 no requests\n/, 'every request read its version’s data, and only stable’s after the rollback');
   t.ok(await refused(Number(gatewayPort)), 'nothing is left listening');
 });
 

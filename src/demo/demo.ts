@@ -12,6 +12,9 @@ import { startModelServer } from './model-server.js';
 const HEALTHY = { failureRate: 0.002, latencyMs: 20 };
 const DEGRADED = { failureRate: 0.2, latencyMs: 45 };
 const CONCURRENCY = 16;
+/** The data each version was built for: every request upstream names its version's (SPEC §9 pinning). */
+const STABLE_DATA = 'features-2026-11-30';
+const CANDIDATE_DATA = 'features-2026-12-01';
 
 function row(name: string, w: WindowSnapshot | null): string {
   if (w === null) return `  ${name.padEnd(16)} -`;
@@ -48,8 +51,8 @@ export async function demo(args: string[]): Promise<number> {
       {
         name: 'sentiment',
         match: { pathPrefix: '/v1/models/sentiment' },
-        stable: { version: 'v1', url: stable.url },
-        candidate: { version: 'v2', url: candidate.url, weight: 20 },
+        stable: { version: 'v1', url: stable.url, data: { snapshot: STABLE_DATA } },
+        candidate: { version: 'v2', url: candidate.url, weight: 20, data: { snapshot: CANDIDATE_DATA } },
         retryOnStable: true,
       },
     ],
@@ -73,7 +76,8 @@ export async function demo(args: string[]): Promise<number> {
 
   out.write(
     `rollgate demo\n  gateway      ${base}  (route sentiment: /v1/models/sentiment)\n` +
-      `  stable v1    ${stable.url}\n  candidate v2 ${candidate.url}  at 20% of traffic, retryOnStable on\n` +
+      `  stable v1    ${stable.url}  reads data ${STABLE_DATA}\n` +
+      `  candidate v2 ${candidate.url}  reads data ${CANDIDATE_DATA}; at 20% of traffic, retryOnStable on\n` +
       `  status page  http://127.0.0.1:${admin.address.port}/  (admin token ${token})\n` +
       `  the candidate degrades after ${degradeAfterMs / 1000} s (20% errors, 2x slower); Ctrl-C stops\n` +
       `  (more time to open the status page: npm start -- --degrade-after 30 --linger 60)\n\n`,
@@ -110,6 +114,7 @@ export async function demo(args: string[]): Promise<number> {
   const started = performance.now();
   let linesDrawn = 0;
   let tripShownAt = 0;
+  let atTrip: { stable: Map<string, number>; candidate: Map<string, number> } | null = null;
   const draw = (): void => {
     const s = controller.state();
     const lines = [
@@ -133,6 +138,7 @@ export async function demo(args: string[]): Promise<number> {
       if (tty || Math.round((now - started) / 250) % 4 === 0) draw();
       if (trip !== null && tripShownAt === 0) {
         tripShownAt = now;
+        atTrip = { stable: new Map(stable.snapshots), candidate: new Map(candidate.snapshots) };
         const e = trip;
         out.write(`\n>>> ROLLBACK (${e.cause}) after ${((now - degradedAt) / 1000).toFixed(2)} s, decided in ${((e.decisionSeconds ?? 0) * 1e6).toFixed(0)} us:\n    ${e.message}\n\n`);
         if (tty) linesDrawn = 0;
@@ -157,5 +163,22 @@ export async function demo(args: string[]): Promise<number> {
       `${candidateErrorsSeen} user-visible errors from the candidate (retryOnStable replayed its failures on stable), ` +
       `${userErrors - candidateErrorsSeen} from stable's own failure rate; rolled back: ${trip === null ? 'no' : 'yes'}\n`,
   );
+  out.write(pinningSummary(stable.snapshots, candidate.snapshots, atTrip));
   return trip === null && !interrupted ? 1 : 0;
+}
+
+/**
+ * What each model server was asked to read: every request carried its version's snapshot id
+ * (the candidate's failures replayed on stable carried stable's), and after the rollback stable's.
+ */
+function pinningSummary(stable: Map<string, number>, candidate: Map<string, number>, atTrip: { stable: Map<string, number>; candidate: Map<string, number> } | null): string {
+  const words = (m: Map<string, number>): string =>
+    [...m].map(([id, n]) => `${n} with ${id === '' ? 'no snapshot' : id}`).join(', ') || 'no requests';
+  let text = `data pinning: stable v1 got ${words(stable)}; candidate v2 got ${words(candidate)}`;
+  if (atTrip !== null) {
+    const after = (now: Map<string, number>, then: Map<string, number>): Map<string, number> =>
+      new Map([...now].map(([id, n]): [string, number] => [id, n - (then.get(id) ?? 0)]).filter(([, n]) => n > 0));
+    text += `; after the rollback: stable v1 ${words(after(stable, atTrip.stable))}, candidate v2 ${words(after(candidate, atTrip.candidate))}`;
+  }
+  return `${text}\n`;
 }

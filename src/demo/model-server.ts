@@ -10,6 +10,8 @@ export interface ModelBehaviour {
 export interface ModelServer {
   readonly url: string;
   readonly server: Server;
+  /** Requests by the data snapshot id they asked for (the gateway's data header; '' for none). */
+  readonly snapshots: Map<string, number>;
   behaviour: ModelBehaviour;
   close(): Promise<void>;
 }
@@ -17,16 +19,22 @@ export interface ModelServer {
 /**
  * A small stand-in for a model server: POST /v1/models/<name>[:predict] answers a JSON
  * prediction after `latencyMs` (log-normal jitter), or 500 with probability `failureRate`.
- * GET /v2/health/ready answers 200.
+ * GET /v2/health/ready answers 200. It reads the data snapshot a request names in
+ * x-rollgate-data-snapshot (as a model server reading versioned features would) and says which in
+ * its answer.
  */
 export async function startModelServer(label: string, behaviour: ModelBehaviour, rng: () => number = Math.random): Promise<ModelServer> {
   const state = { behaviour };
+  const snapshots = new Map<string, number>();
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/v2/health/ready') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ready":true}');
       return;
     }
     req.resume();
+    const snapshot = req.headers['x-rollgate-data-snapshot'];
+    const data = typeof snapshot === 'string' ? snapshot : '';
+    snapshots.set(data, (snapshots.get(data) ?? 0) + 1);
     req.on('end', () => {
       const b = state.behaviour;
       const jitter = Math.exp(0.25 * gaussian(rng));
@@ -38,7 +46,7 @@ export async function startModelServer(label: string, behaviour: ModelBehaviour,
         const score = rng();
         res
           .writeHead(200, { 'content-type': 'application/json' })
-          .end(`{"model":"${label}","label":"${score > 0.5 ? 'positive' : 'negative'}","score":${score.toFixed(4)}}`);
+          .end(`{"model":"${label}","data":${JSON.stringify(data)},"label":"${score > 0.5 ? 'positive' : 'negative'}","score":${score.toFixed(4)}}`);
       }, b.latencyMs * jitter);
     });
   });
@@ -48,6 +56,7 @@ export async function startModelServer(label: string, behaviour: ModelBehaviour,
   return {
     url: `http://127.0.0.1:${port}`,
     server,
+    snapshots,
     get behaviour() {
       return state.behaviour;
     },
