@@ -1,5 +1,6 @@
 import type { GatewayConfig } from './config/types.js';
 import { RouteHealthChecks } from './health/route-checks.js';
+import { wireHooks } from './hooks/wiring.js';
 import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
 import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
 import { Gateway, type GatewayLogger } from './proxy/gateway.js';
@@ -26,6 +27,8 @@ export interface RollgateOptions {
   timers?: Timers;
   /** The share of alpha this replica's own tests run at (see ReplicaSync's fleet evidence). */
   alphaScale?: number;
+  /** How long to wait before try n + 1 of a failed hook action (1 s doubling to 30 s by default). */
+  hookBackoffMs?: (n: number) => number;
   /** Timeouts and retry bounds of the `notify:` webhooks. */
   webhook?: Omit<WebhookOptions, 'onGiveUp'>;
 }
@@ -34,6 +37,12 @@ export interface Rollgate {
   gateway: Gateway;
   rollouts: Rollouts<Upstream>;
   metrics: MetricsRecorder;
+  /**
+   * The data hooks: `start(savedJobs)` once the routes' saved state is restored (keepState does,
+   * and so does `rollgate serve`); until then no hook runs, and a candidate with beforeTraffic
+   * hooks takes no traffic.
+   */
+  hooks: ReturnType<typeof wireHooks>;
 }
 
 /**
@@ -86,8 +95,10 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     rollouts.subscribe((e) => e.route === checks.route && checks.sync());
     closers.push(() => checks.stop());
   }
+  const hooks = wireHooks(rollouts as Rollouts<unknown>, metrics, { ...(options.timers ? { timers: options.timers } : {}), ...(options.hookBackoffMs ? { backoffMs: options.hookBackoffMs } : {}) });
+  closers.push(() => hooks.runner.close());
   gateway.server.once('close', () => closers.forEach((close) => close()));
-  return { gateway, rollouts, metrics };
+  return { gateway, rollouts, metrics, hooks };
 }
 
 /** The outcome sinks, fixed at start: the judge first, then the metrics, then the rest. */
@@ -121,6 +132,7 @@ function metricsView(rollouts: Rollouts<Upstream>, gateway: Gateway): ReturnType
     if (s.windows.stable !== null) windows.push({ version: s.stable.version, ...s.windows.stable });
     if (s.windows.candidate !== null && s.candidate !== null) windows.push({ version: s.candidate.version, ...s.windows.candidate });
     const mirror = gateway.routes.get(s.name)?.mirror;
-    return { name: s.name, weight: s.weight, windows, shadow: { sent: mirror?.sent ?? 0, dropped: { ...(mirror?.dropped ?? { concurrency: 0, body: 0 }) } } };
+    const hooks = Object.values(c.config.hooks).some((list) => list.length > 0);
+    return { name: s.name, weight: s.weight, hooks, windows, shadow: { sent: mirror?.sent ?? 0, dropped: { ...(mirror?.dropped ?? { concurrency: 0, body: 0 }) } } };
   });
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { adminRoutes } from './admin/server.js';
 import { createRollgate, type Rollgate, type RollgateOptions } from './app.js';
+import { RollgateError } from './errors.js';
 import { loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/types.js';
 import { keepState } from './store/keep-state.js';
@@ -59,14 +60,14 @@ export const rollgate: FastifyPluginAsync<RollgatePluginOptions> = async (app, o
   // The gateway matches routes on the request's whole path, so a prefix in front of them would
   // mount routes that then answer ROLLGATE_NO_ROUTE: refuse it at start instead.
   if (app.prefix !== '') {
-    throw new Error(`rollgate: register the plugin at the root of the app, not under the prefix ${app.prefix}: each route's match.pathPrefix is its full path`);
+    throw new RollgateError('ROLLGATE_INVALID_CONFIG', `rollgate: register the plugin at the root of the app, not under the prefix ${app.prefix}: each route's match.pathPrefix is its full path`);
   }
   const { config: source, ...options } = opts;
   const config = typeof source === 'string' ? loadConfigFile(source) : source;
   const rg = createRollgate(config, { ...options, logger: options.logger ?? app.log });
   let saved: { flush(): Promise<void> };
   try {
-    saved = await keepState(config.store, rg.rollouts as Rollouts<unknown>, app.log);
+    saved = await keepState(config.store, rg.rollouts as Rollouts<unknown>, app.log, rg.hooks);
   } catch (err) {
     await rg.gateway.close(0);
     throw err;

@@ -102,6 +102,7 @@ t.test('omitted keys get their defaults', async (t) => {
       warmup: 50,
       windowMs: 300_000,
     },
+    hooks: { beforeTraffic: [], afterRollback: [], afterPromote: [] },
   });
   t.equal(c.routes[1]!.candidate, null);
   c.routes[0]!.rollback.latency.quantiles.push(0.9);

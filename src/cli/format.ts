@@ -71,6 +71,8 @@ export function routeDetail(r: RouteState): string {
   if (r.step !== null) pairs.push(['step', `${r.step.index + 1} of ${r.step.count} at ${r.step.weight}%${r.step.bakeEndsAt === null ? '' : `, bakes until ${r.step.bakeEndsAt}`}`]);
   if (r.bake !== null) pairs.push(['bake', `${r.bake.stage}: ${Math.round(r.bake.remainingMs / 100) / 10} s left${r.bake.endsAt === null ? ' (held)' : `, until ${r.bake.endsAt}`}`]);
   if (!r.stable.healthy) pairs.push(['health', `stable ${r.stable.version} fails its health checks`]);
+  const restore = r.data?.restore ?? null;
+  if (restore !== null) pairs.push(['data restore', `${restore.state} after ${restore.attempts} attempt${restore.attempts === 1 ? '' : 's'}${restore.lastError === null ? '' : ` (last error: ${restore.lastError})`}`]);
   pairs.push(['last decision', r.lastDecision === null ? dash : `${r.lastDecision.reason} at ${r.lastDecision.at}: ${r.lastDecision.message}`]);
   const rows: string[][] = [];
   const versionRow = (role: string, v: { version: string; revision: number }, w: WindowSnapshot | null): string[] => [

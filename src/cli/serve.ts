@@ -38,7 +38,7 @@ export async function serve(configPath: string): Promise<number> {
   // Replicas sharing evidence split each rule's alpha: half for the fleet's tests, the other half
   // over at most store.maxReplicas replicas' own tests (see the README).
   const alphaScale = config.store.kind === 'redis' ? 1 / (2 * config.store.maxReplicas) : 1;
-  const { gateway, rollouts, metrics } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale });
+  const { gateway, rollouts, metrics, hooks } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale });
   // Where route state lives: a file or memory (this replica alone), or Redis (shared by replicas).
   let persister: { flush(): Promise<void> };
   let sync: ReplicaSync<unknown> | null = null;
@@ -50,10 +50,12 @@ export async function serve(configPath: string): Promise<number> {
     fleet = new FleetEvidence(rollouts as Rollouts<unknown>, redis, sync.id, 0.5, { log });
     await fleet.start();
     log.info({ store: { kind: 'redis', url: config.store.url, prefix: config.store.prefix }, replica: sync.id, routes: outcome }, 'route state shared through redis');
+    // Jobs are not kept in Redis yet: hooks run on the replica that made the change.
+    hooks.start();
     persister = sync;
   } else {
     try {
-      persister = await keepState(config.store, rollouts as Rollouts<unknown>, log);
+      persister = await keepState(config.store, rollouts as Rollouts<unknown>, log, hooks);
     } catch (err) {
       if (!(err instanceof StoreError)) throw err;
       process.stderr.write(`${err.message}\n`);

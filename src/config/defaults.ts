@@ -4,6 +4,7 @@ import type { ConfigInput, RouteInput } from './schema.js';
 import type {
   GatewayConfig,
   HealthCheckConfig,
+  HookAction,
   RollbackRules,
   RouteConfig,
   StoreConfig,
@@ -139,7 +140,23 @@ function route(r: RouteInput): RouteConfig {
       warmup: rb.warmup ?? DEFAULT_ROLLBACK.warmup,
       windowMs: ms(rb.window, DEFAULT_ROLLBACK.windowMs),
     },
+    hooks: {
+      beforeTraffic: (r.hooks?.beforeTraffic ?? []).map(hookAction),
+      afterRollback: (r.hooks?.afterRollback ?? []).map(hookAction),
+      afterPromote: (r.hooks?.afterPromote ?? []).map(hookAction),
+    },
   };
+}
+
+/** A hook action runs for at most this long unless its `timeout` says otherwise. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
+/** How many times an action is tried before its job is failed, unless `maxAttempts` says. */
+export const DEFAULT_HOOK_MAX_ATTEMPTS = 5;
+
+function hookAction(a: NonNullable<NonNullable<RouteInput['hooks']>['afterRollback']>[number]): HookAction {
+  const timeoutMs = ms(a.timeout, DEFAULT_HOOK_TIMEOUT_MS);
+  const maxAttempts = a.maxAttempts ?? DEFAULT_HOOK_MAX_ATTEMPTS;
+  return a.kind === 'exec' ? { kind: 'exec', command: [...(a.command ?? [])], timeoutMs, maxAttempts } : { kind: 'http', url: a.url as string, timeoutMs, maxAttempts };
 }
 
 function store(s: ConfigInput['store']): StoreConfig {

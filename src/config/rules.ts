@@ -52,6 +52,18 @@ export function crossChecks(raw: unknown): Problem[] {
       if (first === undefined) names.set(name, i);
       else add(at('name'), `duplicates routes[${first}].name`);
     }
+    const hooks = field(r, 'hooks');
+    for (const event of ['beforeTraffic', 'afterRollback', 'afterPromote']) {
+      const list = field(hooks, event);
+      if (!Array.isArray(list)) continue;
+      list.forEach((a: unknown, j) => {
+        const k = field(a, 'kind');
+        if (k === 'exec' && field(a, 'command') === undefined) add(at('hooks', event, j, 'command'), 'is required when kind is exec');
+        if (k === 'http' && field(a, 'url') === undefined) add(at('hooks', event, j, 'url'), 'is required when kind is http');
+        if (k === 'exec' && field(a, 'url') !== undefined) add(at('hooks', event, j, 'url'), 'is not used with kind exec');
+        if (k === 'http' && field(a, 'command') !== undefined) add(at('hooks', event, j, 'command'), 'is not used with kind http');
+      });
+    }
     const prefix = field(field(r, 'match'), 'pathPrefix');
     if (typeof prefix === 'string') {
       const key = prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;

@@ -92,6 +92,19 @@ const CandidateSchema = Obj({
   ),
 });
 
+// One object for both kinds of action, so a wrong kind gives one message; which keys each kind
+// needs is checked in rules.ts.
+const HookAction = () =>
+  Obj({
+    kind: OneOf(['exec', 'http']),
+    command: Type.Optional(Type.Array(Str('must be a non-empty string'), { minItems: 1, 'x-message': 'must be a non-empty list: the program, then its arguments' })),
+    url: Type.Optional(HttpUrl()),
+    timeout: Type.Optional(PositiveDuration()),
+    maxAttempts: Type.Optional(Int(1, 100)),
+  });
+const HookList = () => Type.Optional(Type.Array(HookAction()));
+const HooksSchema = Obj({ beforeTraffic: HookList(), afterRollback: HookList(), afterPromote: HookList() });
+
 const RollbackSchema = Obj({
   alpha: Type.Optional(Num('must be a number above 0 and below 0.5', { exclusiveMinimum: 0, exclusiveMaximum: 0.5 })),
   consecutiveFailures: Type.Optional(Int(1)),
@@ -166,6 +179,7 @@ const RouteSchema = Obj({
     }),
   ),
   rollback: Type.Optional(RollbackSchema),
+  hooks: Type.Optional(HooksSchema),
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

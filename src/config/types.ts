@@ -36,6 +36,14 @@ export interface HealthCheckConfig {
   unhealthyAfter: number;
 }
 
+/** What a hook does (SPEC §9): run a program (never through a shell) or POST the event as JSON. */
+export type HookAction =
+  | { kind: 'exec'; command: string[]; timeoutMs: number; maxAttempts: number }
+  | { kind: 'http'; url: string; timeoutMs: number; maxAttempts: number };
+
+export const HOOK_EVENTS = ['beforeTraffic', 'afterRollback', 'afterPromote'] as const;
+export type HookEvent = (typeof HOOK_EVENTS)[number];
+
 export interface RollbackRules {
   alpha: number;
   consecutiveFailures: number;
@@ -65,6 +73,8 @@ export interface RouteConfig {
   timeouts: { connectMs: number; responseMs: number };
   healthCheck: HealthCheckConfig | null;
   rollback: RollbackRules;
+  /** Data hooks by event, from the config file only. */
+  hooks: Record<HookEvent, HookAction[]>;
 }
 
 export type StoreConfig =

@@ -63,7 +63,8 @@ export async function demo(args: string[]): Promise<number> {
   const onOutcome = (o: Outcome): void => {
     if (o.role === 'candidate' && o.startedAt >= degradedAt) candidateAfterRegression++;
   };
-  const { gateway, rollouts, metrics } = createRollgate(config, { onOutcome });
+  const { gateway, rollouts, metrics, hooks } = createRollgate(config, { onOutcome });
+  hooks.start();
   const addr = await gateway.listen();
   const base = `http://127.0.0.1:${addr.port}`;
   const token = process.env.ROLLGATE_ADMIN_TOKEN || randomBytes(12).toString('base64url');

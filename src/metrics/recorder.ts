@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome } from '../proxy/outcome.js';
+import { HookMetrics } from './hook-metrics.js';
 import type { Cause, RouteEvent } from '../rollout/types.js';
 
 /** What the recorder reads at scrape time: each route's weight and windows. */
@@ -9,6 +10,8 @@ export interface MetricsSource {
     weight: number;
     /** One per version the route has now: stable, then the candidate (rolled back or not). */
     windows: { version: string; failureRate: number; latencyMs: Record<string, number | null> }[];
+    /** Whether the route has data hooks (their run counters are exported at 0 from the start). */
+    hooks?: boolean;
     /** Shadow copies sent and dropped (by reason) since start. */
     shadow: { sent: number; dropped: Record<'concurrency' | 'body', number> };
   }[];
@@ -18,7 +21,7 @@ type OutcomeLabel = 'ok' | 'client_error' | 'error' | 'timeout';
 const OUTCOMES: readonly OutcomeLabel[] = ['ok', 'client_error', 'error', 'timeout'];
 
 /** SPEC §5 reasons: each route's rollback counter has all of them from the start. */
-export const ROLLBACK_REASONS = ['consecutive_failures', 'error_rate', 'latency', 'health_check', 'manual', 'peer'] as const satisfies readonly Cause[];
+export const ROLLBACK_REASONS = ['consecutive_failures', 'error_rate', 'latency', 'health_check', 'manual', 'peer', 'hook_failed'] as const satisfies readonly Cause[];
 
 /** Cumulative counts of one (route, version) since start, as the live status feed reads them. */
 export interface VersionTally {
@@ -52,6 +55,8 @@ const REFUSED_DEFAULTS = new Set(['rollgate_nodejs_active_resources_total', 'rol
  */
 export class MetricsRecorder {
   readonly registry = new Registry();
+  /** The data hooks' runs and durations (SPEC §9). */
+  readonly hooks: HookMetrics;
   readonly #requests: Counter<'route' | 'version' | 'outcome'>;
   readonly #duration: Histogram<'route' | 'version'>;
   readonly #rollbacks: Counter<'route' | 'reason'>;
@@ -66,6 +71,7 @@ export class MetricsRecorder {
     // The gauges below read whatever source is set when they are scraped.
     const routes = (): ReturnType<MetricsSource['routes']> => this.#source.routes();
     const registers = [this.registry];
+    this.hooks = new HookMetrics(this.registry, () => routes().filter((r) => r.hooks === true).map((r) => r.name));
     // Series whose labels are known ahead are exported at 0 before their first increment: a
     // series born at 1 shows no change to Prometheus' increase() or changes(), so the first
     // rollback of a route (or a new version's first requests) would be missed.

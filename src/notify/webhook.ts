@@ -72,7 +72,8 @@ export class WebhookNotifier {
   /** Queues the event when it is a promote, a rollback or a health change; returns at once. */
   notify(event: RouteEvent): void {
     // A replica that applies another's change does not notify again: the deciding one did.
-    if (this.#closed || event.cause === 'peer' || (event.type !== 'promote' && event.type !== 'rollback' && event.type !== 'health')) return;
+    const failedHook = event.type === 'hook' && event.hook?.state === 'failed';
+    if (this.#closed || event.cause === 'peer' || (event.type !== 'promote' && event.type !== 'rollback' && event.type !== 'health' && !failedHook)) return;
     this.#queue.push(event);
     if (this.#queue.length > this.#maxQueued) {
       this.#queue.shift();

@@ -3,10 +3,11 @@ import type { RouteEvent, RouteState } from './types.js';
 /**
  * What runs after a state change, in this order, always: the state is saved before anything
  * announces it (a crash right after a notification never leaves a saved state that predates it),
- * then metrics, notifications and the log line; `watch` is for everything else (the admin event
+ * then metrics, notifications and the log line, then the data hooks (which never delay the
+ * change: it took effect before any of this); `watch` is for everything else (the admin event
  * stream, health checkers, the demo).
  */
-export const AFTER_CHANGE = ['persist', 'metrics', 'notify', 'log', 'watch'] as const;
+export const AFTER_CHANGE = ['persist', 'metrics', 'notify', 'log', 'hooks', 'watch'] as const;
 export type AfterChangeStage = (typeof AFTER_CHANGE)[number];
 
 export type EventListener = (event: RouteEvent, state: RouteState) => void;

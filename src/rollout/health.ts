@@ -18,15 +18,26 @@ export class HealthTracker {
   candidateFailures = 0;
   stableHealthy = true;
   stableFailures = 0;
+  /** The candidate's beforeTraffic hooks are done (always true without any). */
+  dataReady = true;
 
   constructor(unhealthyAfter: number) {
     this.#limit = unhealthyAfter;
   }
 
-  /** A new candidate: healthy at once without checks, else after its first pass. */
-  resetCandidate(checked: boolean): void {
+  /**
+   * A new candidate: healthy at once without checks, else after its first pass; its data ready
+   * at once without beforeTraffic hooks, else once they are done.
+   */
+  resetCandidate(checked: boolean, gated: boolean): void {
     this.candidateHealthy = !checked;
     this.candidateFailures = 0;
+    this.dataReady = !gated;
+  }
+
+  /** The candidate may take traffic (or copies): healthy, and its data ready. */
+  get candidateReady(): boolean {
+    return this.candidateHealthy && this.dataReady;
   }
 
   /** The candidate becomes stable: its health goes with it. */

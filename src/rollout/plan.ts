@@ -40,7 +40,7 @@ export class RolloutPlan<U> {
   /** A new candidate's plan: wait for its health check, or start at once. */
   begin(announce: boolean): void {
     const core = this.#core;
-    core.health.resetCandidate(core.config.healthCheck !== null);
+    core.health.resetCandidate(core.config.healthCheck !== null, core.config.hooks.beforeTraffic.length > 0);
     this.awaitingTraffic = false;
     core.pausedFrom = null;
     this.stepIndex = -1;
@@ -53,7 +53,7 @@ export class RolloutPlan<U> {
       this.stepIndex = 0;
       c.weight = (core.config.steps[0] as { weight: number }).weight;
     }
-    if (core.health.candidateHealthy) this.start(announce);
+    if (core.health.candidateReady) this.start(announce);
     else {
       this.stage = 'waiting';
       core.applyTraffic();
@@ -200,6 +200,7 @@ export class RolloutPlan<U> {
       healthy: core.health.candidateHealthy,
       pausedFrom: core.pausedFrom,
       awaitingTraffic: this.awaitingTraffic,
+      dataReady: core.health.dataReady,
     };
   }
 
@@ -211,6 +212,7 @@ export class RolloutPlan<U> {
       this.stage = plan.stage;
       this.stepIndex = plan.stepIndex;
       core.health.candidateHealthy = plan.healthy;
+      core.health.dataReady = plan.dataReady ?? true;
       core.pausedFrom = plan.pausedFrom;
       this.awaitingTraffic = plan.awaitingTraffic;
       this.#stepStartCount = core.judge?.candidateSeen ?? 0;
@@ -220,6 +222,7 @@ export class RolloutPlan<U> {
       }
     } else {
       core.health.candidateHealthy = core.config.healthCheck === null || core.phase === 'rolled_back';
+      core.health.dataReady = true;
       if (core.live) this.stage = core.health.candidateHealthy ? 'hold' : 'waiting';
     }
   }

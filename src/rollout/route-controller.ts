@@ -7,7 +7,9 @@ import type { Outcome, VersionRole } from '../proxy/outcome.js';
 import type { DataRef, Strategy } from '../shapes.js';
 import { deploy, promote, rollbackTo } from './deployments.js';
 import { reportHealth } from './health-report.js';
+import { beforeTrafficEnded, hookEvent, type HookProgress } from './data-hooks.js';
 import { applyPeer } from './peer.js';
+import { sweepInFlight } from './sweep.js';
 import { continueFrom, declaredVersions, persistRoute, restoreRoute } from './persistence.js';
 import { guard, type Phase } from './phases.js';
 import { formatMs, RolloutPlan } from './plan.js';
@@ -157,30 +159,11 @@ export class RouteController<U> {
     else if (o.role === 'candidate') this.#plan.candidateServed();
   }
 
-  /**
-   * Counts requests still waiting for their answer that have passed the latency thresholds, as
-   * soon as they pass them (a hanging candidate is judged before its timeouts end). Called by a
-   * periodic sweep, never per request; walks each list from the oldest and stops at the first
-   * request younger than every threshold.
-   */
+  /** Requests in flight past the latency thresholds count as slow now (a periodic sweep, see sweep.ts). */
   sweepInFlight(lists: { stable: InFlight; candidate: InFlight }): void {
-    const judge = this.#core.judge;
-    if (judge === null || this.#core.phase === 'rolled_back') return;
-    const threshold = judge.smallestThreshold;
-    if (!(threshold < Infinity)) return;
-    for (const role of ['stable', 'candidate'] as const) {
-      for (let item = lists[role].head; item !== null; item = item.next) {
-        const now = this.#core.now();
-        const age = now - item.startedAt;
-        if (!(age > threshold)) break;
-        if (item.answered) continue;
-        const trip = judge.observeInFlight(role, age, item, now);
-        if (trip !== null) {
-          this.#trip(trip, now);
-          return;
-        }
-      }
-    }
+    if (this.#core.phase === 'rolled_back') return;
+    const found = sweepInFlight(this.#core.judge, lists, this.#core.deps.now);
+    if (found !== null) this.#trip(found.trip, found.at);
   }
 
   /** A trip decided on the fleet's pooled evidence for candidate `revision`: acted on like this replica's own. */
@@ -219,9 +202,22 @@ export class RouteController<U> {
   reportHealth(role: VersionRole, version: string, ok: boolean, detail: string): void {
     reportHealth(this.#core, role, version, ok, detail, {
       emit: (e) => this.#emit(e),
-      start: () => (this.#plan.stage === 'waiting' ? this.#plan.start(true) : this.#core.applyTraffic()),
+      start: () => (this.#plan.stage === 'waiting' && this.#core.health.candidateReady ? this.#plan.start(true) : this.#core.applyTraffic()),
       rollback: (why) => this.rollback('health_check', why),
     });
+  }
+
+  /** A data hook job's progress: in the history, the restore state, and for beforeTraffic the gate. */
+  hookProgress(p: HookProgress, message: string): void {
+    this.#emit(hookEvent(this.#core, p, message));
+    if (p.event !== 'beforeTraffic') return;
+    const failed = beforeTrafficEnded(this.#core, this.#plan, p);
+    if (failed !== null) this.rollback('hook_failed', failed);
+  }
+
+  /** The candidate revision waiting for its beforeTraffic hooks, or null. */
+  get awaitingData(): number | null {
+    return this.#core.live && !this.#core.health.dataReady ? (this.#core.candidate?.revision ?? null) : null;
   }
 
   /** The versions the config declares for this route. */

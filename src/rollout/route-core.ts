@@ -8,7 +8,7 @@ import type { Timers } from './bake-timer.js';
 import { HealthTracker } from './health.js';
 import type { MoveContext } from './phases.js';
 import { RevisionHistory } from './revisions.js';
-import type { RouteEvent, RouteState, VersionState } from './types.js';
+import type { RestoreState, RouteEvent, RouteState, VersionState } from './types.js';
 
 export interface ControllerDeps<U> {
   picker: Picker<U>;
@@ -55,6 +55,8 @@ export class RouteCore<U> {
   /** Stable's window, kept across deployments while the stable version stays the same. */
   stableWindow: SlidingWindow;
   lastDecision: RouteState['lastDecision'] = null;
+  /** The data restore after the last rollback, as the route state shows it. */
+  restore: RestoreState | null = null;
   /** Held: the candidate gets nothing until released (a replica that has not seen the fleet's state). */
   held = false;
   /** Counts changes: one per event. Replicas sharing state apply only newer generations. */
@@ -124,7 +126,7 @@ export class RouteCore<U> {
     const s = this.deps.picker.state;
     const before = s.weightBp;
     const c = this.candidate;
-    const live = c !== null && this.phase !== 'rolled_back' && this.health.candidateHealthy && !this.held;
+    const live = c !== null && this.phase !== 'rolled_back' && this.health.candidateReady && !this.held;
     const shadowing = this.shadowing;
     this.deps.picker.state = trafficState(
       s.stable,

@@ -22,7 +22,7 @@ export function routeView<U>(core: RouteCore<U>, plan: RolloutPlan<U>): RouteSta
     strategy: core.strategy,
     stable: { ...core.stable, healthy: core.health.stableHealthy, data: core.stable.data ?? null },
     candidate: core.candidate === null ? null : { ...core.candidate, weight, healthy: core.health.candidateShownHealthy, data: core.candidate.data ?? null },
-    data: { snapshot: core.stable.data?.snapshot ?? null, restore: null },
+    data: { snapshot: core.stable.data?.snapshot ?? null, restore: core.restore },
     step: stepLive
       ? {
           index: plan.stepIndex,

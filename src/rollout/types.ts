@@ -1,6 +1,7 @@
 import type { TripEvidence, TripReason } from '../judge/decide.js';
 import type { DataRef, Phase, Strategy } from '../shapes.js';
 import type { WindowSnapshot } from '../stats/window.js';
+import type { HookJob } from '../hooks/job.js';
 
 /**
  * The types of a route's rollout that the rest of the gateway reads (store, admin, metrics,
@@ -9,7 +10,7 @@ import type { WindowSnapshot } from '../stats/window.js';
 
 export type { Phase, Strategy } from '../shapes.js';
 
-export type Cause = 'manual' | 'peer' | 'config' | 'schedule' | TripReason | 'health_check';
+export type Cause = 'manual' | 'peer' | 'config' | 'schedule' | TripReason | 'health_check' | 'hook_failed';
 
 /**
  * Where a candidate's rollout stands: `waiting` for its first passing health check, `shadow`
@@ -28,6 +29,8 @@ export interface PersistedPlan {
   healthy: boolean;
   pausedFrom: Phase | null;
   awaitingTraffic: boolean;
+  /** The candidate's beforeTraffic hooks are done (absent in older saves: true). */
+  dataReady?: boolean;
 }
 
 export interface VersionState {
@@ -50,7 +53,7 @@ export interface RestoreState {
 export interface RouteEvent {
   route: string;
   /** What happened: a deployment, a weight change, a trip, a manual rollback, a promotion. */
-  type: 'deploy' | 'weight' | 'step' | 'rollback' | 'promote' | 'pause' | 'resume' | 'health';
+  type: 'deploy' | 'weight' | 'step' | 'rollback' | 'promote' | 'pause' | 'resume' | 'health' | 'hook';
   /** Who or what caused it (SPEC §5 reasons, `manual`, `peer`, `config`). */
   cause: Cause;
   at: string;
@@ -59,6 +62,8 @@ export interface RouteEvent {
   to?: VersionState | null;
   weight?: number;
   evidence?: TripEvidence;
+  /** A data hook's progress (type hook only). */
+  hook?: { event: 'beforeTraffic' | 'afterRollback' | 'afterPromote'; state: RestoreState['state']; attempts: number; lastError: string | null };
   /** Deciding sample to new weights visible, seconds (trips only). */
   decisionSeconds?: number;
 }
@@ -107,5 +112,7 @@ export interface PersistedState {
   format: 1;
   savedAt: string;
   routes: Record<string, PersistedRoute>;
+  /** Data hook jobs: every unfinished one, and the newest finished (absent in older saves). */
+  hooks?: HookJob[];
 }
 

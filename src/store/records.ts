@@ -3,6 +3,7 @@ import type { TripEvidence } from '../judge/decide.js';
 import type { FleetDelta } from '../judge/fleet-judge.js';
 import type { PersistedRoute, PersistedState, RouteEvent } from '../rollout/types.js';
 import { DataRefSchema, PhaseSchema, StrategySchema, VERSION_LABEL } from '../shapes.js';
+import { HookJobSchema } from '../hooks/job.js';
 import { parseJson, recordCheck, RecordError, type RecordCheck } from './record-check.js';
 
 /**
@@ -30,7 +31,7 @@ const VersionStateSchema = Type.Object({ version: Label, revision: Revision, url
 const DeclaredSchema = Type.Object({ version: Label, url: HttpUrl });
 
 /** Every Cause (rollout/types.ts), as written in events and decisions. */
-const CauseSchema = OneOf(['manual', 'peer', 'config', 'schedule', 'consecutive_failures', 'error_rate', 'latency', 'health_check']);
+const CauseSchema = OneOf(['manual', 'peer', 'config', 'schedule', 'consecutive_failures', 'error_rate', 'latency', 'health_check', 'hook_failed']);
 
 /**
  * A trip's evidence is shown and passed on, never computed with, and a peer's or a manual
@@ -49,7 +50,7 @@ const EvidenceSchema = Type.Unsafe<TripEvidence>(
 
 const RouteEventSchema = Type.Object({
   route: Str(),
-  type: OneOf(['deploy', 'weight', 'step', 'rollback', 'promote', 'pause', 'resume', 'health']),
+  type: OneOf(['deploy', 'weight', 'step', 'rollback', 'promote', 'pause', 'resume', 'health', 'hook']),
   cause: CauseSchema,
   at: Str(),
   message: Str(),
@@ -58,6 +59,14 @@ const RouteEventSchema = Type.Object({
   weight: Type.Optional(Weight),
   evidence: Type.Optional(EvidenceSchema),
   decisionSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  hook: Type.Optional(
+    Type.Object({
+      event: OneOf(['beforeTraffic', 'afterRollback', 'afterPromote']),
+      state: OneOf(['pending', 'running', 'done', 'failed']),
+      attempts: Int(0),
+      lastError: Nullable(Type.String()),
+    }),
+  ),
 });
 
 const RevisionSchema = Type.Object({
@@ -75,6 +84,7 @@ const PlanSchema = Type.Object({
   healthy: Type.Boolean(),
   pausedFrom: Nullable(PhaseSchema),
   awaitingTraffic: Type.Boolean(),
+  dataReady: Type.Optional(Type.Boolean()),
 });
 
 /** One route's saved state (a file's `routes.<name>`, a Redis hash's `state`). */
@@ -95,6 +105,7 @@ export const PersistedStateSchema = Type.Object({
   format: Type.Literal(1),
   savedAt: Str(),
   routes: Type.Record(Type.String(), PersistedRouteSchema),
+  hooks: Type.Optional(Type.Array(HookJobSchema)),
 });
 
 /** A route's Redis hash as HGETALL gives it: the generation is a positive integer in decimal. */

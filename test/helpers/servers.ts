@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/types.js';
-import { createRollgate, type RollgateOptions } from '../../src/app.js';
+import { createRollgate, type Rollgate, type RollgateOptions } from '../../src/app.js';
 import type { Gateway } from '../../src/proxy/gateway.js';
 import type { Upstream } from '../../src/proxy/upstream.js';
 import type { Rollouts } from '../../src/rollout/rollouts.js';
@@ -77,6 +77,7 @@ export interface TestGateway {
   gateway: Gateway;
   rollouts: Rollouts<Upstream>;
   metrics: MetricsRecorder;
+  hooks: Rollgate['hooks'];
   url: string;
   port: number;
   /** Copies of every outcome the gateway produced. */
@@ -87,18 +88,20 @@ export interface TestGateway {
 
 export async function startGateway(cfg: GatewayConfig, options: RollgateOptions = {}): Promise<TestGateway> {
   const outcomes: Outcome[] = [];
-  const { gateway, rollouts, metrics } = createRollgate(cfg, {
+  const { gateway, rollouts, metrics, hooks } = createRollgate(cfg, {
     ...options,
     onOutcome: (o) => {
       outcomes.push({ route: o.route, role: o.role, version: o.version, status: o.status, failure: o.failure, latencyMs: o.latencyMs, ttfbMs: o.ttfbMs, startedAt: o.startedAt, streaming: o.streaming, replayed: o.replayed, slowMask: o.slowMask });
       options.onOutcome?.(o);
     },
   });
+  hooks.start();
   const addr = await gateway.listen();
   return {
     gateway,
     rollouts,
     metrics,
+    hooks,
     url: `http://127.0.0.1:${addr.port}`,
     port: addr.port,
     outcomes,
