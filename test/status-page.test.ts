@@ -20,7 +20,7 @@ async function launch(): Promise<Browser> {
   });
 }
 
-async function stack(t: { teardown(fn: () => unknown): void }) {
+async function stack(t: { teardown(fn: () => unknown): void }, extra: Record<string, unknown> = {}) {
   let failing = false;
   const stable = await startLabelled('v1');
   const candidate = await startUpstream((req, res) => {
@@ -36,9 +36,10 @@ async function stack(t: { teardown(fn: () => unknown): void }) {
       match: { pathPrefix: '/v1/models/sentiment' },
       stable: { version: 'v1', url: stable.url },
       candidate: { version: 'v2', url: candidate.url, weight: 50 },
+      ...extra,
     },
   ]);
-  const gw = await startGateway(cfg);
+  const gw = await startGateway(cfg, { hookBackoffMs: () => 10 });
   const admin = await startAdmin({ config: cfg, rollouts: gw.rollouts, token: TOKEN, ready: () => true, metrics: gw.metrics, statsIntervalMs: 250 });
   const pool = new Pool(gw.url, { connections: 4 });
   t.teardown(async () => {
@@ -206,4 +207,23 @@ t.test('the live p99 is interpolated within the histogram buckets, as histogram_
   const after = cumulative({ 0.001: 100, 0.05: 10 });
   t.ok(quantileBetween(before, after, 10, 0.99)! > 25, 'the interval alone');
   t.equal(quantileBetween(zero, cumulative({}), 5, 0.99), 30_000, 'above every bound: the highest bound');
+});
+
+t.test('the status page shows the data a route reads and a failed restore', async (t) => {
+  const { base, gw } = await stack(t, {
+    stable: { version: 'v1', url: 'http://127.0.0.1:9', data: { snapshot: 'features-2026-11-30' } },
+    hooks: { afterRollback: [{ kind: 'exec', command: ['/no/such/restore'], maxAttempts: 2 }] },
+  });
+  const browser = await launch();
+  t.teardown(() => browser.close());
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${base}/`);
+  await page.fill('#token', TOKEN);
+  await page.click('#login button[type=submit]');
+  const route = page.locator('section.route[data-route="sentiment"]');
+  await route.waitFor();
+  t.match(await route.textContent(), /data features-2026-11-30/, 'the data the serving version reads');
+  gw.rollouts.route('sentiment')!.rollback();
+  await page.locator('section[data-route="sentiment"]', { hasText: /data restore failed after 2 attempts/ }).waitFor({ timeout: 10_000 });
+  t.match(await route.textContent(), /data restore failed after 2 attempts \(command not found: \/no\/such\/restore\)/, 'a failed restore, with its attempts and error');
 });

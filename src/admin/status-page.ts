@@ -142,6 +142,9 @@ function renderState(state) {
   if (state.bake) parts.push([state.bake.stage + ' bake', Math.round(state.bake.remainingMs / 1000) + ' s left' + (state.bake.endsAt ? '' : ' (paused)')]);
   if (state.candidate && !state.candidate.healthy && state.phase !== 'rolled_back') parts.push(['health', 'candidate not healthy yet']);
   if (!state.stable.healthy) parts.push(['health', 'stable failing its checks']);
+  if (state.data && state.data.snapshot) parts.push(['data', state.data.snapshot]);
+  var restore = state.data && state.data.restore;
+  if (restore) parts.push(['data restore', restore.state + ' after ' + restore.attempts + (restore.attempts === 1 ? ' attempt' : ' attempts') + (restore.lastError ? ' (' + restore.lastError + ')' : '')]);
   parts.forEach(function (p, i) {
     var span = el('span');
     span.append(p[0] + ' ');
