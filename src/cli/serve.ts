@@ -7,6 +7,7 @@ import { createRollgate } from '../app.js';
 import { StoreError } from '../store/index.js';
 import { keepState } from '../store/keep-state.js';
 import { RedisState } from '../store/redis-state.js';
+import { RedisHooks } from '../store/redis-hooks.js';
 import { ReplicaSync } from '../store/replica-sync.js';
 import { FleetEvidence } from '../store/fleet-evidence.js';
 import type { Rollouts } from '../rollout/rollouts.js';
@@ -50,7 +51,8 @@ export async function serve(configPath: string): Promise<number> {
     fleet = new FleetEvidence(rollouts as Rollouts<unknown>, redis, sync.id, 0.5, { log });
     await fleet.start();
     log.info({ store: { kind: 'redis', url: config.store.url, prefix: config.store.prefix }, replica: sync.id, routes: outcome }, 'route state shared through redis');
-    // Jobs are not kept in Redis yet: hooks run on the replica that made the change.
+    // Hook jobs are shared in Redis: one replica runs each, another takes it over if it dies.
+    hooks.runner.share(new RedisHooks(redis, sync.id));
     hooks.start();
     persister = sync;
   } else {

@@ -17,6 +17,23 @@ export interface HookRunnerOptions {
   backoffMs?: (n: number) => number;
 }
 
+/**
+ * Where replicas share jobs (the Redis store): every job is put there, and a job runs only on the
+ * replica holding its lease, which it renews while it runs; a lease that lapses (its holder died)
+ * lets another replica take the job over.
+ */
+export interface HookShare {
+  put(job: HookJob): Promise<void>;
+  /** Takes the job's lease, or keeps it when this replica holds it; true when it holds it now. */
+  lease(id: string, ttlMs: number): Promise<boolean>;
+  release(id: string): Promise<void>;
+  /** Every shared job that is not finished. */
+  unfinished(): Promise<HookJob[]>;
+}
+
+/** How long a job's lease lasts without renewal; renewed every third of it while the job runs. */
+export const HOOK_LEASE_MS = 5_000;
+
 /** 1 s, 2 s, 4 s ... up to 30 s between tries of an action. */
 export const DEFAULT_HOOK_BACKOFF = (n: number): number => Math.min(30_000, 1_000 * 2 ** (n - 1));
 
@@ -31,10 +48,12 @@ export class HookRunner {
   readonly #timers: Timers;
   #jobs: HookJob[] = [];
   readonly #busy = new Set<string>();
-  #save: () => Promise<void> = async () => {};
+  #store: () => Promise<void> = async () => {};
   readonly #abort = new AbortController();
   readonly #cancels = new Set<() => void>();
   #seq = 0;
+  #share: HookShare | null = null;
+  #leaseMs = HOOK_LEASE_MS;
 
   constructor(options: HookRunnerOptions) {
     this.#o = options;
@@ -43,7 +62,26 @@ export class HookRunner {
 
   /** Where jobs are saved from now on (the state store): each save resolves once written. */
   attachStore(save: () => Promise<void>): void {
-    this.#save = save;
+    this.#store = save;
+  }
+
+  /** Saves every job in the store, and the job that changed where replicas share them. */
+  async #save(job?: HookJob): Promise<void> {
+    await this.#store();
+    if (job !== undefined && this.#share !== null) await this.#share.put(job).catch(() => {});
+  }
+
+  /**
+   * Shares jobs with other replicas from now on (see HookShare), and every `pollMs` takes over
+   * the unfinished jobs nobody holds a lease on.
+   */
+  share(share: HookShare, options: { pollMs?: number; leaseMs?: number } = {}): void {
+    this.#share = share;
+    this.#leaseMs = options.leaseMs ?? HOOK_LEASE_MS;
+    this.attachStore(async () => {});
+    const poll = setInterval(() => void this.#takeOver().catch(() => {}), options.pollMs ?? 1_000);
+    poll.unref();
+    this.#cancels.add(() => clearInterval(poll));
   }
 
   /** Every job kept, oldest first (what the store saves). */
@@ -110,9 +148,48 @@ export class HookRunner {
   }
 
   async #run(job: HookJob): Promise<void> {
+    const share = this.#share;
+    if (share === null) return this.#runHere(job);
+    // Shared: run only while holding its lease (another replica may be running it), and put it
+    // where every replica sees it before it starts.
+    let held: boolean | null = null;
+    while (held === null) {
+      if (this.#abort.signal.aborted) return;
+      // Redis unreachable: the job stays here and waits, rather than be lost.
+      held = await share.lease(job.id, this.#leaseMs).catch(async () => {
+        await this.#wait(1_000);
+        return null;
+      });
+    }
+    if (!held) {
+      this.#jobs = this.#jobs.filter((j) => j !== job);
+      return;
+    }
+    const renew = setInterval(() => void share.lease(job.id, this.#leaseMs).catch(() => false), this.#leaseMs / 3);
+    renew.unref();
+    try {
+      await this.#runHere(job);
+    } finally {
+      clearInterval(renew);
+      if (!this.#abort.signal.aborted) await share.release(job.id).catch(() => {});
+    }
+  }
+
+  /** Unfinished shared jobs that no replica holds a lease on (their runner died) run here. */
+  async #takeOver(): Promise<void> {
+    const share = this.#share;
+    if (share === null || this.#abort.signal.aborted) return;
+    for (const job of await share.unfinished()) {
+      if (this.#busy.has(job.route) || this.#jobs.some((j) => j.id === job.id && (j.state === 'pending' || j.state === 'running'))) continue;
+      this.#jobs = [...this.#jobs.filter((j) => j.id !== job.id), { ...job, state: 'pending' }];
+      this.#drive(job.route);
+    }
+  }
+
+  async #runHere(job: HookJob): Promise<void> {
     const actions = this.#o.actions(job.route, job.event);
     // Saved as pending before anything runs: a crash from here on runs it again at start.
-    await this.#save();
+    await this.#save(job);
     while (job.actionsDone < actions.length) {
       if (this.#abort.signal.aborted) return;
       const action = actions[job.actionsDone] as HookAction;
@@ -124,8 +201,12 @@ export class HookRunner {
       job.actionAttempts++;
       job.history.push({ attempt: job.attempts, action: job.actionsDone, startedAt: at, finishedAt: null, ok: null, error: null });
       if (job.history.length > ATTEMPTS_KEPT) job.history.splice(0, job.history.length - ATTEMPTS_KEPT);
-      await this.#save();
+      await this.#save(job);
       this.#o.onChange(job, 'attempt', 0);
+      // The attempt's event is published on the next turn (after the change, as every event):
+      // let it be saved too, so the history shows every attempt, even one a crash cut short.
+      await new Promise((resolve) => setImmediate(resolve));
+      await this.#save(job);
       const result = await runAction(action, job, this.#abort.signal);
       if (this.#abort.signal.aborted) return;
       const attempt = job.history[job.history.length - 1];
@@ -138,7 +219,7 @@ export class HookRunner {
         continue;
       }
       if (job.actionAttempts >= action.maxAttempts) return this.#finish(job, 'failed');
-      await this.#save();
+      await this.#save(job);
       this.#o.onChange(job, 'attempt_failed', performance.now() - started);
       await this.#wait((this.#o.backoffMs ?? DEFAULT_HOOK_BACKOFF)(job.actionAttempts));
     }
@@ -150,7 +231,7 @@ export class HookRunner {
     job.finishedAt = this.#iso();
     if (state === 'done') job.lastError = null;
     this.#trim();
-    await this.#save();
+    await this.#save(job);
     this.#o.onChange(job, state, job.startedAt === null ? 0 : Date.parse(job.finishedAt) - Date.parse(job.startedAt));
   }
 

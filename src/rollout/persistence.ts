@@ -22,6 +22,7 @@ export function persistRoute<U>(core: RouteCore<U>, plan: RolloutPlan<U>): Persi
     events: core.history.events.slice(0, HISTORY_LIMIT),
     nextRevision: core.history.nextRevision,
     plan: plan.persisted(),
+    restore: core.restore,
   };
 }
 
@@ -31,6 +32,7 @@ export function takeSaved<U>(core: RouteCore<U>, p: PersistedRoute): void {
   core.stable = { ...p.stable };
   core.candidate = p.candidate === null ? null : { ...p.candidate };
   core.lastDecision = p.lastDecision;
+  core.restore = p.restore ?? null;
   core.history.restore(p);
 }
 

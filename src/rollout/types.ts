@@ -106,6 +106,8 @@ export interface PersistedRoute {
   nextRevision: number;
   /** The candidate's plan (stage, step, what was left of its bake); absent in older saves. */
   plan?: PersistedPlan | null;
+  /** The data restore after the last rollback (absent in older saves). */
+  restore?: RestoreState | null;
 }
 
 export interface PersistedState {

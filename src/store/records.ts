@@ -98,6 +98,17 @@ export const PersistedRouteSchema = Type.Object({
   events: Type.Array(RouteEventSchema),
   nextRevision: Revision,
   plan: Type.Optional(Nullable(PlanSchema)),
+  restore: Type.Optional(
+    Nullable(
+      Type.Object({
+        state: OneOf(['pending', 'running', 'done', 'failed']),
+        attempts: Int(0),
+        lastError: Nullable(Type.String()),
+        startedAt: Nullable(Type.String()),
+        finishedAt: Nullable(Type.String()),
+      }),
+    ),
+  ),
 });
 
 /** The state file. */

@@ -65,6 +65,11 @@ export class RedisState {
     this.#sub.on('error', () => {});
   }
 
+  /** The command connection, for the other records kept beside the routes' (the hook jobs). */
+  get commands(): Redis {
+    return this.#cmd;
+  }
+
   key(route: string): string {
     return `${this.prefix}:route:${route}`;
   }
