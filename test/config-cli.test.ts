@@ -37,6 +37,9 @@ const cases: Case[] = [
   { name: 'notify URL not http(s)', body: `notify: [ { kind: webhook, url: "ftp://h/hook" } ]\nroutes:${ROUTE}`, expect: 'notify[0].url: must be an http(s) URL' },
   { name: 'pathPrefix without /', body: `routes:\n  - name: a\n    match: { pathPrefix: a }\n    stable: { version: v1, url: "http://h" }`, expect: 'routes[0].match.pathPrefix: must start with /' },
   { name: 'sticky header and cookie', body: `routes:${ROUTE}\n    sticky: { header: x-user, cookie: uid }`, expect: 'routes[0].sticky: must set exactly one' },
+  { name: 'exec hook without its command', body: `routes:${ROUTE}\n    hooks: { afterRollback: [ { kind: exec, timeout: 1m } ] }`, expect: 'routes[0].hooks.afterRollback[0].command: is required when kind is exec' },
+  { name: 'hook of an unknown kind', body: `routes:${ROUTE}\n    hooks: { beforeTraffic: [ { kind: shell, command: [x] } ] }`, expect: 'routes[0].hooks.beforeTraffic[0].kind: must be one of exec, http' },
+  { name: 'bad data snapshot id', body: `routes:\n  - name: a\n    match: { pathPrefix: /a }\n    stable: { version: v1, url: "http://h", data: { snapshot: "a b" } }`, expect: 'routes[0].stable.data.snapshot: must be 1-128 letters' },
   { name: 'YAML syntax error', body: `routes:${ROUTE}\n    timeouts: { connect: 1s`, expect: 'FILE:' },
 ];
 
