@@ -7,6 +7,7 @@ import { startAdmin } from '../src/admin/server.js';
 import { ConfigError, parseConfig } from '../src/config/index.js';
 import { runCli } from './helpers/cli.js';
 import { config, eventually, seededRng, startGateway, startUpstream, type TestUpstream } from './helpers/servers.js';
+import { adminApi } from './helpers/admin-api.js';
 
 // Restore hooks (SPEC §9): after every rollback the afterRollback hooks run, never before the
 // weights moved; beforeTraffic hooks run before a candidate gets any request or copy; each run
@@ -78,14 +79,7 @@ async function hookedRoute(t: Test, hooks: Record<string, unknown>, extra: Recor
     await r.body.dump();
     return r.statusCode;
   };
-  const api = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) => {
-    const r = await request(`http://127.0.0.1:${admin.address.port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: r.statusCode, body: (await r.body.json()) as any };
-  };
+  const api = adminApi(admin.address.port, TOKEN);
   const metric = async (re: RegExp): Promise<number> => {
     const text = await (await request(`http://127.0.0.1:${admin.address.port}/metrics`)).body.text();
     return Number(re.exec(text)?.[1] ?? Number.NaN);

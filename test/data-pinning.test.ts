@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap';
-import { Pool, request } from 'undici';
+import { Pool } from 'undici';
 import { startAdmin } from '../src/admin/server.js';
 import { ConfigError, parseConfig } from '../src/config/index.js';
 import { runCli } from './helpers/cli.js';
 import { config, eventually, seededRng, startGateway, startUpstream, type TestUpstream } from './helpers/servers.js';
+import { adminApi } from './helpers/admin-api.js';
 
 // Pinning (SPEC §9): every request rollgate sends upstream carries the serving version's data
 // snapshot id in the route's data header, so a model server that reads versioned data follows
@@ -64,14 +65,7 @@ async function pinnedRoute(t: Test, extra: Record<string, unknown> = {}) {
     await r.body.dump();
     return { status: r.statusCode, version: String(r.headers['x-rollgate-version']) };
   };
-  const api = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) => {
-    const r = await request(`http://127.0.0.1:${admin.address.port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: r.statusCode, body: (await r.body.json()) as any };
-  };
+  const api = adminApi(admin.address.port, TOKEN);
   const base = `http://127.0.0.1:${admin.address.port}`;
   return { seen, gw, send, api, base, v3, controller: gw.rollouts.route('m')! };
 }

@@ -2,9 +2,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { request } from 'undici';
 import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
 import { eventually, freePort, startLabelled } from './helpers/servers.js';
+import { adminApi } from './helpers/admin-api.js';
 
 // Hooks are at-least-once: a gateway killed (kill -9) while a restore hook runs runs it again
 // when it starts, from the job it saved before the hook began.
@@ -41,10 +41,8 @@ routes:
     await waitForPort(adminPort);
     return run;
   };
-  const api = async (method: 'GET' | 'POST', path: string) => {
-    const r = await request(`http://127.0.0.1:${adminPort}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
-    return (await r.body.json()) as any;
-  };
+  const call = adminApi(adminPort, TOKEN);
+  const api = async (method: 'GET' | 'POST', path: string) => (await call(method, path)).body;
   const lines = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
 
   const first = await serve();

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
 import { startRedis } from './helpers/redis.js';
 import { eventually, freePort, startLabelled, startUpstream } from './helpers/servers.js';
+import { adminApi } from './helpers/admin-api.js';
 
 // Two `rollgate serve` replicas on one Redis share the hook jobs: exactly one of them runs each
 // restore, and when it dies mid-run the other takes the job over once its lease lapses.
@@ -80,13 +81,7 @@ routes:
   t.teardown(() => void run.child.kill('SIGKILL'));
   await waitForPort(port);
   await waitForPort(adminPort);
-  const api = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) => {
-    const r = await request(`http://127.0.0.1:${adminPort}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return (await r.body.json()) as any;
-  };
+  const call = adminApi(adminPort, TOKEN);
+  const api = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) => (await call(method, path, body)).body;
   return { run, api, port };
 }

@@ -2,10 +2,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { Pool, request } from 'undici';
+import { Pool } from 'undici';
 import { startAdmin } from '../src/admin/server.js';
 import { config, eventually, freePort, startGateway } from './helpers/servers.js';
 import { waitForPort } from './helpers/cli.js';
+import { adminApi } from './helpers/admin-api.js';
 
 // The Postgres example (examples/postgres-snapshots) end to end, on the local PostgreSQL: a
 // candidate's beforeTraffic hook snapshots `features`, its rollout changes the table, the judge
@@ -68,14 +69,8 @@ t.test('snapshot before traffic, the rollout changes the table, a trip, the rest
     await admin.app.close();
     await gw.close();
   });
-  const api = async (method: 'GET' | 'PUT', path: string, body?: unknown) => {
-    const r = await request(`http://127.0.0.1:${admin.address.port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return (await r.body.json()) as any;
-  };
+  const call = adminApi(admin.address.port, TOKEN);
+  const api = async (method: 'GET' | 'PUT', path: string, body?: unknown) => (await call(method, path, body)).body;
   const send = async (): Promise<string> => {
     const r = await pool.request({ path: '/v1/models/ranker:predict', method: 'POST', body: '{}' });
     await r.body.dump();
