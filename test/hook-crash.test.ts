@@ -1,21 +1,31 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
 import { eventually, freePort, startLabelled } from './helpers/servers.js';
 import { adminApi } from './helpers/admin-api.js';
+import { CHECKSUM, featuresDatabase, PG_EXAMPLE } from './helpers/postgres.js';
 
 // Hooks are at-least-once: a gateway killed (kill -9) while a restore hook runs runs it again
 // when it starts, from the job it saved before the hook began.
 
 const TOKEN = 'hook-crash-token';
 
-t.test('kill -9 during a 2 s restore hook: after restart the job runs again and completes; history shows both attempts', async (t) => {
+t.test('kill -9 during a 2 s restore hook: after restart the job runs again and completes; history shows both attempts; the table is restored', async (t) => {
+  const db = featuresDatabase(t);
+  const original = db.psql(CHECKSUM);
+  // As the beforeTraffic hook left it: the table saved under stable's snapshot id; then the
+  // candidate's rollout changed the table.
+  execFileSync(`${PG_EXAMPLE}snapshot.sh`, { env: { ...process.env, ...db.env, ROLLGATE_FROM_DATA_SNAPSHOT: 'features-1' } });
+  db.psql("UPDATE features SET value = value || '-v2'");
+  t.not(db.psql(CHECKSUM), original, 'the rollout changed the table');
   const dir = mkdtempSync(join(tmpdir(), 'rollgate-hook-crash-'));
   const log = join(dir, 'restore.log');
   const hook = join(dir, 'restore.sh');
-  writeFileSync(hook, `#!/bin/sh\necho "start $ROLLGATE_VERSION $ROLLGATE_DATA_SNAPSHOT" >> '${log}'\nsleep 2\necho "end" >> '${log}'\n`);
+  // The example's restore, 2 s into the hook.
+  writeFileSync(hook, `#!/bin/sh\nset -e\necho "start $ROLLGATE_VERSION $ROLLGATE_DATA_SNAPSHOT" >> '${log}'\nsleep 2\n'${PG_EXAMPLE}restore.sh'\necho "end" >> '${log}'\n`);
   chmodSync(hook, 0o755);
   const v1 = await startLabelled('v1');
   const v2 = await startLabelled('v2');
@@ -36,7 +46,7 @@ routes:
       afterRollback: [ { kind: exec, command: [${hook}], timeout: 30s } ]
 `);
   const serve = async () => {
-    const run = runCli(['serve', '--config', configPath], { ROLLGATE_ADMIN_TOKEN: TOKEN });
+    const run = runCli(['serve', '--config', configPath], { ROLLGATE_ADMIN_TOKEN: TOKEN, ...db.env });
     t.teardown(() => void run.child.kill('SIGKILL'));
     await waitForPort(adminPort);
     return run;
@@ -64,4 +74,5 @@ routes:
   const history = (await api('GET', '/api/routes/m/history')).events as { type: string; message: string }[];
   const attempts = history.filter((e) => e.type === 'hook' && /attempt \d started/.test(e.message)).map((e) => /attempt (\d) started/.exec(e.message)?.[1]);
   t.same(attempts.sort(), ['1', '2'], 'the history shows both attempts');
+  t.equal(db.psql(CHECKSUM), original, 'the table is restored');
 });

@@ -1,28 +1,22 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
 import t from 'tap';
 import { Pool } from 'undici';
 import { startAdmin } from '../src/admin/server.js';
 import { config, eventually, freePort, startGateway } from './helpers/servers.js';
 import { waitForPort } from './helpers/cli.js';
 import { adminApi } from './helpers/admin-api.js';
+import { CHECKSUM, featuresDatabase, PG_EXAMPLE, type TestDatabase } from './helpers/postgres.js';
 
 // The Postgres example (examples/postgres-snapshots) end to end, on the local PostgreSQL: a
 // candidate's beforeTraffic hook snapshots `features`, its rollout changes the table, the judge
 // rolls the candidate back, and the afterRollback hook puts the table back as it was.
 
-const EXAMPLE = fileURLToPath(new URL('../../examples/postgres-snapshots/', import.meta.url));
 const TOKEN = 'postgres-token';
-const PG = { PGHOST: process.env.PGHOST ?? '127.0.0.1', PGPORT: process.env.PGPORT ?? '5432', PGUSER: process.env.PGUSER ?? 'postgres' };
 
-const psql = (db: string, sql: string): string => execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: { ...process.env, ...PG, PGDATABASE: db } }).toString().trim();
-const CHECKSUM = "SELECT count(*) || ':' || md5(string_agg(id || '=' || value, ',' ORDER BY id)) FROM features";
-
-async function modelServer(label: string, db: string, fail: boolean): Promise<{ url: string; child: ChildProcess }> {
+async function modelServer(label: string, db: TestDatabase, fail: boolean): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [`${EXAMPLE}model-server.mjs`, String(port)], {
-    env: { ...process.env, ...PG, PGDATABASE: db, MODEL_LABEL: label, MODEL_FAIL: fail ? '1' : '0' },
+  const child = spawn(process.execPath, [`${PG_EXAMPLE}model-server.mjs`, String(port)], {
+    env: { ...process.env, ...db.env, MODEL_LABEL: label, MODEL_FAIL: fail ? '1' : '0' },
     stdio: 'ignore',
   });
   await waitForPort(port);
@@ -30,18 +24,10 @@ async function modelServer(label: string, db: string, fail: boolean): Promise<{ 
 }
 
 t.test('snapshot before traffic, the rollout changes the table, a trip, the restore: the table is back', async (t) => {
-  const db = `rollgate_test_${randomBytes(6).toString('hex')}`;
-  try {
-    psql('postgres', `CREATE DATABASE ${db}`);
-  } catch (err) {
-    t.fail(`PostgreSQL is not reachable at ${PG.PGHOST}:${PG.PGPORT} as ${PG.PGUSER} (.ci/run starts the local cluster): ${(err as Error).message}`);
-    return;
-  }
-  t.teardown(() => void psql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
-  psql(db, "CREATE TABLE features (id integer PRIMARY KEY, value text NOT NULL); INSERT INTO features SELECT g, 'weight-' || g FROM generate_series(1, 100) g");
-  const original = psql(db, CHECKSUM);
+  const db = featuresDatabase(t);
+  const original = db.psql(CHECKSUM);
   // The hooks reach the database through the PG* environment they inherit.
-  Object.assign(process.env, { ...PG, PGDATABASE: db });
+  Object.assign(process.env, db.env);
 
   const v1 = await modelServer('v1', db, false);
   const v2 = await modelServer('v2', db, true);
@@ -56,8 +42,8 @@ t.test('snapshot before traffic, the rollout changes the table, a trip, the rest
       stable: { version: 'v1', url: v1.url, data: { snapshot: 'features-v1' } },
       rollback: { latency: { minDelta: '10s' } },
       hooks: {
-        beforeTraffic: [{ kind: 'exec', command: [`${EXAMPLE}snapshot.sh`], timeout: '30s' }],
-        afterRollback: [{ kind: 'exec', command: [`${EXAMPLE}restore.sh`], timeout: '30s' }],
+        beforeTraffic: [{ kind: 'exec', command: [`${PG_EXAMPLE}snapshot.sh`], timeout: '30s' }],
+        afterRollback: [{ kind: 'exec', command: [`${PG_EXAMPLE}restore.sh`], timeout: '30s' }],
       },
     },
   ]);
@@ -80,11 +66,11 @@ t.test('snapshot before traffic, the rollout changes the table, a trip, the rest
   await api('PUT', '/api/routes/ranker/candidate', { version: 'v2', url: v2.url, weight: 30, data: { snapshot: 'features-v2' } });
   const controller = gw.rollouts.route('ranker')!;
   t.ok(await eventually(() => controller.awaitingData === null, 15_000), 'the beforeTraffic snapshot is done');
-  t.equal(psql(db, "SELECT count(*) FROM feature_snapshots WHERE snapshot = 'features-v1'"), '100', 'features saved under stable’s snapshot id');
+  t.equal(db.psql("SELECT count(*) FROM feature_snapshots WHERE snapshot = 'features-v1'"), '100', 'features saved under stable’s snapshot id');
 
   // The candidate's rollout migrates the table in place.
-  psql(db, "UPDATE features SET value = value || '-v2'; DELETE FROM features WHERE id > 90");
-  t.not(psql(db, CHECKSUM), original, 'the rollout changed the table');
+  db.psql("UPDATE features SET value = value || '-v2'; DELETE FROM features WHERE id > 90");
+  t.not(db.psql(CHECKSUM), original, 'the rollout changed the table');
 
   const served: string[] = [];
   for (let i = 0; i < 400 && controller.phase !== 'rolled_back'; i++) served.push(await send());
@@ -94,7 +80,7 @@ t.test('snapshot before traffic, the rollout changes the table, a trip, the rest
   t.same([...new Set(afterTrip)], ['v1'], 'no request reached the candidate after the trip');
 
   t.ok(await eventually(() => controller.state().data.restore?.state === 'done', 15_000), 'the restore is done');
-  t.equal(psql(db, CHECKSUM), original, 'the table’s checksum equals the snapshot’s');
+  t.equal(db.psql(CHECKSUM), original, 'the table’s checksum equals the snapshot’s');
   const state = await api('GET', '/api/routes/ranker');
   t.match(state.data, { snapshot: 'features-v1', restore: { state: 'done', attempts: 1 } }, 'the route state says restore done');
   const events = (await api('GET', '/api/routes/ranker/history')).events as { type: string; cause: string; message: string }[];
