@@ -1,5 +1,5 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { HookJobSchema, type HookJob } from '../hooks/job.js';
+import { FINISHED_JOBS_KEPT, HookJobSchema, type HookJob } from '../hooks/job.js';
 import type { HookShare } from '../hooks/runner.js';
 import type { RedisState } from './redis-state.js';
 
@@ -35,7 +35,22 @@ export class RedisHooks implements HookShare {
   }
 
   async put(job: HookJob): Promise<void> {
-    await this.#redis.commands.hset(`${this.#redis.prefix}:hooks`, job.id, JSON.stringify(job));
+    await this.#redis.commands.hset(this.#key, job.id, JSON.stringify(job));
+    if (job.state === 'done' || job.state === 'failed') await this.#prune();
+  }
+
+  /** Of the finished jobs, the newest FINISHED_JOBS_KEPT stay; unfinished ones always do. */
+  async #prune(): Promise<void> {
+    const finished = Object.entries(await this.#redis.commands.hgetall(this.#key))
+      .map(([id, text]) => ({ id, job: parse(text) }))
+      .filter((e) => e.job === null || e.job.state === 'done' || e.job.state === 'failed')
+      .sort((a, b) => ((a.job?.finishedAt ?? '') < (b.job?.finishedAt ?? '') ? -1 : 1));
+    const drop = finished.slice(0, Math.max(0, finished.length - FINISHED_JOBS_KEPT)).map((e) => e.id);
+    if (drop.length > 0) await this.#redis.commands.hdel(this.#key, ...drop);
+  }
+
+  get #key(): string {
+    return `${this.#redis.prefix}:hooks`;
   }
 
   async lease(id: string, ttlMs: number): Promise<boolean> {
@@ -47,17 +62,21 @@ export class RedisHooks implements HookShare {
   }
 
   async unfinished(): Promise<HookJob[]> {
-    const all = await this.#redis.commands.hgetall(`${this.#redis.prefix}:hooks`);
     const out: HookJob[] = [];
-    for (const text of Object.values(all)) {
-      let job: unknown;
-      try {
-        job = JSON.parse(text);
-      } catch {
-        continue;
-      }
-      if (JOB.Check(job) && (job.state === 'pending' || job.state === 'running')) out.push(job);
+    for (const text of Object.values(await this.#redis.commands.hgetall(this.#key))) {
+      const job = parse(text);
+      if (job !== null && (job.state === 'pending' || job.state === 'running')) out.push(job);
     }
     return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+  }
+}
+
+/** A job as a replica wrote it, or null for anything else (never run, pruned with the finished). */
+function parse(text: string): HookJob | null {
+  try {
+    const job: unknown = JSON.parse(text);
+    return JOB.Check(job) ? job : null;
+  } catch {
+    return null;
   }
 }
