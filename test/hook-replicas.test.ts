@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
 import { startRedis } from './helpers/redis.js';
-import { eventually, freePort, startLabelled, startUpstream } from './helpers/servers.js';
+import { eventually, startLabelled, startUpstream } from './helpers/servers.js';
+import { serveReplica } from './helpers/serve-replica.js';
 import { adminApi } from './helpers/admin-api.js';
 
 // Two `rollgate serve` replicas on one Redis share the hook jobs: exactly one of them runs each
@@ -58,29 +58,16 @@ t.test('one restore run per trip across two replicas; a killed runner’s job is
 });
 
 async function replica(t: Test, name: string, redisUrl: string, prefix: string, stableUrl: string, candidateUrl: string, hook: string) {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const run = runCli(
-    [
-      'serve',
-      '--config',
-      writeConfig(`listen: { host: 127.0.0.1, port: ${port} }
-admin: { host: 127.0.0.1, port: ${adminPort} }
-store: { kind: redis, url: ${redisUrl}, prefix: ${prefix} }
-routes:
-  - name: m
-    match: { pathPrefix: /m }
-    stable: { version: v1, url: ${stableUrl} }
-    candidate: { version: v2, url: ${candidateUrl}, weight: 50 }
-    rollback: { latency: { minDelta: 10s } }
-    hooks:
-      afterRollback: [ { kind: exec, command: [${hook}], timeout: 30s } ]
-`),
-    ],
-    { ROLLGATE_ADMIN_TOKEN: TOKEN, REPLICA: name },
-  );
-  t.teardown(() => void run.child.kill('SIGKILL'));
-  await waitForPort(port);
-  await waitForPort(adminPort);
+  const { run, port, adminPort } = await serveReplica(t, {
+    redisUrl,
+    prefix,
+    stableUrl,
+    candidateUrl,
+    weight: 50,
+    token: TOKEN,
+    routeYaml: `    hooks:\n      afterRollback: [ { kind: exec, command: [${hook}], timeout: 30s } ]\n`,
+    env: { REPLICA: name },
+  });
   const call = adminApi(adminPort, TOKEN);
   const api = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) => (await call(method, path, body)).body;
   return { run, api, port };

@@ -1,37 +1,17 @@
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
 import { startRedis } from './helpers/redis.js';
-import { eventually, freePort, startLabelled } from './helpers/servers.js';
+import { eventually, startLabelled } from './helpers/servers.js';
+import { serveReplica as startReplica } from './helpers/serve-replica.js';
 
 // `rollgate serve` with `store: { kind: redis }`, as processes: what the admin plane says about
 // sharing, and a replica that starts while Redis is down.
 
 const TOKEN = 'serve-redis-token';
 
-/** A `rollgate serve` process on Redis with one route `m` (v1, and v2 at `weight`), its data port and an admin client. */
+/** A replica with an admin client that also reads whether its state is shared. */
 async function serveReplica(t: Test, redisUrl: string, prefix: string, stableUrl: string, candidateUrl: string, weight: number) {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const run = runCli(
-    [
-      'serve',
-      '--config',
-      writeConfig(`listen: { host: 127.0.0.1, port: ${port} }
-admin: { host: 127.0.0.1, port: ${adminPort} }
-store: { kind: redis, url: ${redisUrl}, prefix: ${prefix} }
-routes:
-  - name: m
-    match: { pathPrefix: /m }
-    stable: { version: v1, url: ${stableUrl} }
-    candidate: { version: v2, url: ${candidateUrl}, weight: ${weight} }
-    rollback: { latency: { minDelta: 10s } }
-`),
-    ],
-    { ROLLGATE_ADMIN_TOKEN: TOKEN },
-  );
-  t.teardown(() => void run.child.kill('SIGKILL'));
-  await waitForPort(port);
-  await waitForPort(adminPort);
+  const { run, port, adminPort } = await startReplica(t, { redisUrl, prefix, stableUrl, candidateUrl, weight, token: TOKEN });
   const api = async (method: 'GET' | 'PUT', path: string, body?: unknown) => {
     const r = await request(`http://127.0.0.1:${adminPort}${path}`, {
       method,
