@@ -5,6 +5,7 @@ import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
 import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
 import { Gateway, type GatewayLogger } from './proxy/gateway.js';
 import type { Outcome, OutcomeSink } from './proxy/outcome.js';
+import type { AgreementSink } from './proxy/agreement.js';
 import { Upstream } from './proxy/upstream.js';
 import type { Timers } from './rollout/bake-timer.js';
 import { Rollouts } from './rollout/rollouts.js';
@@ -58,7 +59,11 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     ...(log ? { logger: log } : {}),
   });
   const metrics = new MetricsRecorder();
-  const gateway = new Gateway(config, { onOutcome: outcomeSinks(rollouts.observe, metrics.observe, options), onVersionGone: metrics.forget, ...(options.rng ? { rng: options.rng } : {}), ...(log ? { logger: log } : {}) });
+  const onAgreement: AgreementSink = (route, r) => {
+    rollouts.observeAgreement(route, r);
+    metrics.agreement(route, r.agree);
+  };
+  const gateway = new Gateway(config, { onOutcome: outcomeSinks(rollouts.observe, metrics.observe, options), onVersionGone: metrics.forget, onAgreement, ...(options.rng ? { rng: options.rng } : {}), ...(log ? { logger: log } : {}) });
   for (const r of gateway.routes.values()) {
     rollouts.add({
       config: r.config,
@@ -133,6 +138,8 @@ function metricsView(rollouts: Rollouts<Upstream>, gateway: Gateway): ReturnType
     if (s.windows.candidate !== null && s.candidate !== null) windows.push({ version: s.candidate.version, ...s.windows.candidate });
     const mirror = gateway.routes.get(s.name)?.mirror;
     const hooks = Object.values(c.config.hooks).some((list) => list.length > 0);
-    return { name: s.name, weight: s.weight, hooks, windows, shadow: { sent: mirror?.sent ?? 0, dropped: { ...(mirror?.dropped ?? { concurrency: 0, body: 0 }) } } };
+    const { json, llm } = c.config.checks;
+    const checks: ('json' | 'llm')[] = [...(json !== null ? (['json'] as const) : []), ...(llm !== null ? (['llm'] as const) : [])];
+    return { name: s.name, weight: s.weight, hooks, windows, checks, agreement: c.config.agreement !== null, shadow: { sent: mirror?.sent ?? 0, dropped: { ...(mirror?.dropped ?? { concurrency: 0, body: 0 }) } } };
   });
 }

@@ -69,7 +69,7 @@ t.test('counts and failures by kind, and the snapshot fields', async (t) => {
   const s = w.snapshot(11_000, [0.5, 0.99]);
   t.equal(s.count, 100);
   t.equal(s.failures, 7);
-  t.same(s.failuresByKind, { status: 2, connect: 1, reset: 1, timeout: 1, stream: 1, protocol: 1 });
+  t.same(s.failuresByKind, { status: 2, connect: 1, reset: 1, timeout: 1, stream: 1, protocol: 1, invalid: 0, truncated: 0, empty: 0, stream_error: 0 });
   t.equal(s.failureRate, 0.07);
   t.equal(s.rate, 10, '100 requests in the 10 s since the window began');
   t.same(Object.keys(s.latencyMs), ['0.5', '0.99']);

@@ -79,7 +79,29 @@ export function normalizeUrl(url: string): string {
   return `${u.protocol}//${u.host}${path}`;
 }
 
-function route(r: RouteInput): RouteConfig {
+/** Bytes of an answer kept for `checks.json` (and read for the other checks); larger answers are not checked. */
+export const DEFAULT_CHECK_MAX_BYTES = 262_144;
+export const DEFAULT_AGREEMENT = Object.freeze({ numericTolerance: 0, maxDisagreement: 0.05, mirrorPercent: 0 });
+
+function checks(c: RouteInput['checks'], schema: object | undefined): RouteConfig['checks'] {
+  const json = c?.json;
+  return {
+    json: json === undefined || schema === undefined ? null : { schema, maxBytes: json.maxBytes ?? DEFAULT_CHECK_MAX_BYTES, holdForReplay: json.holdForReplay ?? false },
+    llm: c?.llm === undefined ? null : { format: c.llm.format },
+  };
+}
+
+function agreement(a: RouteInput['agreement']): RouteConfig['agreement'] {
+  if (a === undefined) return null;
+  return {
+    pointer: a.pointer,
+    numericTolerance: a.numericTolerance ?? DEFAULT_AGREEMENT.numericTolerance,
+    maxDisagreement: a.maxDisagreement ?? DEFAULT_AGREEMENT.maxDisagreement,
+    mirrorPercent: a.mirrorPercent ?? DEFAULT_AGREEMENT.mirrorPercent,
+  };
+}
+
+function route(r: RouteInput, schema?: object): RouteConfig {
   const rb = r.rollback ?? {};
   const hc = r.healthCheck;
   return {
@@ -140,6 +162,8 @@ function route(r: RouteInput): RouteConfig {
       warmup: rb.warmup ?? DEFAULT_ROLLBACK.warmup,
       windowMs: ms(rb.window, DEFAULT_ROLLBACK.windowMs),
     },
+    checks: checks(r.checks, schema),
+    agreement: agreement(r.agreement),
     hooks: {
       beforeTraffic: (r.hooks?.beforeTraffic ?? []).map(hookAction),
       afterRollback: (r.hooks?.afterRollback ?? []).map(hookAction),
@@ -169,7 +193,7 @@ function store(s: ConfigInput['store']): StoreConfig {
  * Fills every omitted key with its default and converts durations to milliseconds. The input
  * must already have passed validation (`parseConfig` does both).
  */
-export function applyDefaults(input: ConfigInput): GatewayConfig {
+export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, object> = new Map()): GatewayConfig {
   return {
     listen: {
       host: input.listen?.host ?? DEFAULT_LISTEN.host,
@@ -185,6 +209,6 @@ export function applyDefaults(input: ConfigInput): GatewayConfig {
     // A webhook URL names the endpoint itself, so it is kept exactly as written.
     notify: (input.notify ?? []).map((n) => ({ kind: 'webhook', url: n.url })),
     log: { level: input.log?.level ?? DEFAULT_LOG_LEVEL },
-    routes: input.routes.map(route),
+    routes: input.routes.map((r, i) => route(r, schemas.get(i))),
   };
 }

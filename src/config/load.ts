@@ -7,6 +7,8 @@ import { formatDuration, parseDuration } from './duration.js';
 import { ConfigSchema, DURATION_MESSAGE, VALUE_CHECKS, type ConfigInput } from './schema.js';
 import type { GatewayConfig } from './types.js';
 import { crossChecks, isObj, type Problem, type Segment } from './rules.js';
+import { resolveChecks } from './checks.js';
+import { dirname } from 'node:path';
 
 /** A config that cannot be used; `problems` lists every reason, one `<key path>: <message>` each. */
 export class ConfigError extends RollgateError {
@@ -168,11 +170,13 @@ function formatPath(path: Segment[]): string {
  * Validates a parsed config document (as YAML or JSON gives it), fills defaults and normalises it.
  * @throws ConfigError listing every problem found, in document order.
  */
-export function parseConfig(raw: unknown, source?: string): GatewayConfig {
+export function parseConfig(raw: unknown, source?: string, baseDir = source === undefined ? process.cwd() : dirname(source)): GatewayConfig {
   const validate = validator();
   const found: Problem[] = validate(raw) ? [] : (validate.errors ?? []).flatMap((e) => fromAjv(e, raw) ?? []);
   found.push(...crossChecks(raw));
-  if (found.length === 0) return applyDefaults(raw as ConfigInput);
+  const checks = resolveChecks(raw, baseDir);
+  found.push(...checks.problems);
+  if (found.length === 0) return applyDefaults(raw as ConfigInput, checks.schemas);
   const ranked = found
     .map((p) => ({ line: `${formatPath(p.path)}: ${p.message}`, at: position(raw, p.path) }))
     .sort((a, b) => comparePositions(a.at, b.at));

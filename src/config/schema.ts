@@ -130,6 +130,24 @@ const RollbackSchema = Obj({
   window: Type.Optional(Duration(1000)),
 });
 
+// The schema itself is checked (and a file path read) in checks.ts, which can say why it is not one.
+const ChecksSchema = Obj({
+  json: Type.Optional(
+    Obj({
+      schema: Type.Unknown(),
+      maxBytes: Type.Optional(Int(1, 67_108_864)),
+      holdForReplay: Type.Optional(Flag()),
+    }),
+  ),
+  llm: Type.Optional(Obj({ format: OneOf(['openai']) })),
+});
+const AgreementSchema = Obj({
+  pointer: Type.String({ 'x-message': 'must be a JSON Pointer: empty, or starting with / (RFC 6901)' }),
+  numericTolerance: Type.Optional(Num('must be a number of at least 0', { minimum: 0 })),
+  maxDisagreement: Type.Optional(Num('must be a number above 0 and below 1', { exclusiveMinimum: 0, exclusiveMaximum: 1 })),
+  mirrorPercent: Type.Optional(Num('must be a number between 0 and 100', { minimum: 0, maximum: 100 })),
+});
+
 const RouteSchema = Obj({
   name: Str(
     'must be 1-63 letters, digits or _.- starting with a letter or digit',
@@ -180,6 +198,8 @@ const RouteSchema = Obj({
   ),
   rollback: Type.Optional(RollbackSchema),
   hooks: Type.Optional(HooksSchema),
+  checks: Type.Optional(ChecksSchema),
+  agreement: Type.Optional(AgreementSchema),
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

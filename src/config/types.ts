@@ -53,6 +53,25 @@ export interface RollbackRules {
   windowMs: number;
 }
 
+/** What is checked of every 2xx answer of a route, whichever version gave it (SPEC §9). */
+export interface ChecksConfig {
+  /** The answer must parse as JSON and pass the schema (inline, or read from a file at load). */
+  json: { schema: object; maxBytes: number; holdForReplay: boolean } | null;
+  /** OpenAI-compatible chat and completions answers, streamed or not. */
+  llm: { format: 'openai' } | null;
+}
+
+/** Comparing the candidate's answer with stable's to the same request (SPEC §9). */
+export interface AgreementConfig {
+  /** JSON Pointer of the compared value. */
+  pointer: string;
+  numericTolerance: number;
+  /** The disagreement rate above which the candidate is rolled back, in (0, 1). */
+  maxDisagreement: number;
+  /** Canary routes: the share (percent) of candidate requests also copied to stable, only to compare. */
+  mirrorPercent: number;
+}
+
 export interface RouteConfig {
   name: string;
   /** Normalised: starts with `/`; matched on whole path segments unless it ends in `/`. */
@@ -73,6 +92,8 @@ export interface RouteConfig {
   timeouts: { connectMs: number; responseMs: number };
   healthCheck: HealthCheckConfig | null;
   rollback: RollbackRules;
+  checks: ChecksConfig;
+  agreement: AgreementConfig | null;
   /** Data hooks by event, from the config file only. */
   hooks: Record<HookEvent, HookAction[]>;
 }

@@ -6,23 +6,46 @@ export const ALPHA_SHARES = { errorRelative: 0.45, errorAbsolute: 0.05, latency:
 /** Epoch tests restart this many times per window. */
 export const EPOCHS_PER_WINDOW = 5;
 
+/** A route with an agreement gives its test this share of alpha, and the other rules the rest in their proportions. */
+export const AGREEMENT_SHARE = 0.1;
+
+/** What a judge judges besides failures and latency (SPEC §9): each adds tests to share alpha with. */
+export interface JudgeSignals {
+  /** `checks.llm`: latency is time to first token, and time per output token gets a test per latency quantile, in the latency share. */
+  llm: boolean;
+  /** `agreement`: its test of the disagreement rate against `maxDisagreement`. */
+  agreement: { maxDisagreement: number } | null;
+}
+
+export const NO_SIGNALS: JudgeSignals = Object.freeze({ llm: false, agreement: null });
+
 /** Each rule's level, from the alpha a judge runs at (a route's, or the fleet's half of it). */
 export interface RuleAlphas {
   errorRelative: number;
   errorAbsolute: number;
-  /** Each quantile's test: the latency share is split evenly between the quantiles. */
+  /** Each quantile's test: the latency share is split evenly between the quantiles (and the tpot tests). */
   latency: number;
-  /** Shadow copies' paired test: one test in place of the per-quantile ones, so the whole latency share. */
+  /** Shadow copies' paired test: one test in place of the per-quantile ones, so the whole latency share (less tpot's). */
   paired: number;
+  /** Each quantile's test of time per output token; 0 without. */
+  tpot: number;
+  /** The agreement test; 0 without. */
+  agreement: number;
 }
 
 /** The levels of every rule at `alpha`; the route's own alpha unless given. */
-export function ruleAlphas(rules: RollbackRules, alpha = rules.alpha): RuleAlphas {
+export function ruleAlphas(rules: RollbackRules, alpha = rules.alpha, signals: JudgeSignals = NO_SIGNALS): RuleAlphas {
+  const rest = signals.agreement === null ? alpha : alpha * (1 - AGREEMENT_SHARE);
+  const quantiles = Math.max(1, rules.latency.quantiles.length);
+  const latencyTests = signals.llm ? 2 * quantiles : quantiles;
+  const latency = (rest * ALPHA_SHARES.latency) / latencyTests;
   return {
-    errorRelative: alpha * ALPHA_SHARES.errorRelative,
-    errorAbsolute: alpha * ALPHA_SHARES.errorAbsolute,
-    latency: (alpha * ALPHA_SHARES.latency) / Math.max(1, rules.latency.quantiles.length),
-    paired: alpha * ALPHA_SHARES.latency,
+    errorRelative: rest * ALPHA_SHARES.errorRelative,
+    errorAbsolute: rest * ALPHA_SHARES.errorAbsolute,
+    latency,
+    paired: signals.llm ? latency * quantiles : rest * ALPHA_SHARES.latency,
+    tpot: signals.llm ? latency : 0,
+    agreement: signals.agreement === null ? 0 : alpha * AGREEMENT_SHARE,
   };
 }
 

@@ -1,6 +1,18 @@
 import type { WindowSnapshot } from '../stats/window.js';
 
-export type TripReason = 'consecutive_failures' | 'error_rate' | 'latency';
+/** The failure kinds of the checks (SPEC §9): a trip whose failures are all of one is named after it. */
+export const CHECK_KINDS = ['invalid', 'truncated', 'empty', 'stream_error'] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+export type TripReason = 'consecutive_failures' | 'error_rate' | 'latency' | CheckKind | 'ttft' | 'tpot' | 'disagreement';
+
+/** What each check kind says of the candidate's answers, in a trip's sentence. */
+const CHECK_WORDS: Record<CheckKind, string> = {
+  invalid: 'failed the JSON check',
+  truncated: 'were truncated streams',
+  empty: 'were empty completions',
+  stream_error: 'carried an error inside a 200',
+};
 
 /** A version's window in the evidence, with its label. */
 export type VersionEvidence = WindowSnapshot & { version: string };
@@ -35,6 +47,8 @@ function counts(v: VersionEvidence): string {
 
 /** Builds the trip record and its sentence: pure, so the wording is testable on its own. */
 export function describeTrip(reason: TripReason, at: number, evidence: TripEvidence): Trip {
+  const answers = describeAnswerTrip(reason, at, evidence);
+  if (answers !== null) return answers;
   const { stable: s, candidate: c } = evidence;
   let message: string;
   if (reason === 'consecutive_failures') {
@@ -83,4 +97,43 @@ export function describeTrip(reason: TripReason, at: number, evidence: TripEvide
       `(alpha ${num(evidence.alpha)})`;
   }
   return { reason, at, message, evidence };
+}
+
+/** The sentences of the reasons SPEC §9 adds (what the answers were); null for the others. */
+function describeAnswerTrip(reason: TripReason, at: number, evidence: TripEvidence): Trip | null {
+  const kind = CHECK_KINDS.find((k) => k === reason);
+  if (kind !== undefined) {
+    // Named after the kind of every failure behind it; the sentence is the rule's, after what the answers were.
+    const rule = describeTrip(evidence.rule as TripReason, at, evidence);
+    const detail = typeof evidence.check === 'string' ? ` (${evidence.check})` : '';
+    const { failuresByKind } = evidence.candidate;
+    const message = `${String(failuresByKind[kind])} answers of candidate ${evidence.candidate.version} ${CHECK_WORDS[kind]}${detail}; by rule ${String(evidence.rule)}: ${rule.message}`;
+    return { reason, at, message, evidence };
+  }
+  const { stable: s, candidate: c } = evidence;
+  let message: string;
+  if (reason === 'disagreement') {
+    const examples = (evidence.examples as { stable: string; candidate: string }[]).map((e) => `stable ${e.stable} / candidate ${e.candidate}`).join('; ');
+    message =
+      `candidate ${c.version} disagrees with stable ${s.version} credibly more often than maxDisagreement ${pct(Number(evidence.maxDisagreement))}: ` +
+      `${String(evidence.disagreements)} of ${String(evidence.pairs)} compared pairs disagreed; ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})` +
+      (examples === '' ? '' : `; for example: ${examples}`);
+    return { reason, at, message, evidence };
+  }
+  if (reason === 'tpot') {
+    const q = String(evidence.q);
+    message =
+      `candidate ${c.version} streams its tokens credibly slower than stable ${s.version} at p${Number(q) * 100} of time per output token: ` +
+      `${String(evidence.candidateSlow)} candidate and ${String(evidence.stableSlow)} stable answers took longer than ${ms(evidence.thresholdMs)} per token ` +
+      `(stable's p${Number(q) * 100} ${ms(evidence.stableQuantileMs)}) at a ${pct(Number(evidence.share))} traffic share; ` +
+      `evidence ${evidence.statistic} nats passed the boundary ${evidence.boundary} (alpha ${num(evidence.alpha)})`;
+    return { reason, at, message, evidence };
+  }
+  if (reason === 'ttft') {
+    // The latency rules' sentences, of time to first token.
+    const rule = describeTrip('latency', at, evidence);
+    return { reason, at, message: `time to first token: ${rule.message}`, evidence };
+  }
+  return null;
 }

@@ -1,7 +1,9 @@
 import type { RollbackRules } from '../config/types.js';
-import type { FailureKind, Outcome, VersionRole } from '../proxy/outcome.js';
-import { SlidingWindow, type CountedFailure, type WindowSnapshot } from '../stats/window.js';
-import { ruleAlphas, type RuleAlphas } from './alpha.js';
+import type { Outcome, VersionRole } from '../proxy/outcome.js';
+import { countedFailure, judgedLatency } from './judged.js';
+import { SlidingWindow, type WindowSnapshot } from '../stats/window.js';
+import { NO_SIGNALS, ruleAlphas, type JudgeSignals, type RuleAlphas } from './alpha.js';
+import { AnswerSignals } from './answer-signals.js';
 import { describeTrip, type Trip, type TripReason } from './decide.js';
 import { DeferredTrip } from './deferred-trip.js';
 import { FleetTally, type FleetDelta } from './fleet-delta.js';
@@ -17,19 +19,7 @@ import { TrafficShare } from './traffic-share.js';
 export { ALPHA_SHARES, EPOCHS_PER_WINDOW } from './alpha.js';
 export { SHARED_CAUSE_MS } from './rules/consecutive-failures.js';
 
-/** The latency a judge looks at: time to first byte for streams, else the whole answer. */
-export function judgedLatency(o: Outcome): number {
-  return o.streaming && !Number.isNaN(o.ttfbMs) ? o.ttfbMs : o.latencyMs;
-}
-
-function countedFailure(kind: FailureKind): CountedFailure | null {
-  return kind === 'none' || kind === 'aborted' ? null : kind;
-}
-
-/** Records a finished request in a window with no judge (stable's, while a route has no candidate). */
-export function recordOutcome(w: SlidingWindow, o: Outcome, now: number): void {
-  if (o.failure !== 'aborted') w.record(now, judgedLatency(o), countedFailure(o.failure));
-}
+export { judgedLatency, recordOutcome } from './judged.js';
 
 /**
  * The evidence of one deployment (one candidate against the stable): both versions' sliding
@@ -63,18 +53,21 @@ export class RouteJudge {
   #candidateSeen = 0;
   #pairedMode = false;
   #tripped: Trip | null = null;
+  /** What is judged of the answers themselves (checks, tpot, agreement); null on a route without. */
+  readonly signals: AnswerSignals | null;
 
   /**
    * `stableWindow`: stable's window so far, when the route kept one before this deployment
    * (the latency thresholds and blue-green's baseline then start from stable's history).
    */
-  constructor(rules: RollbackRules, stableLabel: string, candidateLabel: string, now: number, stableWindow?: SlidingWindow) {
+  constructor(rules: RollbackRules, stableLabel: string, candidateLabel: string, now: number, stableWindow?: SlidingWindow, signals: JudgeSignals = NO_SIGNALS) {
     this.rules = rules;
     this.stableLabel = stableLabel;
     this.candidateLabel = candidateLabel;
     this.stable = stableWindow ?? new SlidingWindow(rules.windowMs, now);
     this.candidate = new SlidingWindow(rules.windowMs, now);
-    this.#alphas = ruleAlphas(rules);
+    this.#alphas = ruleAlphas(rules, rules.alpha, signals);
+    this.signals = signals === NO_SIGNALS || (!signals.llm && signals.agreement === null) ? null : new AnswerSignals(rules, this.#alphas, signals, now);
     this.#tally = new FleetTally(rules.latency.quantiles);
     this.#share = new TrafficShare(this.candidate, this.stable);
     this.#latch = new ConsecutiveFailures(rules.consecutiveFailures);
@@ -83,6 +76,7 @@ export class RouteJudge {
     this.#latency = new Latency(rules, this.#alphas.latency, now, this.stable, this.#tally.counts);
     this.#paired = new PairedLatency(rules, this.#alphas.paired);
     this.#order = [this.#latch, this.#errorRelative, this.#errorAbsolute, this.#paired, this.#latency];
+    for (const rule of [this.signals?.tpot, this.signals?.agreement]) if (rule) this.#order.push(rule);
   }
 
   get tripped(): Trip | null {
@@ -141,7 +135,27 @@ export class RouteJudge {
     e.pairedMs = o.pairedMs ?? Number.NaN;
     // This candidate request itself is not behind the warmup yet.
     e.pastWarmup = o.role === 'candidate' ? this.#candidateSeen > this.rules.warmup : this.#candidateSeen >= this.rules.warmup;
-    return this.#feed(e);
+    const signals = this.signals;
+    if (signals === null) return this.#feed(e);
+    if (failure !== null && o.role === 'candidate') signals.candidateFailure(o);
+    return this.#feed(e) ?? this.#observeTpot(signals, o, e);
+  }
+
+  /** Time per output token of an answer that has it: its windows, then its tests (after `e`'s, on the same event). */
+  #observeTpot(signals: AnswerSignals, o: Outcome, e: JudgeEvent): Trip | null {
+    const tpot = o.check?.tpotMs ?? Number.NaN;
+    if (signals.tpot === null || Number.isNaN(tpot)) return null;
+    (o.role === 'candidate' ? signals.tpotCandidate : signals.tpotStable)?.record(e.now, tpot, null);
+    [e.latencyMs, e.counted, e.failed] = [tpot, 0, false];
+    return signals.tpot.observe(e) ? this.#check(e.now) : null;
+  }
+
+  /** One pair of answers compared for the agreement (shadow copies, or canary copies to stable). */
+  observeAgreement(agree: boolean, example: { stable: string; candidate: string } | null, now: number): Trip | null {
+    const a = this.signals?.agreement;
+    if (a === undefined || a === null || this.#tripped !== null) return null;
+    this.#tick(now);
+    return a.add(agree, example) ? this.#check(now) : null;
   }
 
   /**
@@ -250,6 +264,7 @@ export class RouteJudge {
     this.#paired.tick(now);
     this.#baselineError?.tick(now);
     this.#baselineLatency?.tick(now);
+    this.signals?.tick(now);
   }
 
   /** The rules in SPEC order; the first that crosses is the reason. */
@@ -263,7 +278,9 @@ export class RouteJudge {
     return null;
   }
 
-  #trip(reason: TripReason, now: number, c: RuleCrossing): Trip {
+  #trip(ruleReason: TripReason, now: number, c: RuleCrossing): Trip {
+    const named = this.signals?.rename(ruleReason) ?? null;
+    const reason = named?.reason ?? ruleReason;
     const build = (): Trip => {
       const snap = this.snapshot(now);
       return describeTrip(reason, now, {
@@ -271,6 +288,7 @@ export class RouteJudge {
         candidate: { version: this.candidateLabel, ...snap.candidate },
         statistic: round3(c.statistic),
         boundary: round3(c.boundary),
+        ...named?.detail,
         ...c.detail,
       });
     };

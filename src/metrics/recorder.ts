@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome } from '../proxy/outcome.js';
 import { HookMetrics } from './hook-metrics.js';
+import { AnswerMetrics } from './answer-metrics.js';
 import type { Cause, RouteEvent } from '../rollout/types.js';
 
 /** What the recorder reads at scrape time: each route's weight and windows. */
@@ -14,6 +15,9 @@ export interface MetricsSource {
     hooks?: boolean;
     /** Shadow copies sent and dropped (by reason) since start. */
     shadow: { sent: number; dropped: Record<'concurrency' | 'body', number> };
+    /** The checks the route runs on its answers, and whether it compares them (SPEC §9). */
+    checks?: ('json' | 'llm')[];
+    agreement?: boolean;
   }[];
 }
 
@@ -21,7 +25,7 @@ type OutcomeLabel = 'ok' | 'client_error' | 'error' | 'timeout';
 const OUTCOMES: readonly OutcomeLabel[] = ['ok', 'client_error', 'error', 'timeout'];
 
 /** SPEC §5 reasons: each route's rollback counter has all of them from the start. */
-export const ROLLBACK_REASONS = ['consecutive_failures', 'error_rate', 'latency', 'health_check', 'manual', 'peer', 'hook_failed'] as const satisfies readonly Cause[];
+export const ROLLBACK_REASONS = ['consecutive_failures', 'error_rate', 'latency', 'invalid', 'truncated', 'empty', 'stream_error', 'ttft', 'tpot', 'disagreement', 'health_check', 'manual', 'peer', 'hook_failed'] as const satisfies readonly Cause[];
 
 /** Cumulative counts of one (route, version) since start, as the live status feed reads them. */
 export interface VersionTally {
@@ -57,6 +61,8 @@ export class MetricsRecorder {
   readonly registry = new Registry();
   /** The data hooks' runs and durations (SPEC §9). */
   readonly hooks: HookMetrics;
+  /** What the checks found of the answers, and the agreement (SPEC §9). */
+  readonly answers: AnswerMetrics;
   readonly #requests: Counter<'route' | 'version' | 'outcome'>;
   readonly #duration: Histogram<'route' | 'version'>;
   readonly #rollbacks: Counter<'route' | 'reason'>;
@@ -72,6 +78,11 @@ export class MetricsRecorder {
     const routes = (): ReturnType<MetricsSource['routes']> => this.#source.routes();
     const registers = [this.registry];
     this.hooks = new HookMetrics(this.registry, () => routes().filter((r) => r.hooks === true).map((r) => r.name));
+    this.answers = new AnswerMetrics(this.registry, () =>
+      routes()
+        .filter((r) => (r.checks?.length ?? 0) > 0 || r.agreement === true)
+        .map((r) => ({ name: r.name, versions: r.windows.map((w) => w.version), checks: r.checks ?? [], agreement: r.agreement === true })),
+    );
     // Series whose labels are known ahead are exported at 0 before their first increment: a
     // series born at 1 shows no change to Prometheus' increase() or changes(), so the first
     // rollback of a route (or a new version's first requests) would be missed.
@@ -172,6 +183,13 @@ export class MetricsRecorder {
     const label: OutcomeLabel = o.failure === 'timeout' ? 'timeout' : o.failure !== 'none' ? 'error' : o.status >= 400 ? 'client_error' : 'ok';
     c[label].inc();
     c.duration.observe(o.latencyMs / 1000);
+    const check = o.check;
+    if (check !== undefined && check !== null) this.answers.observe(o.route, o.version, check);
+  };
+
+  /** One compared pair of a route's agreement. */
+  readonly agreement = (route: string, agree: boolean): void => {
+    this.answers.agreement(route, agree);
   };
 
   /**
@@ -194,6 +212,7 @@ export class MetricsRecorder {
     if (byVersion === undefined || !byVersion.delete(version)) return;
     for (const outcome of OUTCOMES) this.#requests.remove({ route, version, outcome });
     this.#duration.remove({ route, version });
+    this.answers.forget(route, version);
   };
 
   /** Every (route, version)'s cumulative counts, read from the registry (not on the hot path). */

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteChecks } from '../checks/route-checks.js';
 import type { InFlight } from './inflight.js';
 
 /**
@@ -53,6 +54,8 @@ export interface DrainState {
 export interface ExchangeRoute {
   readonly name: string;
   readonly dataHeader: string;
+  /** The route's checks, compiled; null when it has none. */
+  readonly checks: RouteChecks | null;
   readonly inflight: { readonly stable: InFlight; readonly candidate: InFlight };
 }
 

@@ -1,10 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders, isStreamingAnswer, repinned } from './headers.js';
-import type { FailureKind, Outcome, OutcomeSink, VersionRole } from './outcome.js';
+import type { OutcomeSink } from './outcome.js';
+import { ExchangeRecord } from './exchange-record.js';
 import { mapUpstreamError, writeUpstreamError, type MappedError } from './upstream-errors.js';
-import type { InFlight, InFlightItem } from './inflight.js';
+import type { InFlight } from './inflight.js';
 import type { Upstream } from './upstream.js';
+import { ResponseCheck } from '../checks/response-check.js';
+import type { RouteChecks } from '../checks/route-checks.js';
+import { HeldAnswer } from './held-answer.js';
 import { kExchange, onRequestData, onRequestEnd, onResponseClose, type DrainState, type ExchangeRoute, type SentRequest, type WithExchange, type WithRequestExchange } from './exchange-parts.js';
 
 export { SMALL_BODY_BYTES, type DrainState, type ExchangeRoute } from './exchange-parts.js';
@@ -24,30 +28,8 @@ export interface ExchangeContext {
  * client's response, and the outcome record handed to the sink when it ends. One object per
  * request carries all of it, so the hot path allocates little besides what Node and undici do.
  */
-export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandler {
-  readonly route: string;
-  role: VersionRole;
-  version: string;
-  startedAt: number;
-  /** True on a candidate failure the client never saw: it was replayed on stable. */
-  replayed = false;
-  slowMask = 0;
-  prev: InFlightItem | null = null;
-  next: InFlightItem | null = null;
-  status = 0;
-  failure: FailureKind = 'none';
-  latencyMs = 0;
-  ttfbMs = Number.NaN;
-  streaming = false;
-  /** Shadow: the copy of this request, told how stable did when this exchange ends. */
-  copy: { primaryEnded(latencyMs: number): void } | null = null;
-  /** Shadow: whether the copy is sent just before the client's request rather than just after. */
-  copyFirst = false;
-  /** Shadow: sends a copy of the request to the candidate along with the client's. */
-  mirrorTo: ((method: string, headers: string[], body: Buffer | null) => void) | null = null;
-
+export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandler {
   readonly #res: WithExchange;
-  readonly requestId: string;
   readonly #sink: OutcomeSink;
   readonly #onUpstreamError: UpstreamErrorReporter;
   #upstream: Upstream;
@@ -68,6 +50,9 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
   #pending: { method: string; path: string; headers: string[]; chunks: Buffer[] } | null = null;
   #clientGone = false;
   #done = false;
+  readonly #checks: RouteChecks | null;
+  /** The candidate's answer, held until its checks pass (holdForReplay). */
+  #held: HeldAnswer | null = null;
 
   constructor(
     context: ExchangeContext,
@@ -79,28 +64,21 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     requestId: string,
     startedAt: number,
   ) {
-    this.route = route.name;
+    super(route.name, toCandidate ? 'candidate' : 'stable', upstream.label, startedAt, requestId, route.checks === null ? null : new ResponseCheck(route.checks, startedAt));
     this.#dataHeader = route.dataHeader;
-    this.role = toCandidate ? 'candidate' : 'stable';
-    this.version = upstream.label;
-    this.startedAt = startedAt;
     this.#upstream = upstream;
     this.#res = res;
-    this.requestId = requestId;
     this.#sink = context.sink;
     this.#onUpstreamError = context.onUpstreamError;
     this.#drain = context.drain;
     this.#replay = replay;
     this.#inflight = toCandidate ? route.inflight.candidate : route.inflight.stable;
     this.#inflightStable = route.inflight.stable;
+    this.#checks = route.checks;
     this.#inflight.add(this);
     upstream.acquire();
     this.#res[kExchange] = this;
     res.on('close', onResponseClose);
-  }
-
-  get answered(): boolean {
-    return !Number.isNaN(this.ttfbMs);
   }
 
   get upstreamUrl(): string {
@@ -177,6 +155,18 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       this.#swallowing = true;
       return true;
     }
+    const check = this.check;
+    if (check !== null) {
+      check.begin(statusCode, rawHeaders);
+      if (this.#replay !== null && this.#checks?.json?.holdForReplay === true && check.kept !== null) {
+        this.#held = new HeldAnswer(statusCode, statusText, rawHeaders, this.#checks.maxBytes);
+        return true;
+      }
+    }
+    return this.#writeHead(statusCode, statusText, rawHeaders);
+  }
+
+  #writeHead(statusCode: number, statusText: string, rawHeaders: Buffer[]): boolean {
     this.streaming = isStreamingAnswer(rawHeaders);
     const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.requestId, this.#drain.draining);
     try {
@@ -191,9 +181,27 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     return true;
   }
 
+  /** Lets a held answer go to the client; false when the client's socket wants a pause. */
+  #release(held: HeldAnswer): boolean {
+    this.#held = null;
+    if (!this.#writeHead(held.status, held.statusText, held.rawHeaders)) return false;
+    let ok = true;
+    for (const chunk of held.chunks) ok = this.#res.write(chunk);
+    return ok;
+  }
+
   onData(chunk: Buffer): boolean {
     if (this.#swallowing) return true;
-    const ok = this.#res.write(chunk);
+    const check = this.check;
+    let ok: boolean;
+    if (check !== null) {
+      check.data(chunk, performance.now());
+      const held = this.#held;
+      if (held !== null) {
+        if (held.add(chunk)) return true;
+        ok = this.#release(held);
+      } else ok = this.#res.write(chunk);
+    } else ok = this.#res.write(chunk);
     if (!ok && this.#resume !== null) this.#res.once('drain', this.#resume);
     return ok;
   }
@@ -205,8 +213,20 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
       this.#replayOnStable();
       return;
     }
+    const failed = this.check === null ? null : this.check.end(performance.now());
+    const held = this.#held;
+    if (held !== null) {
+      if (failed !== null) {
+        // The client never saw it: stable answers instead.
+        this.#held = null;
+        this.failure = failed;
+        this.#replayOnStable();
+        return;
+      }
+      this.#release(held);
+    }
     this.#res.end();
-    this.failure = this.status >= 500 ? 'status' : 'none';
+    this.failure = this.status >= 500 ? 'status' : (failed ?? 'none');
     this.#finish();
   }
 
@@ -255,18 +275,11 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     stable.acquire();
     this.#inflight = this.#inflightStable;
     this.#inflight.add(this);
-    this.slowMask = 0;
-    this.role = 'stable';
-    this.version = stable.label;
-    this.startedAt = now;
-    this.status = 0;
-    this.failure = 'none';
-    this.ttfbMs = Number.NaN;
-    this.streaming = false;
-    this.replayed = false;
+    this.restartOnStable(stable.label, now, this.#checks === null ? null : new ResponseCheck(this.#checks, now));
     this.#upstream = stable;
     this.#replay = null;
     this.#swallowing = false;
+    this.#held = null;
     this.#abort = null;
     this.#resume = null;
     this.start(sent.method, sent.path, headers, sent.body);
@@ -280,6 +293,6 @@ export class Exchange implements Outcome, InFlightItem, Dispatcher.DispatchHandl
     this.#res[kExchange] = undefined;
     this.#sink(this);
     this.#upstream.release();
-    if (this.copy !== null) this.copy.primaryEnded(this.failure !== 'none' ? Number.NaN : this.streaming && this.answered ? this.ttfbMs : this.latencyMs);
+    if (this.copy !== null) this.copy.primaryEnded(this.failure !== 'none' ? Number.NaN : this.judgedMs(), this.check?.doc);
   }
 }

@@ -1,16 +1,19 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
-import { errorBody } from '../errors.js';
 import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
 import { Exchange, SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type UpstreamErrorReporter } from './exchange.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
 import { InFlight } from './inflight.js';
 import { Mirror } from './mirror.js';
+import { routeChecks, type RouteChecks } from '../checks/route-checks.js';
+import type { AgreementSink } from './agreement.js';
+import { weightToBasisPoints } from '../traffic/sticky.js';
 import { RequestIds } from './request-id.js';
 import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
+import { notFound, originForm } from './not-found.js';
 
 /** The small part of a pino logger the data plane uses. */
 export interface GatewayLogger {
@@ -31,6 +34,8 @@ export interface GatewayOptions {
    * route to that label any more. What is kept per version (metric series) can be dropped.
    */
   onVersionGone?: (route: string, version: string) => void;
+  /** Every pair of answers compared for a route's agreement (SPEC §9). */
+  onAgreement?: AgreementSink;
 }
 
 /** One route at run time: its config, the picker and the upstreams it currently routes to. */
@@ -47,9 +52,15 @@ export class RouteRuntime {
   readonly inflight = { stable: new InFlight(), candidate: new InFlight() };
   /** Shadow copies to the candidate, with their limits and counts. */
   readonly mirror: Mirror;
+  /** The checks of every answer and the agreement, compiled; null when the route has neither. */
+  readonly checks: RouteChecks | null;
+  /** Canary routes with an agreement: the share (basis points) of candidate requests also copied to stable. */
+  readonly compareBp: number;
 
-  constructor(config: RouteConfig, rng: Rng, sink: OutcomeSink = () => {}) {
+  constructor(config: RouteConfig, rng: Rng, sink: OutcomeSink = () => {}, onAgreement?: AgreementSink) {
     this.config = config;
+    this.checks = routeChecks(config);
+    this.compareBp = weightToBasisPoints(config.agreement?.mirrorPercent ?? 0);
     this.bufferLimit = Math.max(SMALL_BODY_BYTES, config.maxReplayBodyBytes);
     this.dataHeader = config.dataHeader;
     this.name = config.name;
@@ -62,7 +73,7 @@ export class RouteRuntime {
       trafficState(stable, stable.label, candidate, candidate?.label ?? null, c?.weight ?? 0),
       rng,
     );
-    this.mirror = new Mirror(config.name, config.shadow, sink, this.inflight.candidate, config.dataHeader);
+    this.mirror = new Mirror(config.name, config.shadow, sink, this.inflight.candidate, config.dataHeader, this.checks, onAgreement);
   }
 
   get traffic(): TrafficState<Upstream> {
@@ -112,7 +123,7 @@ export class Gateway {
     this.config = config;
     const rng = options.rng ?? Math.random;
     this.#sink = options.onOutcome ?? (() => {});
-    const routes = config.routes.map((r) => new RouteRuntime(r, rng, this.#sink));
+    const routes = config.routes.map((r) => new RouteRuntime(r, rng, this.#sink, options.onAgreement));
     this.routes = new Map(routes.map((r) => [r.name, r]));
     this.#table = new RouteTable(routes);
     this.#log = options.logger ?? SILENT;
@@ -218,15 +229,16 @@ export class Gateway {
     const replay = toCandidate && route.config.retryOnStable ? state.stable : null;
 
     const ex = new Exchange(this.#context, route, toCandidate, upstream, replay, res, requestId, startedAt);
-    // Shadow: a copy for the candidate, sent along with the client's request to stable.
+    // Shadow: a copy for the candidate, sent along with the client's request to stable; a canary
+    // route with an agreement sends a share of candidate requests to stable too, only to compare.
     let copyBody = false;
-    if (state.mirrorBp !== 0 && !toCandidate && route.picker.pickMirror()) {
+    const copyTo = toCandidate ? (route.compareBp !== 0 && route.picker.chance(route.compareBp) ? state.stable : null) : state.mirrorBp !== 0 && route.picker.pickMirror() ? (state.candidate as Upstream) : null;
+    if (copyTo !== null) {
       const m = route.mirror;
       if (headers['transfer-encoding'] !== undefined || !m.canCopyBody(headers['content-length'])) m.drop('body');
       else {
-        const candidate = state.candidate as Upstream;
-        const candidatePath = candidate.basePath + url;
-        ex.mirrorTo = (method, h, body) => m.send(candidate, method, candidatePath, h, body, ex);
+        const copyPath = copyTo.basePath + url;
+        ex.mirrorTo = (method, h, body) => m.send(copyTo, method, copyPath, h, body, ex, toCandidate);
         ex.copyFirst = route.picker.coin();
         copyBody = true;
       }
@@ -266,26 +278,3 @@ export class Gateway {
     );
   };
 }
-
-// Absolute-form targets (`GET http://host/path`) are allowed by RFC 9112 §3.2.2; route on the path.
-function originForm(target: string): string {
-  try {
-    const u = new URL(target);
-    return u.pathname + u.search;
-  } catch {
-    return '/';
-  }
-}
-
-function notFound(res: ServerResponse, url: string, closing: boolean): void {
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  const body = errorBody('ROLLGATE_NO_ROUTE', `no route matches path ${path.slice(0, 200)}`);
-  res.writeHead(404, [
-    'content-type', 'application/json; charset=utf-8',
-    'content-length', String(Buffer.byteLength(body)),
-    ...(closing ? ['connection', 'close'] : []),
-  ]);
-  res.end(body);
-}
-

@@ -4,6 +4,9 @@ import type { InFlight, InFlightItem } from './inflight.js';
 import type { FailureKind, Outcome, OutcomeSink } from './outcome.js';
 import { mapUpstreamError } from './upstream-errors.js';
 import type { Upstream } from './upstream.js';
+import { ResponseCheck } from '../checks/response-check.js';
+import type { RouteChecks } from '../checks/route-checks.js';
+import { compareAnswers, type AgreementSink } from './agreement.js';
 
 /** Header on every copy, so a model server can tell shadow traffic from live traffic. */
 export const SHADOW_HEADER = 'x-rollgate-shadow';
@@ -33,8 +36,13 @@ export class Mirror {
   /** Copies sent. */
   sent = 0;
 
-  constructor(route: string, limits: MirrorLimits, sink: OutcomeSink, inflight: InFlight, dataHeader: string) {
+  readonly checks: RouteChecks | null;
+  readonly onAgreement: AgreementSink;
+
+  constructor(route: string, limits: MirrorLimits, sink: OutcomeSink, inflight: InFlight, dataHeader: string, checks: RouteChecks | null = null, onAgreement: AgreementSink = () => {}) {
     this.#route = route;
+    this.checks = checks;
+    this.onAgreement = onAgreement;
     this.#dataHeader = dataHeader;
     this.limits = limits;
     this.#sink = sink;
@@ -55,17 +63,19 @@ export class Mirror {
   /**
    * Sends one copy to `upstream` (the candidate), unless the limit on copies in flight is
    * reached; `primary` is the client's exchange with stable, whose latency the copy is paired with.
+   * With `compareOnly` the copy goes to stable instead, for an agreement on a canary route: its
+   * answer is compared with the candidate's (the primary's) and judged no further.
    */
-  send(upstream: Upstream, method: string, path: string, headers: string[], body: Buffer | null, primary: { copy: { primaryEnded(latencyMs: number): void } | null }): void {
+  send(upstream: Upstream, method: string, path: string, headers: string[], body: Buffer | null, primary: { copy: MirrorExchange['primaryTarget'] | null }, compareOnly = false): void {
     if (this.inFlight >= this.limits.maxInFlight) {
       this.dropped.concurrency++;
       return;
     }
     this.inFlight++;
     this.sent++;
-    const copy = new MirrorExchange(this, this.#route, upstream, this.#sink, this.#inflight);
+    const copy = new MirrorExchange(this, this.#route, upstream, this.#sink, this.#inflight, compareOnly);
     primary.copy = copy;
-    // The copy reads the candidate's data, with the candidate's snapshot id.
+    // The copy reads its version's data, with that version's snapshot id.
     const h = repinned(headers, this.#dataHeader, upstream.snapshot);
     h.push(SHADOW_HEADER, '1');
     try {
@@ -87,7 +97,7 @@ export class Mirror {
  */
 export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.DispatchHandler {
   readonly route: string;
-  readonly role = 'candidate' as const;
+  readonly role: 'candidate' | 'stable';
   readonly version: string;
   readonly startedAt = performance.now();
   readonly streaming = false;
@@ -100,6 +110,11 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
   latencyMs = 0;
   ttfbMs = Number.NaN;
   pairedMs = Number.NaN;
+  readonly check: ResponseCheck | null;
+  /** The primary's answer (parsed), for the agreement. */
+  #primaryAnswer: unknown = undefined;
+  /** A copy to stable on a canary route: compared with the candidate's answer, never judged. */
+  readonly #compareOnly: boolean;
   readonly #mirror: Mirror;
   readonly #sink: OutcomeSink;
   readonly #inflight: InFlight;
@@ -107,36 +122,49 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
   #done = false;
   #primaryDone = false;
 
-  constructor(mirror: Mirror, route: string, upstream: Upstream, sink: OutcomeSink, inflight: InFlight) {
+  constructor(mirror: Mirror, route: string, upstream: Upstream, sink: OutcomeSink, inflight: InFlight, compareOnly: boolean) {
     this.#mirror = mirror;
     this.route = route;
+    this.role = compareOnly ? 'stable' : 'candidate';
+    this.#compareOnly = compareOnly;
     this.version = upstream.label;
     this.#upstream = upstream;
     this.#sink = sink;
     this.#inflight = inflight;
-    inflight.add(this);
+    this.check = mirror.checks === null ? null : new ResponseCheck(mirror.checks, this.startedAt);
+    // A compared copy is not judged, so it is not swept for latency either.
+    if (!compareOnly) inflight.add(this);
     upstream.acquire();
   }
 
   get answered(): boolean {
-    return !Number.isNaN(this.ttfbMs);
+    return !Number.isNaN(this.ttfbMs) && (this.check === null || this.check.firstToken);
+  }
+
+  /** What the primary exchange calls when it ends. */
+  get primaryTarget(): { primaryEnded(latencyMs: number, answer: unknown): void } {
+    return this;
   }
 
   onConnect(): void {}
 
-  onHeaders(statusCode: number): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     if (statusCode < 200) return true;
     this.ttfbMs = performance.now() - this.startedAt;
     this.status = statusCode;
     if (statusCode >= 500) this.failure = 'status';
+    else this.check?.begin(statusCode, rawHeaders);
     return true;
   }
 
-  onData(): boolean {
+  onData(chunk: Buffer): boolean {
+    this.check?.data(chunk, performance.now());
     return true;
   }
 
   onComplete(): void {
+    const failed = this.check === null || this.failure !== 'none' ? null : this.check.end(performance.now());
+    if (failed !== null) this.failure = failed;
     this.#finish();
   }
 
@@ -147,9 +175,10 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
     this.#finish();
   }
 
-  /** The client's exchange with stable has ended (`latencyMs` NaN when it failed). */
-  primaryEnded(latencyMs: number): void {
+  /** The client's exchange has ended (`latencyMs` NaN when it failed), with its answer when kept. */
+  primaryEnded(latencyMs: number, answer: unknown): void {
     this.pairedMs = latencyMs;
+    this.#primaryAnswer = answer;
     this.#primaryDone = true;
     if (this.#done) this.#report();
   }
@@ -158,7 +187,7 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
     if (this.#done) return;
     this.#done = true;
     this.latencyMs = performance.now() - this.startedAt;
-    this.#inflight.remove(this);
+    if (!this.#compareOnly) this.#inflight.remove(this);
     this.#mirror.ended();
     if (this.#primaryDone) this.#report();
   }
@@ -166,7 +195,16 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
   // The upstream is released only once the outcome is recorded, so a retired version's series
   // are not forgotten before its last copy is counted.
   #report(): void {
-    this.#sink(this);
+    const m = this.#mirror;
+    const a = m.checks?.agreement;
+    if (a != null && this.failure === 'none' && !Number.isNaN(this.pairedMs)) {
+      const mine = this.check?.doc;
+      // Shadow: this is the candidate's answer and the primary stable's; compare-only: the other way round.
+      const [stable, candidate] = this.#compareOnly ? [mine, this.#primaryAnswer] : [this.#primaryAnswer, mine];
+      const result = compareAnswers(a, stable, candidate);
+      if (result !== null) m.onAgreement(this.route, result);
+    }
+    if (!this.#compareOnly) this.#sink(this);
     this.#upstream.release();
   }
 }

@@ -1,3 +1,5 @@
+import type { CheckReport } from '../checks/report.js';
+
 /**
  * What the gateway learned from one finished request: the seam between the data plane and the
  * sliding windows. Handed synchronously to one sink per gateway; the object may be reused after
@@ -13,9 +15,11 @@ export type VersionRole = 'stable' | 'candidate';
  * - `timeout`: no connection within timeouts.connect or no answer within timeouts.response;
  * - `stream`: the answer broke after it had begun (mid-body reset or idle timeout);
  * - `protocol`: the upstream sent something that is not HTTP;
- * - `aborted`: the client went away first; never counted against a version.
+ * - `aborted`: the client went away first; never counted against a version;
+ * - `invalid`, `truncated`, `empty`, `stream_error`: a 2xx answer that failed the route's checks
+ *   (SPEC §9): not JSON or not the schema's; an LLM stream cut short; no content; an error inside.
  */
-export type FailureKind = 'none' | 'status' | 'connect' | 'reset' | 'timeout' | 'stream' | 'protocol' | 'aborted';
+export type FailureKind = 'none' | 'status' | 'connect' | 'reset' | 'timeout' | 'stream' | 'protocol' | 'aborted' | 'invalid' | 'truncated' | 'empty' | 'stream_error';
 
 export interface Outcome {
   readonly route: string;
@@ -44,6 +48,8 @@ export interface Outcome {
    * no good answer. The judge compares the two answers to one request with each other.
    */
   readonly pairedMs?: number;
+  /** What the route's checks found of the answer; null (or absent) on a route without checks. */
+  readonly check?: CheckReport | null;
 }
 
 export type OutcomeSink = (outcome: Outcome) => void;

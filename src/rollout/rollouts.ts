@@ -65,6 +65,11 @@ export class Rollouts<U> {
     this.#controllers.get(o.route)?.observe(o);
   };
 
+  /** The data plane's agreement sink: one compared pair of a route's answers. */
+  readonly observeAgreement = (route: string, r: { agree: boolean; stable: string | null; candidate: string | null }): void => {
+    this.#controllers.get(route)?.observeAgreement(r.agree, r.agree ? null : { stable: r.stable ?? '', candidate: r.candidate ?? '' });
+  };
+
   route(name: string): RouteController<U> | undefined {
     return this.#controllers.get(name);
   }

@@ -1,7 +1,6 @@
 import type { RouteConfig } from '../config/types.js';
 import type { Trip } from '../judge/decide.js';
-import type { RouteJudge } from '../judge/route-judge.js';
-import { recordOutcome } from '../judge/route-judge.js';
+import { recordOutcome, type RouteJudge } from '../judge/route-judge.js';
 import type { InFlight } from '../proxy/inflight.js';
 import type { Outcome, VersionRole } from '../proxy/outcome.js';
 import type { DataRef, Strategy } from '../shapes.js';
@@ -157,6 +156,13 @@ export class RouteController<U> {
     const trip = judge.observe(o, decidedAt);
     if (trip !== null) this.#trip(trip, decidedAt);
     else if (o.role === 'candidate') this.#plan.candidateServed();
+  }
+
+  /** One pair of answers compared for the route's agreement. */
+  observeAgreement(agree: boolean, example: { stable: string; candidate: string } | null): void {
+    const [now, judge] = [this.#core.now(), this.#core.judge];
+    const trip = judge?.observeAgreement(agree, example, now);
+    if (trip) this.#trip(trip, now);
   }
 
   /** Requests in flight past the latency thresholds count as slow now (a periodic sweep, see sweep.ts). */

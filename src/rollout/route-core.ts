@@ -101,7 +101,9 @@ export class RouteCore<U> {
 
   /** A judge for a deployment of `candidate` against the stable version and its window so far. */
   newJudge(candidate: string): RouteJudge {
-    return new RouteJudge(this.judgeRules, this.stable.version, candidate, this.deps.now(), this.stableWindow);
+    const { checks, agreement } = this.config;
+    const signals = { llm: checks.llm !== null, agreement: agreement === null ? null : { maxDisagreement: agreement.maxDisagreement } };
+    return new RouteJudge(this.judgeRules, this.stable.version, candidate, this.deps.now(), this.stableWindow, signals);
   }
 
   /** The data plane's handle for a version; refused without a data plane. */

@@ -1,7 +1,7 @@
 import { BINS, binOf, quantileOf } from './histogram.js';
 
 /** Failure kinds a window counts, in a fixed order (index into `failuresByKind`). */
-export const FAILURE_KINDS = ['status', 'connect', 'reset', 'timeout', 'stream', 'protocol'] as const;
+export const FAILURE_KINDS = ['status', 'connect', 'reset', 'timeout', 'stream', 'protocol', 'invalid', 'truncated', 'empty', 'stream_error'] as const;
 export type CountedFailure = (typeof FAILURE_KINDS)[number];
 
 const KIND_INDEX: Record<string, number> = Object.fromEntries(FAILURE_KINDS.map((k, i) => [k, i]));

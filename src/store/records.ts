@@ -31,7 +31,7 @@ const VersionStateSchema = Type.Object({ version: Label, revision: Revision, url
 const DeclaredSchema = Type.Object({ version: Label, url: HttpUrl });
 
 /** Every Cause (rollout/types.ts), as written in events and decisions. */
-const CauseSchema = OneOf(['manual', 'peer', 'config', 'schedule', 'consecutive_failures', 'error_rate', 'latency', 'health_check', 'hook_failed']);
+const CauseSchema = OneOf(['manual', 'peer', 'config', 'schedule', 'consecutive_failures', 'error_rate', 'latency', 'invalid', 'truncated', 'empty', 'stream_error', 'ttft', 'tpot', 'disagreement', 'health_check', 'hook_failed']);
 
 /**
  * A trip's evidence is shown and passed on, never computed with, and a peer's or a manual

@@ -88,6 +88,11 @@ export class Picker<U> {
     return bp >= BUCKETS || this.#rng() * BUCKETS < bp;
   }
 
+  /** True with probability `bp` / 10000, from the picker's random source. */
+  chance(bp: number): boolean {
+    return bp >= BUCKETS || this.#rng() * BUCKETS < bp;
+  }
+
   /** A fair coin from the picker's random source. */
   coin(): boolean {
     return this.#rng() < 0.5;

@@ -39,7 +39,10 @@ export function smallestOf(thresholds: readonly QuantileThreshold[], min: number
  * than stable under H0). Its slow events are also the fleet's evidence.
  */
 export class Latency implements Rule {
-  readonly reason = 'latency' as const;
+  /** `latency`; `ttft` on a route with `checks.llm` (what is judged is time to first token); `tpot` for time per output token. */
+  readonly reason: 'latency' | 'ttft' | 'tpot';
+  /** Whether shadow copies are judged here too (tpot: they have no paired test of their own). */
+  readonly #takesPaired: boolean;
   readonly #quantiles: QuantileTest[];
   readonly #stable: SlidingWindow;
   readonly #tolerance: number;
@@ -49,7 +52,9 @@ export class Latency implements Rule {
   #stableSinceRefresh = THRESHOLD_REFRESH;
 
   /** `stable`: the window the thresholds come from; `delta`: where the slow events are counted for the fleet. */
-  constructor(rules: RollbackRules, alpha: number, now: number, stable: SlidingWindow, delta: FleetDelta) {
+  constructor(rules: RollbackRules, alpha: number, now: number, stable: SlidingWindow, delta: FleetDelta, reason: Latency['reason'] = 'latency') {
+    this.reason = reason;
+    this.#takesPaired = reason === 'tpot';
     this.#stable = stable;
     this.#tolerance = rules.latency.tolerance;
     this.#minDeltaMs = rules.latency.minDeltaMs;
@@ -82,11 +87,11 @@ export class Latency implements Rule {
     if (e.kind !== 'answer') return false;
     if (e.role === 'stable') {
       if (++this.#stableSinceRefresh >= THRESHOLD_REFRESH) this.refresh(e.now);
-      if (e.pastWarmup && !e.paired) this.#feed(e);
+      if (e.pastWarmup && (!e.paired || this.#takesPaired)) this.#feed(e);
       return false;
     }
     // A shadow copy's latency is judged against its pair instead.
-    if (e.paired || !e.pastWarmup) return false;
+    if ((e.paired && !this.#takesPaired) || !e.pastWarmup) return false;
     if (Number.isNaN(this.#quantiles[0]?.threshold ?? 0)) this.refresh(e.now);
     return this.#feed(e);
   }
@@ -122,7 +127,7 @@ export class Latency implements Rule {
       if (c === null) continue;
       const t = c.test;
       const detail = {
-        test: 'latency',
+        test: this.reason === 'tpot' ? 'tpot' : 'latency',
         q: l.q,
         stableQuantileMs: round3(l.stableQuantile),
         thresholdMs: round3(l.threshold),

@@ -1,0 +1,25 @@
+import type { ServerResponse } from 'node:http';
+import { errorBody } from '../errors.js';
+
+// Absolute-form targets (`GET http://host/path`) are allowed by RFC 9112 §3.2.2; route on the path.
+export function originForm(target: string): string {
+  try {
+    const u = new URL(target);
+    return u.pathname + u.search;
+  } catch {
+    return '/';
+  }
+}
+
+export function notFound(res: ServerResponse, url: string, closing: boolean): void {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const body = errorBody('ROLLGATE_NO_ROUTE', `no route matches path ${path.slice(0, 200)}`);
+  res.writeHead(404, [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(Buffer.byteLength(body)),
+    ...(closing ? ['connection', 'close'] : []),
+  ]);
+  res.end(body);
+}
+
