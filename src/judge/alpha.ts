@@ -11,13 +11,15 @@ export const AGREEMENT_SHARE = 0.1;
 
 /** What a judge judges besides failures and latency (SPEC §9): each adds tests to share alpha with. */
 export interface JudgeSignals {
+  /** The route checks its answers (json or llm): failures of the check kinds are told apart. */
+  checks: boolean;
   /** `checks.llm`: latency is time to first token, and time per output token gets a test per latency quantile, in the latency share. */
   llm: boolean;
   /** `agreement`: its test of the disagreement rate against `maxDisagreement`. */
   agreement: { maxDisagreement: number } | null;
 }
 
-export const NO_SIGNALS: JudgeSignals = Object.freeze({ llm: false, agreement: null });
+export const NO_SIGNALS: JudgeSignals = Object.freeze({ checks: false, llm: false, agreement: null });
 
 /** Each rule's level, from the alpha a judge runs at (a route's, or the fleet's half of it). */
 export interface RuleAlphas {

@@ -67,7 +67,7 @@ export class RouteJudge {
     this.stable = stableWindow ?? new SlidingWindow(rules.windowMs, now);
     this.candidate = new SlidingWindow(rules.windowMs, now);
     this.#alphas = ruleAlphas(rules, rules.alpha, signals);
-    this.signals = signals === NO_SIGNALS || (!signals.llm && signals.agreement === null) ? null : new AnswerSignals(rules, this.#alphas, signals, now);
+    this.signals = !signals.checks && !signals.llm && signals.agreement === null ? null : new AnswerSignals(rules, this.#alphas, signals, now);
     this.#tally = new FleetTally(rules.latency.quantiles);
     this.#share = new TrafficShare(this.candidate, this.stable);
     this.#latch = new ConsecutiveFailures(rules.consecutiveFailures);
