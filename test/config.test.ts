@@ -102,6 +102,8 @@ t.test('omitted keys get their defaults', async (t) => {
       warmup: 50,
       windowMs: 300_000,
     },
+    checks: { json: null, llm: null },
+    agreement: null,
     hooks: { beforeTraffic: [], afterRollback: [], afterPromote: [] },
   });
   t.equal(c.routes[1]!.candidate, null);
@@ -265,4 +267,31 @@ t.test('every problem in one config is reported, once each, in document order', 
     }
   })();
   t.match(err?.message, /^invalid config x\.yaml:\n {2}listen\.port: /);
+});
+
+t.test('checks and agreement: defaults, and a schema read from a file beside the config', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rollgate-schema-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'answer.schema.json'), JSON.stringify({ type: 'object', required: ['predictions'] }));
+  const text = `routes:
+  - name: sentiment
+    match: { pathPrefix: /v1/models/sentiment }
+    stable: { version: v1, url: "http://127.0.0.1:9001" }
+    checks: { json: { schema: answer.schema.json }, llm: { format: openai } }
+    agreement: { pointer: /predictions/0/label }
+`;
+  writeFileSync(join(dir, 'rollgate.yaml'), text);
+  const r = loadConfigFile(join(dir, 'rollgate.yaml')).routes[0]!;
+  t.same(r.checks, { json: { schema: { type: 'object', required: ['predictions'] }, maxBytes: 262_144, holdForReplay: false }, llm: { format: 'openai' } });
+  t.same(r.agreement, { pointer: '/predictions/0/label', numericTolerance: 0, maxDisagreement: 0.05, mirrorPercent: 0 });
+  const bad = problemsOf(() => parseConfigText(text.replace('answer.schema.json', 'missing.json').replace('/predictions/0/label', 'a~2b'), join(dir, 'rollgate.yaml')));
+  t.same(bad, [
+    `routes[0].checks.json.schema: cannot read ${join(dir, 'missing.json')}: no such file`,
+    'routes[0].agreement.pointer: must be a JSON Pointer: empty, or starting with / (RFC 6901)',
+  ]);
+  t.same(
+    broken((c) => (c.routes[0].checks = { json: { schema: { type: 'object', properties: { a: { minimum: 'x' } } } } })),
+    ['routes[0].checks.json.schema: is not a valid JSON Schema: schema is invalid: data/properties/a/minimum must be number'],
+  );
+  t.same(broken((c) => (c.routes[0].agreement = { pointer: '/a~', maxDisagreement: 0.05 })), ['routes[0].agreement.pointer: must escape ~ as ~0 and / as ~1 (RFC 6901)']);
 });
