@@ -11,7 +11,15 @@ export const REGIMES = {
   latency2ms: { connections: 10, delayMs: 2 },
 } as const;
 export type Regime = keyof typeof REGIMES;
-export const TARGETS = ['direct', 'undici', 'fastify', 'rollgate', 'plugin'] as const;
+export const TARGETS = ['direct', 'undici', 'fastify', 'rollgate', 'plugin', 'rollgate-json', 'rollgate-sse', 'rollgate-llm'] as const;
+/** Targets whose requests go to the streamed chat completion path instead of REQUEST_PATH. */
+export const STREAM_PATH = '/v1/chat/completions';
+/** rollgate with checks (SPEC §9): the JSON Schema check on the ~240-byte answers; the LLM check on streams, beside rollgate without it on the same streams. */
+const CHECKED = {
+  'rollgate-json': `    checks: { json: { schema: { type: object, required: [outputs], properties: { outputs: { type: array, items: { type: object, required: [name, data] } } } } } }\n`,
+  'rollgate-sse': '',
+  'rollgate-llm': '    checks: { llm: { format: openai } }\n',
+} as const;
 export type Target = (typeof TARGETS)[number];
 
 export const REQUEST_PATH = '/v2/models/sentiment/infer';
@@ -44,11 +52,13 @@ export interface Server {
   child: ChildProcess;
   /** Share of probe answers served by the candidate (rollgate's `x-rollgate-version: v2`). */
   candidateShare?: number | null;
+  /** The request path, when not REQUEST_PATH. */
+  path?: string;
 }
 
 /** Starts the upstream and the selected proxies; every child goes into `children` as it starts. */
 export async function startServers({ procs, pinned }: Harness, regime: Regime, targets: Target[], tmp: string, children: ChildProcess[]): Promise<Map<Target, Server>> {
-  const [upPort, fastifyPort, rgPort, adminPort, undiciPort, pluginPort] = (await freePorts(6)) as [number, number, number, number, number, number];
+  const [upPort, fastifyPort, rgPort, adminPort, undiciPort, pluginPort, ...checkedPorts] = (await freePorts(12)) as number[] as [number, number, number, number, number, number, ...number[]];
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
   const servers = new Map<Target, Server>();
 
@@ -74,32 +84,35 @@ export async function startServers({ procs, pinned }: Harness, regime: Regime, t
     servers.set(p.target, { url: `http://127.0.0.1:${p.port}`, child });
   }
 
-  if (targets.includes('rollgate')) {
+  const rollgates: [Target, string, number, number][] = [['rollgate', '', rgPort, adminPort]];
+  (Object.keys(CHECKED) as (keyof typeof CHECKED)[]).forEach((t, i) => rollgates.push([t, CHECKED[t], checkedPorts[2 * i]!, checkedPorts[2 * i + 1]!]));
+  for (const [target, checks, port, admin] of rollgates) {
+    if (!targets.includes(target)) continue;
     if (!existsSync(ROLLGATE_MAIN)) {
       throw new Error(`rollgate CLI not built (${ROLLGATE_MAIN}); run npm run build, or pass --targets direct,fastify`);
     }
-    const config = path.join(tmp, `rollgate-${regime}.yaml`);
+    const config = path.join(tmp, `${target}-${regime}.yaml`);
     writeFileSync(
       config,
-      `listen: { host: 127.0.0.1, port: ${rgPort} }
-admin:  { host: 127.0.0.1, port: ${adminPort} }
+      `listen: { host: 127.0.0.1, port: ${port} }
+admin:  { host: 127.0.0.1, port: ${admin} }
 log: { level: warn }
 routes:
   - name: bench
     match: { pathPrefix: / }
     stable:    { version: v1, url: ${upstreamUrl} }
     candidate: { version: v2, url: ${upstreamUrl}, weight: 10 }
-`,
+${checks}`,
     );
-    const rg = procs.start('rollgate', ...pinned(0, node, [ROLLGATE_MAIN, 'serve', '--config', config]));
+    const rg = procs.start(target, ...pinned(0, node, [ROLLGATE_MAIN, 'serve', '--config', config]));
     children.push(rg);
-    await procs.waitForPort('rollgate', rgPort);
-    servers.set('rollgate', { url: `http://127.0.0.1:${rgPort}`, child: rg });
+    await procs.waitForPort(target, port);
+    servers.set(target, { url: `http://127.0.0.1:${port}`, child: rg, ...(target === 'rollgate-sse' || target === 'rollgate-llm' ? { path: STREAM_PATH } : {}) });
   }
 
   for (const [target, server] of servers) {
     const split = target === 'rollgate' || target === 'plugin';
-    const versions = await probe(target, server.url, split ? 200 : 1);
+    const versions = await probe(target, server.url + (server.path ?? REQUEST_PATH), split ? 200 : 1);
     if (split) {
       const labelled = versions.filter((v) => v !== null).length;
       server.candidateShare = labelled ? round3(versions.filter((v) => v === 'v2').length / labelled) : null;
@@ -115,14 +128,14 @@ routes:
 async function probe(target: Target, url: string, count: number): Promise<(string | null)[]> {
   const versions: (string | null)[] = [];
   for (let i = 0; i < count; i++) {
-    const res = await fetch(url + REQUEST_PATH, {
+    const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: REQUEST_BODY,
       signal: AbortSignal.timeout(5000),
     });
     const text = await res.text();
-    if (res.status !== 200 || !text.includes('"outputs"')) {
+    if (res.status !== 200 || !(text.includes('"outputs"') || text.endsWith('data: [DONE]\n\n'))) {
       throw new Error(`${target} probe: expected 200 with the upstream's answer, got ${res.status}: ${text.slice(0, 300)}`);
     }
     versions.push(res.headers.get('x-rollgate-version'));

@@ -24,7 +24,7 @@ import { REGIMES, REQUEST_BODY, REQUEST_PATH, TARGETS, startServers, type Harnes
  */
 
 const USAGE = `usage: overhead.js [--duration 5s] [--warmup 10s] [--rounds 3]
-  [--only throughput|latency2ms] [--targets direct,undici,fastify,rollgate,plugin] [--quick]`;
+  [--only throughput|latency2ms] [--targets direct,undici,fastify,rollgate,plugin,rollgate-json,rollgate-sse,rollgate-llm] [--quick]`;
 
 interface Options {
   durationS: number;
@@ -83,8 +83,8 @@ function pinned(cpu: 0 | 1, cmd: string, args: string[]): [string, string[]] {
 
 const harness: Harness = { procs, pinned };
 
-async function wrk(target: Target, url: string, connections: number, seconds: number, lua: string): Promise<WrkResult> {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', lua, url + REQUEST_PATH];
+async function wrk(target: Target, server: Server, connections: number, seconds: number, lua: string): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', lua, server.url + (server.path ?? REQUEST_PATH)];
   const r = await procs.run(...pinned(1, 'wrk', args));
   procs.assertAlive();
   if (r.code !== 0) throw new Error(`wrk failed against ${target} (exit ${r.code}): ${r.stderr || r.stdout}`);
@@ -108,7 +108,7 @@ interface RoundResult {
 
 async function measure(target: Target, server: Server, connections: number, seconds: number, lua: string): Promise<RoundResult> {
   const cpu0 = cpuMicros(server.child.pid);
-  const r = await wrk(target, server.url, connections, seconds, lua);
+  const r = await wrk(target, server, connections, seconds, lua);
   const cpu1 = cpuMicros(server.child.pid);
   return {
     rps: Math.round(r.rps),
@@ -128,7 +128,7 @@ async function runRegime(regime: Regime, opts: Options, tmp: string, lua: string
     const servers = await startServers(harness, regime, opts.targets, tmp, children);
     // Direct warms too: the upstream is a Node process whose JIT state would otherwise favour
     // whichever target happened to run first.
-    for (const t of opts.targets) await wrk(t, servers.get(t)!.url, connections, opts.warmupS, lua);
+    for (const t of opts.targets) await wrk(t, servers.get(t)!, connections, opts.warmupS, lua);
     const results: Results = new Map(opts.targets.map((t) => [t, []]));
     for (let round = 0; round < opts.rounds; round++) {
       // Rotate the order so no target always runs right after another's load.
@@ -185,6 +185,13 @@ function compare(results: Results) {
       plugin_vs_fastify_rps: ratio('plugin', 'fastify'),
       plugin_vs_rollgate_cpu_per_req: cpuRatio(results, 'plugin', 'rollgate'),
     },
+    // What the checks of SPEC §9 cost: CPU microseconds per request added, and as a share.
+    checks: {
+      json_added_cpu_us_per_req: cpuAdded(results, 'rollgate-json', 'rollgate'),
+      json_cpu_ratio: cpuRatio(results, 'rollgate-json', 'rollgate'),
+      llm_stream_added_cpu_us_per_req: cpuAdded(results, 'rollgate-llm', 'rollgate-sse'),
+      llm_stream_cpu_ratio: cpuRatio(results, 'rollgate-llm', 'rollgate-sse'),
+    },
     added_ms_over_direct: { undici: added('undici'), fastify: added('fastify'), rollgate: added('rollgate'), plugin: added('plugin') },
   };
 }
@@ -195,6 +202,14 @@ function cpuRatio(results: Results, a: Target, b: Target): number | null {
   const ys = results.get(b);
   if (!xs || !ys || xs.some((x, i) => x.cpu_us_per_req === null || ys[i]!.cpu_us_per_req === null)) return null;
   return round3(median(xs.map((x, i) => x.cpu_us_per_req! / ys[i]!.cpu_us_per_req!)));
+}
+
+/** CPU per request of `a` less that of `b`, paired within rounds. */
+function cpuAdded(results: Results, a: Target, b: Target): number | null {
+  const xs = results.get(a);
+  const ys = results.get(b);
+  if (!xs || !ys || xs.some((x, i) => x.cpu_us_per_req === null || ys[i]!.cpu_us_per_req === null)) return null;
+  return round3(median(xs.map((x, i) => x.cpu_us_per_req! - ys[i]!.cpu_us_per_req!)));
 }
 
 function emit(line: object): void {
@@ -223,12 +238,14 @@ async function main(): Promise<void> {
   const tpRatio = tp ? paired(tp, 'rollgate', 'fastify', (x, y) => x.rps / y.rps) : null;
   const p50 = lat ? paired(lat, 'rollgate', 'direct', (x, y) => x.p50_ms - y.p50_ms) : null;
   const p99 = lat ? paired(lat, 'rollgate', 'direct', (x, y) => x.p99_ms - y.p99_ms) : null;
+  const jsonCpu = tp ? cpuRatio(tp, 'rollgate-json', 'rollgate') : null;
   emit({
     bench: 'overhead',
     targets: {
       throughput_rps_vs_fastify_ge_0_95: tpRatio === null ? null : tpRatio >= 0.95,
       latency2ms_added_p50_le_0_5ms: p50 === null ? null : p50 <= 0.5,
       latency2ms_added_p99_le_1ms: p99 === null ? null : p99 <= 1,
+      json_check_cpu_added_le_15pct: jsonCpu === null ? null : jsonCpu <= 1.15,
     },
     pinning: pin,
     settings: {

@@ -34,7 +34,24 @@ const ANSWER = Buffer.from(
 );
 const HEADERS = { 'content-type': 'application/json', 'content-length': String(ANSWER.length) };
 
+// An OpenAI-compatible chat completion streamed as server-sent events: a role event, eight
+// content events, the finish and [DONE], all written at once (the bench measures CPU, not pacing).
+const event = (delta: object, finish: string | null): string =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+const STREAM = Buffer.from(
+  event({ role: 'assistant', content: '' }, null) +
+    ['The', ' delivery', ' was', ' late', ',', ' but', ' kind', '.'].map((c) => event({ content: c }, null)).join('') +
+    event({}, 'stop') +
+    'data: [DONE]\n\n',
+);
+const STREAM_HEADERS = { 'content-type': 'text/event-stream', 'content-length': String(STREAM.length) };
+
 function answer(res: http.ServerResponse): void {
+  if (res.req.url?.includes('/chat/completions') === true) {
+    res.writeHead(200, STREAM_HEADERS);
+    res.end(STREAM);
+    return;
+  }
   res.writeHead(200, HEADERS);
   res.end(ANSWER);
 }

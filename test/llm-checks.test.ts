@@ -99,8 +99,9 @@ t.test('a late first token behind an instant role chunk is rolled back for ttft;
   await drive(Math.max(sent, 300), 8, () => streamed(client(firstByteOnly)));
   const plainState = firstByteOnly.rollouts.route('chat')!.state();
   t.equal(plainState.phase, 'progressing', `first byte alone: no trip after ${Math.max(sent, 300)} streams (${plainState.lastDecision?.message ?? 'no decision'})`);
-  const ttfb = plainState.windows.candidate!.latencyMs['0.5']! / plainState.windows.stable!.latencyMs['0.5']!;
-  t.ok(ttfb < 1.25, `first byte: candidate p50 / stable p50 = ${ttfb.toFixed(2)}`);
+  // The role chunk comes at once from both: first byte differs by less than the judge's minDelta (5 ms).
+  const [c50, s50] = [plainState.windows.candidate!.latencyMs['0.5']!, plainState.windows.stable!.latencyMs['0.5']!];
+  t.ok(c50 < Math.max(s50 * 1.25, s50 + 5), `first byte p50: candidate ${c50.toFixed(2)} ms, stable ${s50.toFixed(2)} ms`);
   const metrics = await withChecks.metrics.registry.metrics();
   t.match(metrics, /rollgate_ttft_seconds_count\{route="chat",version="v2"\} [1-9]/);
   t.match(metrics, /rollgate_tpot_seconds_count\{route="chat",version="v1"\} [1-9]/);

@@ -39,6 +39,15 @@ function errorMessage(doc: unknown): string | null {
   return typeof m === 'string' ? m.slice(0, 200) : 'error object in the answer';
 }
 
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A whole (not streamed) answer, parsed. */
 export function judgeOpenAiAnswer(doc: unknown): { verdict: LlmVerdict; detail: string | null } {
   const err = errorMessage(doc);
@@ -91,10 +100,18 @@ export class OpenAiStream {
     }
   }
 
-  /** The body ended: the verdict. A last event without its blank line still counts. */
+  /**
+   * The body ended: the verdict. A last event without its blank line still counts; a last line
+   * without its line end counts only when it is whole (`[DONE]` or JSON): else it was cut.
+   */
   end(now: number): LlmVerdict {
-    if (this.#partial !== '') this.#line(this.#partial, now);
+    const last = this.#partial + this.#decoder.end();
     this.#partial = '';
+    if (last !== '') {
+      this.#dispatch(now);
+      const value = last.startsWith('data:') ? last.slice(last.charCodeAt(5) === 32 ? 6 : 5) : null;
+      if (value !== null && (value === '[DONE]' || isJson(value))) this.#line(last, now);
+    }
     this.#dispatch(now);
     if (this.error !== null) return 'stream_error';
     if (!this.done && !this.finished) return 'truncated';
