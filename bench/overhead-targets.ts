@@ -58,7 +58,7 @@ export interface Server {
 
 /** Starts the upstream and the selected proxies; every child goes into `children` as it starts. */
 export async function startServers({ procs, pinned }: Harness, regime: Regime, targets: Target[], tmp: string, children: ChildProcess[]): Promise<Map<Target, Server>> {
-  const [upPort, fastifyPort, rgPort, adminPort, undiciPort, pluginPort, ...checkedPorts] = (await freePorts(12)) as number[] as [number, number, number, number, number, number, ...number[]];
+  const [upPort, fastifyPort, rgPort, adminPort, undiciPort, pluginPort, ...checkedPorts] = (await freePorts(12)) as [number, number, number, number, number, number, ...number[]];
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
   const servers = new Map<Target, Server>();
 
