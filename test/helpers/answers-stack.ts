@@ -48,7 +48,7 @@ export interface AnswersStack {
  * - `sentiment`: canary at 50%, `checks.json` with SENTIMENT_SCHEMA (both versions fail it in
  *   one answer of INVALID_EVERY) and an agreement on `/predictions/0/label` with every candidate
  *   request also copied to stable (the candidate flips the label in one answer of 7);
- * - `chat`: canary at 50%, `checks.llm` (OpenAI streams);
+ * - `chat`: canary at 50%, `checks.llm` (OpenAI streams; the candidate's tokens come 8 ms apart, stable's 2 ms);
  * - `plain`: a candidate at 50% and no check.
  * The rollback rules are loose enough that the failures the test makes roll nothing back.
  */
@@ -57,11 +57,11 @@ export async function startAnswersStack(t: { teardown(fn: () => unknown): void }
     classifier('v1', 0),
     classifier('v2', 7),
     startLlm('v1'),
-    startLlm('v2', () => ({ ...DEFAULT_ANSWER, gapMs: 4 })),
+    startLlm('v2', () => ({ ...DEFAULT_ANSWER, gapMs: 8 })),
     startLabelled('v1'),
     startLabelled('v2'),
   ]);
-  const rollback = { consecutiveFailures: 1_000, errorRate: { maxAbsolute: 0.9 } };
+  const rollback = { consecutiveFailures: 1_000, errorRate: { maxAbsolute: 0.9 }, latency: { minDelta: '10s' } };
   const cfg = config([
     {
       name: 'sentiment',
