@@ -249,6 +249,7 @@ t.test('GET a route with checks of its answers: which checks, what the latency m
   t.same(Object.keys(fresh.routes[0]).slice(-1), ['answers'], 'answers comes last');
 
   await Promise.all([stack.predict(80), stack.chat(30), stack.plain(10)]);
+  await stack.settled();
   const sentiment = await get('/api/routes/sentiment');
   const a = sentiment.answers;
   t.ok(a.agreement.pairs > 0, `pairs compared: ${a.agreement.pairs}`);

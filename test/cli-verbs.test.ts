@@ -228,6 +228,7 @@ t.test('status shows what the checks of the answers found: check failures by kin
   const stack = await startAnswersStack(t, TOKEN);
   const env = { ROLLGATE_ADMIN_URL: stack.base, ROLLGATE_ADMIN_TOKEN: TOKEN };
   await Promise.all([stack.predict(80), stack.chat(30), stack.plain(10)]);
+  await stack.settled();
   const [table, json, sentiment, chat, plain] = await Promise.all([
     cli(['status'], env),
     cli(['status', '--json'], env),

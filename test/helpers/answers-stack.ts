@@ -41,6 +41,8 @@ export interface AnswersStack {
   chat(n: number): Promise<void>;
   /** GETs `n` requests from the plain route. */
   plain(n: number): Promise<void>;
+  /** Resolves once the routes' counts (windows, pairs compared) have not moved for 200 ms: copies to stable finish after the client's answer. */
+  settled(): Promise<void>;
 }
 
 /**
@@ -103,8 +105,25 @@ export async function startAnswersStack(t: { teardown(fn: () => unknown): void }
     }
   };
   const chatBody = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'Say hello' }], stream: true });
+  const counts = (): string =>
+    JSON.stringify(
+      ['sentiment', 'chat', 'plain'].map((name) => {
+        const st = gw.rollouts.route(name)!.state();
+        return [st.windows.stable?.count, st.windows.stable?.failures, st.windows.candidate?.count, st.windows.candidate?.failures, st.answers?.agreement];
+      }),
+    );
+  const settled = async (): Promise<void> => {
+    let last = counts();
+    for (let still = 0; still < 2; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = counts();
+      still = now === last ? still + 1 : 0;
+      last = now;
+    }
+  };
   return {
     gw,
+    settled,
     base: `http://127.0.0.1:${admin.address.port}`,
     predict: (n) => send(n, '/v1/models/sentiment:predict', 'POST', '{"instances":["good"]}'),
     chat: (n) => send(n, '/v1/chat/completions', 'POST', chatBody),
