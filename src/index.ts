@@ -28,7 +28,7 @@ export type {
   WebhookConfig,
 } from './config/types.js';
 export type { ConfigInput, RouteInput } from './config/schema.js';
-export type { Cause, Phase, Revision, RouteEvent, RouteState, Stage, Strategy, VersionState } from './rollout/types.js';
+export type { AnswersState, Cause, Phase, Revision, RouteEvent, RouteState, Stage, Strategy, VersionState } from './rollout/types.js';
 
 /**
  * Loads, validates and normalises a gateway config (defaults filled, durations in ms), as

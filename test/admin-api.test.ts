@@ -1,6 +1,7 @@
 import t from 'tap';
 import { request } from 'undici';
 import { startAdminStack } from './helpers/admin-stack.js';
+import { INVALID_EVERY, startAnswersStack } from './helpers/answers-stack.js';
 
 const TOKEN = 'test-admin-token';
 
@@ -49,6 +50,7 @@ t.test('GET a route: its state as SPEC §6 shapes it', async (t) => {
     lastDecision: null,
   });
   t.equal(json.windows.stable.count + json.windows.candidate.count, 50, 'the windows count the traffic');
+  t.equal(json.answers, null, 'no checks and no agreement: answers is null');
   const missing = await api('GET', '/api/routes/nope');
   t.equal(missing.status, 404);
   t.match(missing.json, { error: { code: 'ROLLGATE_UNKNOWN_ROUTE', message: 'no route named nope' } });
@@ -225,4 +227,42 @@ t.test('PUT candidate with a strategy: blue-green takes 100%, shadow copies only
   t.same([...(await served('/v1/chat/x', 20))], ['v1'], 'clients get stable only');
   const chat = await api('GET', '/api/routes/chat');
   t.equal(chat.json.windows.candidate.count, 20, 'while the candidate is judged on 20 copies');
+});
+
+t.test('GET a route with checks of its answers: which checks, what the latency measures, TPOT and the agreement counts', async (t) => {
+  const stack = await startAnswersStack(t, TOKEN);
+  const get = async (path: string) => {
+    const r = await request(`${stack.base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    t.equal(r.statusCode, 200, path);
+    return (await r.body.json()) as Record<string, any>;
+  };
+  const fresh = await get('/api/routes');
+  t.same(
+    fresh.routes.map((r: any) => [r.name, r.answers]),
+    [
+      ['sentiment', { checks: ['json'], latency: 'response', tpotMs: null, agreement: { pointer: '/predictions/0/label', maxDisagreement: 0.5, pairs: 0, disagreements: 0 } }],
+      ['chat', { checks: ['llm'], latency: 'ttft', tpotMs: { stable: { '0.5': null, '0.99': null }, candidate: { '0.5': null, '0.99': null } }, agreement: null }],
+      ['plain', null],
+    ],
+    'before any traffic: the checks from the config, nothing counted; a route without checks has none',
+  );
+  t.same(Object.keys(fresh.routes[0]).slice(-1), ['answers'], 'answers comes last');
+
+  await Promise.all([stack.predict(80), stack.chat(30), stack.plain(10)]);
+  await stack.settled();
+  const sentiment = await get('/api/routes/sentiment');
+  const a = sentiment.answers;
+  t.ok(a.agreement.pairs > 0, `pairs compared: ${a.agreement.pairs}`);
+  t.ok(a.agreement.disagreements > 0 && a.agreement.disagreements < a.agreement.pairs, `some disagreed: ${a.agreement.disagreements}`);
+  const invalid = sentiment.windows.stable.failuresByKind.invalid + sentiment.windows.candidate.failuresByKind.invalid;
+  t.ok(invalid >= Math.floor(80 / INVALID_EVERY) - 2, `the windows count the invalid answers by kind: ${invalid}`);
+  t.equal(sentiment.phase, 'progressing', 'the loose rules rolled nothing back');
+
+  const chat = await get('/api/routes/chat');
+  t.equal(chat.answers.latency, 'ttft');
+  for (const role of ['stable', 'candidate']) {
+    const p50 = chat.answers.tpotMs[role]['0.5'];
+    t.ok(typeof p50 === 'number' && p50 > 0 && p50 < 1_000, `${role}: a TPOT p50 in ms (${p50})`);
+  }
+  t.equal((await get('/api/routes/plain')).answers, null, 'plain: still null with traffic');
 });

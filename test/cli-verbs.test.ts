@@ -1,6 +1,7 @@
 import t from 'tap';
 import { runCli } from './helpers/cli.js';
 import { startAdminStack } from './helpers/admin-stack.js';
+import { startAnswersStack } from './helpers/answers-stack.js';
 import { freePort } from './helpers/servers.js';
 
 const TOKEN = 'cli-admin-token';
@@ -221,4 +222,63 @@ t.test('deploy --strategy: shadow and blue-green from the command line; a bad st
   const blueGreen = await run('deploy', 'sentiment', '--version', 'v3', '--url', third.url, '--strategy', 'blueGreen');
   t.equal(blueGreen.code, 0, blueGreen.stderr);
   t.match(blueGreen.stdout, /sentiment: candidate v3 \(r3\) deployed at 100%/);
+});
+
+t.test('status shows what the checks of the answers found: check failures by kind, TTFT, TPOT and the agreement', async (t) => {
+  const stack = await startAnswersStack(t, TOKEN);
+  const env = { ROLLGATE_ADMIN_URL: stack.base, ROLLGATE_ADMIN_TOKEN: TOKEN };
+  await Promise.all([stack.predict(80), stack.chat(30), stack.plain(10)]);
+  await stack.settled();
+  const [table, json, sentiment, chat, plain] = await Promise.all([
+    cli(['status'], env),
+    cli(['status', '--json'], env),
+    cli(['status', 'sentiment'], env),
+    cli(['status', 'chat'], env),
+    cli(['status', 'plain'], env),
+  ]);
+  for (const r of [table, json, sentiment, chat, plain]) t.equal(r.code, 0, r.stderr);
+
+  // --json prints the admin answer as it came.
+  const state = JSON.parse(json.stdout).routes as any[];
+  const [s, c] = state;
+  t.same(state.map((r) => r.answers?.checks ?? null), [['json'], ['llm'], null], '--json: the answers of each route as the admin API gave them');
+  const invalid = (role: 'stable' | 'candidate') => String(s.windows[role].failuresByKind.invalid);
+  t.ok(s.windows.candidate.failuresByKind.invalid > 0, 'the candidate failed the schema');
+
+  // The routes table: the TTFT of the LLM route is marked; a block per route with checks below.
+  t.match(table.stdout, /^chat\s+progressing\s+50%\s+v1 \(r1\)\s+v2 \(r2\)\s+\d+\s+\S+\s+[\d.]+ms ttft\s+\d+\s+\S+\s+[\d.]+ms ttft/m, 'the LLM route: p99 marked ttft');
+  t.notMatch(table.stdout.split('\n').filter((l) => /^(sentiment|plain)\s/.test(l)).join('\n'), /ttft/, 'the other routes: not');
+  const blocks = table.stdout.slice(table.stdout.indexOf('checks of answers'));
+  t.ok(table.stdout.includes('checks of answers'), 'a section for the checks of answers');
+  const g = s.answers.agreement;
+  const rate = `${((g.disagreements / g.pairs) * 100).toFixed(1)}%`;
+  t.match(blocks, `sentiment: checks json; agreement ${g.disagreements} of ${g.pairs} pairs disagreed (${rate}) vs max 50% at /predictions/0/label`);
+  t.match(blocks, /^ {2}ROLE\s+VERSION\s+INVALID\s+P50\s+P99$/m, 'sentiment: the invalid answers by version, and the response latency');
+  t.match(blocks, new RegExp(`^ {2}stable\\s+v1\\s+${invalid('stable')}\\s+[\\d.]+ms\\s+[\\d.]+ms$`, 'm'));
+  t.match(blocks, new RegExp(`^ {2}candidate\\s+v2\\s+${invalid('candidate')}\\s+[\\d.]+ms\\s+[\\d.]+ms$`, 'm'));
+  t.match(blocks, /chat: checks llm \(latency is time to first token\)\n/, 'chat: its check, and what its latency measures');
+  t.match(blocks, /^ {2}ROLE\s+VERSION\s+TRUNCATED\s+EMPTY\s+STREAM_ERROR\s+TTFT P50\s+TTFT P99\s+TPOT P50$/m, 'chat: the LLM failure kinds, TTFT and TPOT');
+  t.match(blocks, /^ {2}candidate\s+v2\s+0\s+0\s+0\s+[\d.]+ms\s+[\d.]+ms\s+[\d.]+ms$/m);
+  t.notMatch(blocks, /^plain/m, 'no block for the route without checks');
+  t.notMatch(blocks, /INVALID.*TRUNCATED|TRUNCATED.*INVALID/, 'each route shows the kinds of its own checks');
+
+  // One route in detail.
+  t.match(sentiment.stdout, /^checks:\s+json$/m);
+  t.match(sentiment.stdout, new RegExp(`^agreement:\\s+${g.disagreements} of ${g.pairs} pairs disagreed \\(${rate.replace('.', '\\.')}\\) vs max 50% at /predictions/0/label$`, 'm'));
+  t.match(sentiment.stdout, /^ROLE\s+VERSION\s+REVISION\s+REQUESTS\s+RATE\s+FAIL\s+INVALID\s+P50\s+P99$/m);
+  t.match(sentiment.stdout, new RegExp(`^candidate\\s+v2\\s+r2\\s+\\d+\\s+\\S+/s\\s+\\S+%\\s+${invalid('candidate')}\\s`, 'm'));
+  t.match(chat.stdout, /^checks:\s+llm \(latency is time to first token\)$/m);
+  t.notMatch(chat.stdout, /^agreement:/m, 'no agreement on chat');
+  t.match(chat.stdout, /^ROLE\s+VERSION\s+REVISION\s+REQUESTS\s+RATE\s+FAIL\s+TRUNCATED\s+EMPTY\s+STREAM_ERROR\s+TTFT P50\s+TTFT P99\s+TPOT P50$/m);
+  const tpot = (role: 'stable' | 'candidate') => {
+    const row = chat.stdout.split('\n').find((l) => l.startsWith(`${role} `));
+    return row?.trim().split(/\s+/).at(-1);
+  };
+  t.match(tpot('stable'), /^[\d.]+ms$/, `stable TPOT p50: ${tpot('stable')}`);
+  t.match(tpot('candidate'), /^[\d.]+ms$/, `candidate TPOT p50: ${tpot('candidate')}`);
+  t.ok(c.answers.tpotMs.candidate['0.5'] > c.answers.tpotMs.stable['0.5'], 'the slower candidate has the higher TPOT');
+
+  // A route without checks prints as before.
+  t.match(plain.stdout, /^ROLE\s+VERSION\s+REVISION\s+REQUESTS\s+RATE\s+FAIL\s+P50\s+P99$/m);
+  t.notMatch(plain.stdout, /checks|agreement|TTFT|TPOT|INVALID/);
 });

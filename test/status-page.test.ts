@@ -3,6 +3,7 @@ import { chromium, type Browser } from 'playwright-core';
 import t from 'tap';
 import { Pool, request } from 'undici';
 import { startAdmin } from '../src/admin/server.js';
+import { startAnswersStack } from './helpers/answers-stack.js';
 import { config, eventually, startGateway, startLabelled, startUpstream } from './helpers/servers.js';
 
 // The status page at the admin port's `/`, driven in a real headless Chromium.
@@ -226,4 +227,56 @@ t.test('the status page shows the data a route reads and a failed restore', asyn
   gw.rollouts.route('sentiment')!.rollback();
   await page.locator('section[data-route="sentiment"]', { hasText: /data restore failed after 2 attempts/ }).waitFor({ timeout: 10_000 });
   t.match(await route.textContent(), /data restore failed after 2 attempts \(command not found: \/no\/such\/restore\)/, 'a failed restore, with its attempts and error');
+});
+
+t.test('the status page shows the checks of the answers, check failures by kind, TTFT, TPOT and the agreement, only on routes with checks', async (t) => {
+  const stack = await startAnswersStack(t, TOKEN, 250);
+  const browser = await launch();
+  t.teardown(() => browser.close());
+  const page = await (await browser.newContext()).newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  await page.goto(`${stack.base}/`);
+  await page.fill('#token', TOKEN);
+  await page.click('#login button[type=submit]');
+  await page.locator('#conn', { hasText: /^live$/ }).waitFor();
+  await Promise.all([stack.predict(80), stack.chat(30), stack.plain(10)]);
+  await stack.settled();
+
+  const section = (name: string) => page.locator(`section.route[data-route="${name}"]`);
+  const heads = async (name: string) => section(name).locator('table.window th').allTextContents();
+  const cell = async (name: string, role: string, col: string) => {
+    const row = section(name).locator('table.window tr', { has: page.locator(`td.legend-${role}`) });
+    return row.locator(`td[data-col="${col}"]`).textContent();
+  };
+  // The page renders each stats event; wait for one sent after the traffic settled.
+  const state = (await (await request(`${stack.base}/api/routes/sentiment`, { headers: { authorization: `Bearer ${TOKEN}` } })).body.json()) as any;
+  const g = state.answers.agreement;
+  t.ok(g.pairs > 0 && g.disagreements > 0, `the gateway compared ${g.pairs} pairs, ${g.disagreements} disagreed`);
+  await section('sentiment').locator('.answers', { hasText: `agreement ${g.disagreements} of ${g.pairs} pairs disagreed` }).waitFor({ timeout: 10_000 });
+
+  const sentiment = await section('sentiment').locator('.answers').textContent();
+  t.match(sentiment, /^checks json · agreement \d+ of \d+ pairs disagreed \([\d.]+%\) vs max 50% at \/predictions\/0\/label$/, `sentiment: ${sentiment}`);
+  t.same(await heads('sentiment'), ['window (judge)', 'requests', 'failure rate', 'invalid', 'p50', 'p99'], 'sentiment: invalid answers per version; the latency is the response');
+  for (const role of ['stable', 'candidate']) {
+    t.equal(await cell('sentiment', role, 'invalid'), String(state.windows[role].failuresByKind.invalid), `sentiment ${role}: its invalid answers`);
+  }
+  t.ok(Number(await cell('sentiment', 'candidate', 'invalid')) > 0, 'the candidate has invalid answers');
+
+  const chat = await section('chat').locator('.answers').textContent();
+  t.equal(chat, 'checks llm (latency is time to first token)', 'chat: its check and what its latency measures; no agreement');
+  t.same(await heads('chat'), ['window (judge)', 'requests', 'failure rate', 'truncated', 'empty', 'stream_error', 'ttft p50', 'ttft p99', 'tpot p50'], 'chat: the LLM failure kinds, TTFT and TPOT');
+  for (const role of ['stable', 'candidate']) {
+    t.match(await cell('chat', role, 'tpot p50'), /^[\d.]+ ms$/, `chat ${role}: a TPOT p50`);
+    t.match(await cell('chat', role, 'ttft p50'), /^[\d.]+ ms$/, `chat ${role}: a TTFT p50`);
+    t.equal(await cell('chat', role, 'truncated'), '0');
+  }
+
+  t.ok(await section('plain').locator('.answers').isHidden(), 'plain: no line of checks');
+  t.same(await heads('plain'), ['window (judge)', 'requests', 'failure rate', 'p50', 'p99'], 'plain: the table as before');
+  t.notMatch(await section('plain').textContent(), /checks|agreement|ttft|tpot|invalid/, 'plain: none of the answer signals');
+  t.same(problems, [], 'no script error and no content security policy violation');
 });

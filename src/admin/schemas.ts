@@ -69,6 +69,15 @@ const WindowSchema = Type.Object({
   latencyMs: Type.Object({}, { additionalProperties: Nullable(Type.Number()) }),
 });
 
+const Quantiles = () => Type.Object({}, { additionalProperties: Nullable(Type.Number()) });
+/** What the checks of the answers found (SPEC §9); null on a route without checks or agreement. */
+const AnswersAnswer = Type.Object({
+  checks: Type.Array(Type.Union([Type.Literal('json'), Type.Literal('llm')])),
+  latency: Type.Union([Type.Literal('ttft'), Type.Literal('response')]),
+  tpotMs: Nullable(Type.Object({ stable: Quantiles(), candidate: Nullable(Quantiles()) })),
+  agreement: Nullable(Type.Object({ pointer: Type.String(), maxDisagreement: Type.Number(), pairs: Type.Integer(), disagreements: Type.Integer() })),
+});
+
 /** A route's state (SPEC §6), in the order of the SPEC; what this version adds comes last. */
 export const RouteStateSchema = Type.Object({
   name: Type.String(),
@@ -91,6 +100,7 @@ export const RouteStateSchema = Type.Object({
   bake: Nullable(Type.Object({ stage: Type.String(), endsAt: Nullable(Type.String()), remainingMs: Type.Number() })),
   mirrorPercent: Type.Number(),
   data: Type.Object({ snapshot: Nullable(Type.String()), restore: Nullable(RestoreAnswer) }),
+  answers: Nullable(AnswersAnswer),
 });
 
 export const RoutesList = Type.Object({ routes: Type.Array(RouteStateSchema) });

@@ -25,6 +25,8 @@ h1 { font-size: 20px; margin: 0 0 12px; }
 .phase.progressing, .phase.shadowing { background: #feebc8; }
 .facts { margin: 6px 0; color: var(--muted); }
 .facts b { color: inherit; }
+.answers { margin: 6px 0; color: var(--muted); }
+.answers b { color: inherit; }
 .decision { margin: 6px 0; }
 .decision.trip { color: var(--bad); }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
@@ -54,6 +56,9 @@ var METRICS = [
   { key: 'failureRate', title: 'failure rate', fmt: function (v) { return (v * 100).toFixed(1) + '%'; } },
   { key: 'p99Ms', title: 'p99 latency (ms)', fmt: function (v) { return v.toFixed(1); } }
 ];
+// The failure kinds each check of the answers counts (SPEC §9).
+var KINDS_OF_CHECK = { json: ['invalid'], llm: ['truncated', 'empty', 'stream_error'] };
+var CHECK_FAILURE_KINDS = ['invalid', 'truncated', 'empty', 'stream_error'];
 var routes = new Map();
 var abort = null;
 
@@ -74,6 +79,33 @@ function setConn(text, cls) { var c = $('conn'); c.textContent = text; c.classNa
 function pct(v) { return v === null || v === undefined ? '-' : (v * 100).toFixed(2) + '%'; }
 function ms(v) { return v === null || v === undefined ? '-' : v.toFixed(1) + ' ms'; }
 function clock(iso) { return new Date(iso).toLocaleTimeString(); }
+function limit(v) { return Number((v * 100).toFixed(2)) + '%'; }
+
+// The check failure kinds shown for a route: those of the checks it runs, and any other counted.
+function shownKinds(a, windows) {
+  var run = {};
+  a.checks.forEach(function (c) { (KINDS_OF_CHECK[c] || []).forEach(function (k) { run[k] = true; }); });
+  return CHECK_FAILURE_KINDS.filter(function (k) {
+    return run[k] || windows.some(function (w) { return w && w.failuresByKind && w.failuresByKind[k] > 0; });
+  });
+}
+
+// The line of a route's answers: its checks, what its latency measures, and the agreement so far.
+function renderAnswers(r, a) {
+  r.answers.replaceChildren();
+  r.answers.hidden = !a;
+  if (!a) return;
+  var checks = el('span', 'checks');
+  checks.append('checks ', el('b', '', a.checks.length ? a.checks.join(', ') : 'none'));
+  if (a.latency === 'ttft') checks.append(' (latency is time to first token)');
+  r.answers.append(checks);
+  var g = a.agreement;
+  if (!g) return;
+  var agreement = el('span', 'agreement');
+  agreement.append(' \u00b7 agreement ', el('b', '', g.disagreements + ' of ' + g.pairs + ' pairs disagreed'),
+    ' (' + (g.pairs > 0 ? pct(g.disagreements / g.pairs) : '-') + ') vs max ' + limit(g.maxDisagreement) + ' at ' + g.pointer);
+  r.answers.append(agreement);
+}
 
 function askToken(message) {
   if (abort) abort.abort();
@@ -99,6 +131,8 @@ function routeView(name) {
   var head = el('div');
   head.append(el('h2', '', name), el('span', 'phase'));
   var facts = el('div', 'facts');
+  var answers = el('div', 'answers');
+  answers.hidden = true;
   var decision = el('div', 'decision');
   var table = el('table', 'window');
   var charts = el('div', 'charts');
@@ -112,9 +146,9 @@ function routeView(name) {
     charts.append(fig);
     svgs[m.key] = { svg: svg, cap: cap };
   });
-  section.append(head, facts, decision, table, charts);
+  section.append(head, facts, answers, decision, table, charts);
   $('routes').append(section);
-  r = { name: name, section: section, facts: facts, decision: decision, table: table, svgs: svgs, samples: [], marks: [], colors: {}, state: null };
+  r = { name: name, section: section, facts: facts, answers: answers, decision: decision, table: table, svgs: svgs, samples: [], marks: [], colors: {}, state: null };
   routes.set(name, r);
   return r;
 }
@@ -156,16 +190,30 @@ function renderState(state) {
   var d = state.lastDecision;
   r.decision.textContent = d ? clock(d.at) + ' ' + d.reason + ': ' + (d.message || '') : '';
   r.decision.className = 'decision' + (d && d.reason !== 'manual' && d.reason !== 'config' ? ' trip' : '');
+  var a = state.answers || null;
+  renderAnswers(r, a);
   r.table.replaceChildren();
+  var kinds = a ? shownKinds(a, [state.windows.stable, state.candidate ? state.windows.candidate : null]) : [];
+  var lat = a && a.latency === 'ttft' ? 'ttft ' : '';
+  var heads = ['window (judge)', 'requests', 'failure rate'].concat(kinds, [lat + 'p50', lat + 'p99'], a && a.tpotMs ? ['tpot p50'] : []);
   var head = el('tr');
-  ['window (judge)', 'requests', 'failure rate', 'p50', 'p99'].forEach(function (h) { head.append(el('th', '', h)); });
+  heads.forEach(function (h) { head.append(el('th', '', h)); });
   r.table.append(head);
   [['stable', state.stable, state.windows.stable], ['candidate', state.candidate, state.windows.candidate]].forEach(function (row) {
     if (!row[1]) return;
+    var role = row[0];
     var w = row[2];
+    var cells = [w ? String(w.count) : '0', w ? pct(w.failureRate) : '-'];
+    kinds.forEach(function (k) { cells.push(w ? String(w.failuresByKind[k] || 0) : '-'); });
+    cells.push(w ? ms(w.latencyMs['0.5']) : '-', w ? ms(w.latencyMs['0.99']) : '-');
+    if (a && a.tpotMs) cells.push(ms(a.tpotMs[role] && a.tpotMs[role]['0.5']));
     var tr = el('tr');
-    tr.append(el('td', 'legend-' + row[0], row[0] + ' ' + row[1].version), el('td', '', w ? String(w.count) : '0'), el('td', '', w ? pct(w.failureRate) : '-'),
-      el('td', '', w ? ms(w.latencyMs['0.5']) : '-'), el('td', '', w ? ms(w.latencyMs['0.99']) : '-'));
+    tr.append(el('td', 'legend-' + role, role + ' ' + row[1].version));
+    cells.forEach(function (c, i) {
+      var td = el('td', '', c);
+      td.dataset.col = heads[i + 1];
+      tr.append(td);
+    });
     r.table.append(tr);
   });
 }

@@ -1,24 +1,13 @@
 import type { Revision, RouteEvent, RouteState } from '../rollout/types.js';
 import type { WindowSnapshot } from '../stats/window.js';
+import { agreementLine, answerCells, answerHeads, answersOf, checksLine, shownKinds } from './answers.js';
+import { dash, ms, pct } from './cells.js';
 import { fields, table } from './table.js';
 
 /* How the admin verbs print the admin API's answers as tables (without --json). */
 
-const dash = '-';
-
 export function versionCell(v: { version: string; revision: number } | null): string {
   return v === null ? dash : `${v.version} (r${v.revision})`;
-}
-
-function pct(rate: number | undefined): string {
-  if (rate === undefined || !Number.isFinite(rate)) return dash;
-  const p = rate * 100;
-  return `${p < 10 && p > 0 ? p.toFixed(2) : p.toFixed(1)}%`;
-}
-
-function ms(value: number | null | undefined): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return dash;
-  return value < 10 ? `${value.toFixed(1)}ms` : `${Math.round(value)}ms`;
 }
 
 export function weightCell(w: number): string {
@@ -29,9 +18,11 @@ function quantile(w: WindowSnapshot | null, q: string): number | null {
   return w?.latencyMs?.[q] ?? null;
 }
 
-function statCells(w: WindowSnapshot | null): string[] {
+/** A version's requests, failure rate and p99 (marked `ttft` when that is what the route's latency measures). */
+function statCells(w: WindowSnapshot | null, ttft: boolean): string[] {
   if (w === null) return [dash, dash, dash];
-  return [String(w.count), w.count === 0 ? dash : pct(w.failureRate), ms(quantile(w, '0.99'))];
+  const p99 = ms(quantile(w, '0.99'));
+  return [String(w.count), w.count === 0 ? dash : pct(w.failureRate), ttft && p99 !== dash ? `${p99} ttft` : p99];
 }
 
 function reason(s: RouteState): string {
@@ -43,16 +34,19 @@ export function routesTable(routes: RouteState[]): string {
   if (routes.length === 0) return 'no routes\n';
   return table(
     ['ROUTE', 'PHASE', 'WEIGHT', 'STABLE', 'CANDIDATE', 'S.REQ', 'S.FAIL', 'S.P99', 'C.REQ', 'C.FAIL', 'C.P99', 'LAST DECISION'],
-    routes.map((r) => [
-      r.name,
-      r.phase,
-      weightCell(r.weight),
-      versionCell(r.stable),
-      versionCell(r.candidate),
-      ...statCells(r.windows.stable),
-      ...(r.candidate === null ? [dash, dash, dash] : statCells(r.windows.candidate)),
-      reason(r),
-    ]),
+    routes.map((r) => {
+      const ttft = answersOf(r)?.latency === 'ttft';
+      return [
+        r.name,
+        r.phase,
+        weightCell(r.weight),
+        versionCell(r.stable),
+        versionCell(r.candidate),
+        ...statCells(r.windows.stable, ttft),
+        ...(r.candidate === null ? [dash, dash, dash] : statCells(r.windows.candidate, ttft)),
+        reason(r),
+      ];
+    }),
   );
 }
 
@@ -73,21 +67,25 @@ export function routeDetail(r: RouteState): string {
   if (!r.stable.healthy) pairs.push(['health', `stable ${r.stable.version} fails its health checks`]);
   const restore = r.data?.restore ?? null;
   if (restore !== null) pairs.push(['data restore', `${restore.state} after ${restore.attempts} attempt${restore.attempts === 1 ? '' : 's'}${restore.lastError === null ? '' : ` (last error: ${restore.lastError})`}`]);
+  const answers = answersOf(r);
+  if (answers !== null) pairs.push(['checks', checksLine(answers)]);
+  const agreement = answers === null ? null : agreementLine(answers);
+  if (agreement !== null) pairs.push(['agreement', agreement]);
   pairs.push(['last decision', r.lastDecision === null ? dash : `${r.lastDecision.reason} at ${r.lastDecision.at}: ${r.lastDecision.message}`]);
   const rows: string[][] = [];
-  const versionRow = (role: string, v: { version: string; revision: number }, w: WindowSnapshot | null): string[] => [
+  const kinds = answers === null ? [] : shownKinds(answers, [r.windows.stable, r.candidate === null ? null : r.windows.candidate]);
+  const versionRow = (role: 'stable' | 'candidate', v: { version: string; revision: number }, w: WindowSnapshot | null): string[] => [
     role,
     v.version,
     `r${v.revision}`,
     w === null ? dash : String(w.count),
     w === null ? dash : `${w.rate.toFixed(1)}/s`,
     w === null || w.count === 0 ? dash : pct(w.failureRate),
-    ms(quantile(w, '0.5')),
-    ms(quantile(w, '0.99')),
+    ...answerCells(answers, kinds, role, w),
   ];
   rows.push(versionRow('stable', r.stable, r.windows.stable));
   if (r.candidate !== null) rows.push(versionRow('candidate', r.candidate, r.windows.candidate));
-  return `${fields(pairs)}\n${table(['ROLE', 'VERSION', 'REVISION', 'REQUESTS', 'RATE', 'FAIL', 'P50', 'P99'], rows)}`;
+  return `${fields(pairs)}\n${table(['ROLE', 'VERSION', 'REVISION', 'REQUESTS', 'RATE', 'FAIL', ...answerHeads(answers, kinds)], rows)}`;
 }
 
 export function revisionsTable(revisions: Revision[]): string {

@@ -1,5 +1,6 @@
 import type { Revision, RouteEvent, RouteState } from '../rollout/types.js';
 import { STRATEGIES } from '../shapes.js';
+import { answersSummary } from './answers.js';
 import { AdminRefusal, AdminUnreachable, routePath, type AdminClient } from './admin-client.js';
 import { clientFrom, parse, parseInterval, parsePercent, parseSnapshotId, parseStrategy, UsageError } from './args.js';
 import { eventsTable, revisionsTable, routeDetail, routesTable, versionCell, weightCell } from './format.js';
@@ -47,7 +48,7 @@ const status: Verb = async (verb, args, io, out) => {
   if (route === undefined) {
     const answer = await client.get<{ routes: RouteState[] }>('/api/routes');
     if (ctx.json) printJson(ctx, answer);
-    else ctx.out(routesTable(answer.routes));
+    else ctx.out(routesTable(answer.routes) + answersSummary(answer.routes));
   } else {
     const answer = await client.get<RouteState>(routePath(route));
     if (ctx.json) printJson(ctx, answer);

@@ -1,3 +1,4 @@
+import { answersView } from './answers-view.js';
 import type { RolloutPlan } from './plan.js';
 import type { RouteCore } from './route-core.js';
 import type { RouteState } from './types.js';
@@ -38,5 +39,6 @@ export function routeView<U>(core: RouteCore<U>, plan: RolloutPlan<U>): RouteSta
     mirrorPercent: core.deps.picker.state.mirrorBp / 100,
     windows: { stable: snap?.stable ?? core.stableWindow.snapshot(now, core.config.rollback.latency.quantiles), candidate: snap?.candidate ?? null },
     lastDecision: core.lastDecision,
+    answers: answersView(core.config, core.judge?.signals ?? null, core.candidate !== null, now),
   };
 }

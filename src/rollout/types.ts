@@ -90,6 +90,23 @@ export interface RouteState {
   mirrorPercent: number;
   windows: { stable: WindowSnapshot | null; candidate: WindowSnapshot | null };
   lastDecision: { reason: Cause; at: string; message: string; evidence: TripEvidence | null } | null;
+  /** What is learnt of the answers themselves (SPEC §9); null on a route without checks or agreement. */
+  answers: AnswersState | null;
+}
+
+/** The checks of a route's answers and what they found so far, as the route state shows them. */
+export interface AnswersState {
+  /** The checks that run on every 2xx answer, in a fixed order. */
+  checks: ('json' | 'llm')[];
+  /** What the windows' `latencyMs` measure: time to first token on an LLM route, else the response. */
+  latency: 'ttft' | 'response';
+  /**
+   * Time per output token (ms) of each version, at the route's latency quantiles; null without
+   * `checks.llm`. A quantile is null when its window is empty; candidate is null without a judge.
+   */
+  tpotMs: { stable: Record<string, number | null>; candidate: Record<string, number | null> | null } | null;
+  /** The candidate compared with stable at `pointer`; null without `agreement`. */
+  agreement: { pointer: string; maxDisagreement: number; pairs: number; disagreements: number } | null;
 }
 
 
