@@ -53,7 +53,7 @@ export class RouteJudge {
   #candidateSeen = 0;
   #pairedMode = false;
   #tripped: Trip | null = null;
-  /** What is judged of the answers themselves (checks, tpot, agreement); null on a route without. */
+  /** What is judged of the answers themselves (checks, tpot, agreement); null on a judge built without signals. */
   readonly signals: AnswerSignals | null;
 
   /**
@@ -67,7 +67,8 @@ export class RouteJudge {
     this.stable = stableWindow ?? new SlidingWindow(rules.windowMs, now);
     this.candidate = new SlidingWindow(rules.windowMs, now);
     this.#alphas = ruleAlphas(rules, rules.alpha, signals);
-    this.signals = signals === NO_SIGNALS || (!signals.llm && signals.agreement === null) ? null : new AnswerSignals(rules, this.#alphas, signals, now);
+    // A route with `checks.json` alone has neither llm nor an agreement, yet its failures have kinds to name trips after.
+    this.signals = signals === NO_SIGNALS ? null : new AnswerSignals(rules, this.#alphas, signals, now);
     this.#tally = new FleetTally(rules.latency.quantiles);
     this.#share = new TrafficShare(this.candidate, this.stable);
     this.#latch = new ConsecutiveFailures(rules.consecutiveFailures);
