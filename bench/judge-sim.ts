@@ -1,47 +1,20 @@
 import { seededRng } from '../src/traffic/seeded-rng.js';
 import type { RollbackRules } from '../src/config/types.js';
 import { DEFAULT_ROLLBACK } from '../src/config/defaults.js';
+import type { CheckReport } from '../src/checks/report.js';
 import type { TripReason } from '../src/judge/decide.js';
 import { RouteJudge } from '../src/judge/route-judge.js';
 import type { Outcome } from '../src/proxy/outcome.js';
+import { ARRIVALS_PER_S, CANDIDATE_SHARE, STABLE, type Scenario, type VersionProfile } from './judge-scenarios.js';
+
+export * from './judge-scenarios.js';
 
 /**
  * The judge alone, on synthetic traffic: one deployment is a stable and a candidate version
  * behind a fixed split, requests arriving at a fixed rate on a simulated clock, each one failing
  * and taking time as its version's profile says. No sockets, no timers: a seed fixes the run.
+ * The scenarios are in judge-scenarios.ts.
  */
-
-/** How a version behaves: failure probability and a log-normal latency. */
-export interface VersionProfile {
-  failureRate: number;
-  medianMs: number;
-  /** Standard deviation of ln(latency). */
-  sigma: number;
-}
-
-export interface Scenario {
-  name: string;
-  description: string;
-  candidate: VersionProfile;
-  /** Deployments in a full run. */
-  deployments: number;
-  /** Simulated time the candidate behaves like stable before its own profile sets in (0: from the first request). */
-  onsetMs: number;
-  /** A deployment ends untripped after this many candidate requests (counted from the onset). */
-  cap: number;
-  /** `falseRollbacks`: at most `target` trips in all; `meanToTrip`: every deployment trips, on average within `target` candidate requests. */
-  measure: 'falseRollbacks' | 'meanToTrip';
-  target: number;
-  /** The reasons a trip of this scenario may give (none for a healthy candidate). */
-  reasons: readonly TripReason[];
-  /**
-   * Host stalls: every `everyMs` of simulated time the host pauses for `forMs`, and every request
-   * that finishes in the pause is late by the rest of it, whichever version served it.
-   */
-  stalls?: { everyMs: number; forMs: number };
-  /** A step schedule: the candidate's share from each time on (simulated ms from the start). */
-  shares?: readonly { fromMs: number; share: number }[];
-}
 
 export interface DeploymentResult {
   tripped: boolean;
@@ -49,80 +22,6 @@ export interface DeploymentResult {
   /** Candidate requests from the onset up to and including the deciding one (or the cap); 0 for a trip before the onset. */
   candidateRequests: number;
 }
-
-export const STABLE: Readonly<VersionProfile> = Object.freeze({ failureRate: 0.01, medianMs: 40, sigma: 0.5 });
-/** Requests per second of simulated time, and the candidate's share of them. */
-export const ARRIVALS_PER_S = 2_000;
-export const CANDIDATE_SHARE = 0.05;
-
-const Z99 = 2.3263478740408408;
-const ERROR_REASONS: readonly TripReason[] = ['error_rate', 'consecutive_failures'];
-
-function regression(name: string, description: string, candidate: Partial<VersionProfile>, target: number, reasons: readonly TripReason[], onsetMs = 0): Scenario {
-  return { name, description, candidate: { ...STABLE, ...candidate }, deployments: 500, onsetMs, cap: 50_000, measure: 'meanToTrip', target, reasons };
-}
-
-export const SCENARIOS: readonly Scenario[] = Object.freeze([
-  {
-    name: 'healthy',
-    description: 'candidate identical to stable: 1% failures, same latency',
-    candidate: { ...STABLE },
-    deployments: 3_000,
-    onsetMs: 0,
-    cap: 20_000,
-    measure: 'falseRollbacks',
-    target: 3,
-    reasons: [],
-  },
-  {
-    name: 'healthy-stalls',
-    description: 'candidate identical to stable; the host pauses 60 ms every 2 s (a GC pause, a noisy neighbour), delaying both versions alike',
-    candidate: { ...STABLE },
-    deployments: 1_000,
-    onsetMs: 0,
-    cap: 20_000,
-    measure: 'falseRollbacks',
-    target: 1,
-    reasons: [],
-    stalls: { everyMs: 2_000, forMs: 60 },
-  },
-  {
-    name: 'healthy-steps-stalls',
-    description: 'candidate identical to stable on a step schedule (5%, 25%, 50%, 20 s each); the host pauses 60 ms every 2 s',
-    candidate: { ...STABLE },
-    deployments: 1_000,
-    onsetMs: 0,
-    cap: 40_000,
-    measure: 'falseRollbacks',
-    target: 1,
-    reasons: [],
-    stalls: { everyMs: 2_000, forMs: 60 },
-    shares: [
-      { fromMs: 0, share: 0.05 },
-      { fromMs: 20_000, share: 0.25 },
-      { fromMs: 40_000, share: 0.5 },
-    ],
-  },
-  regression('error-20pct', 'failures 1% -> 20%', { failureRate: 0.2 }, 35, ERROR_REASONS),
-  regression('error-5pct', 'failures 1% -> 5%', { failureRate: 0.05 }, 300, ERROR_REASONS),
-  regression('error-2pct', 'failures 1% -> 2%', { failureRate: 0.02 }, 3_000, ERROR_REASONS),
-  regression('hard-failure', 'every candidate request fails', { failureRate: 1 }, 5, ERROR_REASONS),
-  // The same failure 20 s into a healthy deployment, once stable's own failures are part of the evidence.
-  regression('hard-failure-late', 'every candidate request fails from 20 s on', { failureRate: 1 }, 5, ERROR_REASONS, 20_000),
-  // A regression late in a long healthy stretch: the lifetime test carries 4 minutes of good
-  // evidence, the epoch test (1 minute by default) at most one, so the latter decides.
-  regression('error-20pct-late', 'failures 1% -> 20% from 4 min on', { failureRate: 0.2 }, 70, ERROR_REASONS, 240_000),
-  regression('latency-median-x1.5', 'the whole candidate latency distribution x1.5', { medianMs: STABLE.medianMs * 1.5 }, 100, ['latency']),
-  // Same median, sigma chosen so that the candidate's p99 is twice stable's.
-  regression('latency-p99-x2', 'candidate p99 x2, same median', { sigma: (Math.LN2 + Z99 * STABLE.sigma) / Z99 }, 300, ['latency']),
-]);
-
-export function scenario(name: string): Scenario {
-  const s = SCENARIOS.find((x) => x.name === name);
-  if (s === undefined) throw new RangeError(`unknown scenario ${name}; one of ${SCENARIOS.map((x) => x.name).join(', ')}`);
-  return s;
-}
-
 
 /** Standard normal draws by Box-Muller, both halves of each pair used. */
 export function normals(uniform: () => number): () => number {
@@ -149,6 +48,47 @@ export function deploymentSeed(seed: number, scenarioName: string, index: number
 }
 
 type MutableOutcome = { -readonly [K in keyof Outcome]: Outcome[K] };
+type MutableCheck = { -readonly [K in keyof CheckReport]: CheckReport[K] };
+
+/** Output tokens of a simulated LLM answer (a truncated one has half): only its total time depends on it. */
+const TOKENS = 200;
+/** The detail a failed check gives (the judge keeps the latest of each kind for the trip's evidence). */
+const CHECK_DETAIL = { invalid: '/answer: must be string', truncated: 'stream ended without finish_reason', empty: 'no content' } as const;
+/** The example a disagreeing pair gives. */
+const EXAMPLE = Object.freeze({ stable: '{"answer":"yes"}', candidate: '{"answer":"no"}' });
+
+/**
+ * Fills `o` (and `check`, on a route with checks) with one answer drawn from profile `p`:
+ * `u` decides whether it failed, and how; the normal draws give its latency. A 5xx answer has
+ * no check outcome; an LLM answer's judged latency is its time to first token (an empty one
+ * has none: its first byte stands in, as in the data plane), its time per output token is
+ * measured unless it is empty or a 5xx.
+ */
+function drawAnswer(o: MutableOutcome, check: MutableCheck | null, p: VersionProfile, u: number, normal: () => number): void {
+  const status = u < p.failureRate;
+  const kind = !status && p.check !== undefined && u < p.failureRate + p.check.rate ? p.check.kind : null;
+  o.status = status ? 500 : 200;
+  o.failure = status ? 'status' : (kind ?? 'none');
+  const llm = p.llm;
+  if (llm === undefined) {
+    o.latencyMs = p.medianMs * Math.exp(p.sigma * normal());
+    if (check !== null) {
+      check.json = status ? null : (kind ?? 'pass');
+      check.detail = kind === null ? null : CHECK_DETAIL[kind];
+    }
+    return;
+  }
+  const ttft = llm.ttft.medianMs * Math.exp(llm.ttft.sigma * normal());
+  const tpot = llm.tpot.medianMs * Math.exp(llm.tpot.sigma * normal());
+  o.streaming = !status;
+  o.ttfbMs = ttft;
+  o.latencyMs = status || kind === 'empty' ? ttft : ttft + (kind === 'truncated' ? TOKENS / 2 : TOKENS) * tpot;
+  if (check === null) return;
+  check.llm = status ? null : (kind ?? 'pass');
+  check.ttftMs = status || kind === 'empty' ? Number.NaN : ttft;
+  check.tpotMs = status || kind === 'empty' ? Number.NaN : tpot;
+  check.detail = kind === null ? null : CHECK_DETAIL[kind];
+}
 
 /** Runs one deployment until the judge trips or the candidate has had `scenario.cap` requests. */
 export function simulateDeployment(scenario: Scenario, seed: number, rules: RollbackRules = DEFAULT_ROLLBACK): DeploymentResult {
@@ -156,8 +96,12 @@ export function simulateDeployment(scenario: Scenario, seed: number, rules: Roll
   const normal = normals(uniform);
   const stepMs = 1000 / ARRIVALS_PER_S;
   const start = 1_000_000;
-  const judge = new RouteJudge(rules, 'stable', 'candidate', start);
-  // The judge copies what it keeps, so one record serves every request.
+  const stable = scenario.stable ?? STABLE;
+  const judge = new RouteJudge(rules, 'stable', 'candidate', start, undefined, scenario.signals);
+  const agreement = scenario.signals?.agreement != null;
+  // The judge copies what it keeps, so one record (and one check report) serves every request.
+  const check: MutableCheck | null =
+    scenario.signals === undefined ? null : { json: null, llm: null, ttftMs: Number.NaN, tpotMs: Number.NaN, detail: null };
   const o: MutableOutcome = {
     route: 'sim',
     role: 'stable',
@@ -169,6 +113,7 @@ export function simulateDeployment(scenario: Scenario, seed: number, rules: Roll
     startedAt: 0,
     streaming: false,
     replayed: false,
+    check,
   };
   const onsetAt = start + scenario.onsetMs;
   let candidateRequests = 0;
@@ -181,13 +126,10 @@ export function simulateDeployment(scenario: Scenario, seed: number, rules: Roll
     if (share !== lastShare) judge.shareChanged(now, share * 100);
     lastShare = share;
     const onCandidate = uniform() < share;
-    const p = onCandidate && now >= onsetAt ? scenario.candidate : STABLE;
-    const failed = uniform() < p.failureRate;
+    const p = onCandidate && now >= onsetAt ? scenario.candidate : stable;
     o.role = onCandidate ? 'candidate' : 'stable';
     o.version = o.role;
-    o.status = failed ? 500 : 200;
-    o.failure = failed ? 'status' : 'none';
-    o.latencyMs = p.medianMs * Math.exp(p.sigma * normal());
+    drawAnswer(o, check, p, uniform(), normal);
     const stall = scenario.stalls;
     if (stall !== undefined) {
       const into = (now - start) % stall.everyMs;
@@ -197,6 +139,11 @@ export function simulateDeployment(scenario: Scenario, seed: number, rules: Roll
     if (onCandidate && now >= onsetAt) candidateRequests++;
     const trip = judge.observe(o, now);
     if (trip !== null) return { tripped: true, reason: trip.reason, candidateRequests };
+    // Agreement: every candidate answer is compared with stable's answer to the same request.
+    if (!agreement || !onCandidate) continue;
+    const agree = uniform() >= (p.disagreement ?? 0);
+    const pairTrip = judge.observeAgreement(agree, agree ? null : EXAMPLE, now);
+    if (pairTrip !== null) return { tripped: true, reason: pairTrip.reason, candidateRequests };
   }
   return { tripped: false, reason: null, candidateRequests };
 }
@@ -233,8 +180,12 @@ export function summarize(results: readonly DeploymentResult[]): ScenarioSummary
   };
 }
 
-/** Whether a scenario met its target: few enough false rollbacks, or every trip fast enough and for the right reason. */
-export function passes(s: Scenario, summary: ScenarioSummary, target = s.target): boolean {
+/**
+ * Whether a scenario met its target (false rollbacks allowed, or candidate requests: see
+ * `targetOf` in judge-reference.ts): few enough false rollbacks, or every trip fast enough and
+ * for the right reason.
+ */
+export function passes(s: Scenario, summary: ScenarioSummary, target: number): boolean {
   if (s.measure === 'falseRollbacks') return summary.tripped <= target;
   if (summary.beforeOnset > 0) return false;
   const rightReasons = Object.keys(summary.reasons).every((r) => (s.reasons as readonly string[]).includes(r));

@@ -13,10 +13,13 @@ import {
   type DeploymentResult,
   type Scenario,
 } from './judge-sim.js';
+import { referenceFields, targetOf } from './judge-reference.js';
 
 /**
  * The judge's error rates, measured: seeded deployments of each scenario in judge-sim.ts under
  * DEFAULT_ROLLBACK, spread over worker threads; one JSON line per scenario, then a summary.
+ * Each regression's line carries the fewest candidate requests Wald's SPRT would need at the
+ * same alpha (judge-reference.ts) and the measured mean's ratio to it.
  */
 
 const USAGE = `usage: judge.js [--deployments N] [--healthy N] [--seed S] [--scenario name] [--workers N] [--quick]
@@ -149,8 +152,9 @@ async function main(): Promise<void> {
     const results = (await runJobs(jobs, opts.workers)).get(s.name) ?? [];
     const elapsedS = (performance.now() - t0) / 1000;
     const sum = summarize(results);
+    const rules = rulesFor(opts.tolerance) ?? DEFAULT_ROLLBACK;
     // A scaled healthy run keeps the rate of the full one: alpha x deployments false rollbacks.
-    const target = s.measure === 'falseRollbacks' ? Math.floor(DEFAULT_ROLLBACK.alpha * deployments + 1e-9) : s.target;
+    const target = s.measure === 'falseRollbacks' ? Math.floor(DEFAULT_ROLLBACK.alpha * deployments + 1e-9) : targetOf(s, rules);
     const line: Record<string, unknown> = {
       bench: 'judge',
       scenario: s.name,
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
       neverTripped: sum.neverTripped,
       cap: s.cap,
       reasons: sum.reasons,
+      ...(s.measure === 'meanToTrip' ? referenceFields(s, rules, sum.meanToTrip) : {}),
       target,
       pass: passes(s, sum, target),
       elapsedS: Math.round(elapsedS * 10) / 10,

@@ -11,15 +11,15 @@ export const AGREEMENT_SHARE = 0.1;
 
 /** What a judge judges besides failures and latency (SPEC §9): each adds tests to share alpha with. */
 export interface JudgeSignals {
-  /** The route checks its answers (json or llm): failures of the check kinds are told apart. */
-  checks: boolean;
+  /** `checks.json`: its failures (`invalid`) get a relative test of their own. */
+  json: boolean;
   /** `checks.llm`: latency is time to first token, and time per output token gets a test per latency quantile, in the latency share. */
   llm: boolean;
   /** `agreement`: its test of the disagreement rate against `maxDisagreement`. */
   agreement: { maxDisagreement: number } | null;
 }
 
-export const NO_SIGNALS: JudgeSignals = Object.freeze({ checks: false, llm: false, agreement: null });
+export const NO_SIGNALS: JudgeSignals = Object.freeze({ json: false, llm: false, agreement: null });
 
 /** Each rule's level, from the alpha a judge runs at (a route's, or the fleet's half of it). */
 export interface RuleAlphas {
@@ -33,7 +33,17 @@ export interface RuleAlphas {
   tpot: number;
   /** The agreement test; 0 without. */
   agreement: number;
+  /** Each check kind's relative test; 0 without checks. */
+  kind: number;
 }
+
+/** The failure kinds a route's checks can give: each gets a relative test of its own. */
+export function checkedKinds(signals: JudgeSignals): ('invalid' | 'truncated' | 'empty' | 'stream_error')[] {
+  return [...(signals.json ? (['invalid'] as const) : []), ...(signals.llm ? (['truncated', 'empty', 'stream_error'] as const) : [])];
+}
+
+/** With checks, the relative error-rate share is split: half to the test of all failures, half to the kinds' own tests. */
+export const KIND_SHARE = 0.5;
 
 /** The levels of every rule at `alpha`; the route's own alpha unless given. */
 export function ruleAlphas(rules: RollbackRules, alpha = rules.alpha, signals: JudgeSignals = NO_SIGNALS): RuleAlphas {
@@ -41,8 +51,11 @@ export function ruleAlphas(rules: RollbackRules, alpha = rules.alpha, signals: J
   const quantiles = Math.max(1, rules.latency.quantiles.length);
   const latencyTests = signals.llm ? 2 * quantiles : quantiles;
   const latency = (rest * ALPHA_SHARES.latency) / latencyTests;
+  const kinds = checkedKinds(signals).length;
+  const relative = rest * ALPHA_SHARES.errorRelative;
   return {
-    errorRelative: rest * ALPHA_SHARES.errorRelative,
+    errorRelative: kinds === 0 ? relative : relative * (1 - KIND_SHARE),
+    kind: kinds === 0 ? 0 : (relative * KIND_SHARE) / kinds,
     errorAbsolute: rest * ALPHA_SHARES.errorAbsolute,
     latency,
     paired: signals.llm ? latency * quantiles : rest * ALPHA_SHARES.latency,

@@ -1,11 +1,13 @@
 import type { RollbackRules } from '../config/types.js';
 import type { Outcome } from '../proxy/outcome.js';
 import { SlidingWindow } from '../stats/window.js';
-import type { JudgeSignals, RuleAlphas } from './alpha.js';
+import { checkedKinds, type JudgeSignals, type RuleAlphas } from './alpha.js';
 import { CHECK_KINDS, type CheckKind, type TripReason } from './decide.js';
 import type { FleetDelta } from './fleet-delta.js';
 import { Agreement } from './rules/agreement.js';
 import { Latency } from './rules/latency.js';
+import { KindRelative } from './rules/kind-relative.js';
+import type { JudgeEvent } from './rules/rule.js';
 
 /**
  * What a judge learns of the answers themselves (SPEC §9), beside failures and latency: the
@@ -20,6 +22,9 @@ export class AnswerSignals {
   readonly tpotCandidate: SlidingWindow | null = null;
   readonly tpot: Latency | null = null;
   readonly agreement: Agreement | null = null;
+  /** The relative test of each check kind the route's checks can give. */
+  readonly kindTests: KindRelative[];
+  readonly #kindTest: Partial<Record<CheckKind, KindRelative>> = {};
   /** The candidate's counted failures since the deployment, and of each check kind. */
   #failures = 0;
   readonly #byKind: Record<CheckKind, number> = { invalid: 0, truncated: 0, empty: 0, stream_error: 0 };
@@ -28,6 +33,7 @@ export class AnswerSignals {
 
   constructor(rules: RollbackRules, alphas: RuleAlphas, signals: JudgeSignals, now: number) {
     this.llm = signals.llm;
+    this.kindTests = checkedKinds(signals).map((kind) => (this.#kindTest[kind] = new KindRelative(kind, rules, alphas.kind, now)));
     if (signals.llm) {
       this.tpotStable = new SlidingWindow(rules.windowMs, now);
       this.tpotCandidate = new SlidingWindow(rules.windowMs, now);
@@ -50,12 +56,40 @@ export class AnswerSignals {
   }
 
   /**
+   * Time per output token of an answer that has it: its windows, then its tests, on the judge's
+   * event (after the other rules took it). True when the evidence may have grown.
+   */
+  observeTpot(o: Outcome, e: JudgeEvent): boolean {
+    const tpot = o.check?.tpotMs ?? Number.NaN;
+    if (this.tpot === null || Number.isNaN(tpot)) return false;
+    (o.role === 'candidate' ? this.tpotCandidate : this.tpotStable)?.record(e.now, tpot, null);
+    // Judged from the first answer: a cold start shows in the first token, not in the pace after it.
+    e.latencyMs = tpot;
+    e.counted = 0;
+    e.failed = false;
+    e.pastWarmup = true;
+    return this.tpot.observe(e);
+  }
+
+  /** A failure of either version: to its kind's test, if it has one; true when the evidence may have grown. */
+  kindFailure(failure: string, e: JudgeEvent): boolean {
+    const test = this.#kindTest[failure as CheckKind];
+    return test !== undefined && test.observe(e);
+  }
+
+  /**
    * The reason a trip of `reason` gives, and the keys it adds to the evidence: a failure rule
    * whose failures were all of one check kind is named after that kind; latency on an LLM route
    * is time to first token.
    */
   rename(reason: TripReason): { reason: TripReason; detail: Record<string, unknown> | null } {
     if (reason === 'latency' && this.llm) return { reason: 'ttft', detail: null };
+    const own = CHECK_KINDS.find((k) => k === reason);
+    if (own !== undefined) {
+      // A kind's own test: the failures behind it are all of that kind.
+      const check = this.#details[own];
+      return { reason, detail: check === null ? { rule: 'error_rate' } : { rule: 'error_rate', check } };
+    }
     if ((reason !== 'consecutive_failures' && reason !== 'error_rate') || this.#failures === 0) return { reason, detail: null };
     for (const kind of CHECK_KINDS) {
       if (this.#byKind[kind] !== this.#failures) continue;
@@ -66,6 +100,7 @@ export class AnswerSignals {
   }
 
   tick(now: number): void {
+    for (const k of this.kindTests) k.tick(now);
     this.tpot?.tick(now);
     this.agreement?.tick(now);
   }

@@ -53,7 +53,7 @@ export class RouteJudge {
   #candidateSeen = 0;
   #pairedMode = false;
   #tripped: Trip | null = null;
-  /** What is judged of the answers themselves (checks, tpot, agreement); null on a route without. */
+  /** What is judged of the answers themselves (checks, tpot, agreement); null on a judge built without signals. */
   readonly signals: AnswerSignals | null;
 
   /**
@@ -67,7 +67,7 @@ export class RouteJudge {
     this.stable = stableWindow ?? new SlidingWindow(rules.windowMs, now);
     this.candidate = new SlidingWindow(rules.windowMs, now);
     this.#alphas = ruleAlphas(rules, rules.alpha, signals);
-    this.signals = !signals.checks && !signals.llm && signals.agreement === null ? null : new AnswerSignals(rules, this.#alphas, signals, now);
+    this.signals = !signals.json && !signals.llm && signals.agreement === null ? null : new AnswerSignals(rules, this.#alphas, signals, now);
     this.#tally = new FleetTally(rules.latency.quantiles);
     this.#share = new TrafficShare(this.candidate, this.stable);
     this.#latch = new ConsecutiveFailures(rules.consecutiveFailures);
@@ -75,7 +75,8 @@ export class RouteJudge {
     this.#errorAbsolute = new ErrorAbsolute(rules, this.#alphas.errorAbsolute, now);
     this.#latency = new Latency(rules, this.#alphas.latency, now, this.stable, this.#tally.counts);
     this.#paired = new PairedLatency(rules, this.#alphas.paired);
-    this.#order = [this.#latch, this.#errorRelative, this.#errorAbsolute, this.#paired, this.#latency];
+    const kinds = this.signals?.kindTests ?? [];
+    this.#order = [this.#latch, this.#errorRelative, this.#errorAbsolute, ...kinds, this.#paired, this.#latency];
     for (const rule of [this.signals?.tpot, this.signals?.agreement]) if (rule) this.#order.push(rule);
   }
 
@@ -138,16 +139,10 @@ export class RouteJudge {
     const signals = this.signals;
     if (signals === null) return this.#feed(e);
     if (failure !== null && o.role === 'candidate') signals.candidateFailure(o);
-    return this.#feed(e) ?? this.#observeTpot(signals, o, e);
-  }
-
-  /** Time per output token of an answer that has it: its windows, then its tests (after `e`'s, on the same event). */
-  #observeTpot(signals: AnswerSignals, o: Outcome, e: JudgeEvent): Trip | null {
-    const tpot = o.check?.tpotMs ?? Number.NaN;
-    if (signals.tpot === null || Number.isNaN(tpot)) return null;
-    (o.role === 'candidate' ? signals.tpotCandidate : signals.tpotStable)?.record(e.now, tpot, null);
-    [e.latencyMs, e.counted, e.failed] = [tpot, 0, false];
-    return signals.tpot.observe(e) ? this.#check(e.now) : null;
+    const trip = this.#feed(e);
+    if (trip !== null) return trip;
+    if (failure !== null && signals.kindFailure(failure, e)) return this.#check(now);
+    return signals.observeTpot(o, e) ? this.#check(now) : null;
   }
 
   /** One pair of answers compared for the agreement (shadow copies, or canary copies to stable). */

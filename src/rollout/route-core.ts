@@ -102,7 +102,7 @@ export class RouteCore<U> {
   /** A judge for a deployment of `candidate` against the stable version and its window so far. */
   newJudge(candidate: string): RouteJudge {
     const { checks, agreement } = this.config;
-    const signals = { checks: checks.json !== null || checks.llm !== null, llm: checks.llm !== null, agreement: agreement === null ? null : { maxDisagreement: agreement.maxDisagreement } };
+    const signals = { json: checks.json !== null, llm: checks.llm !== null, agreement: agreement === null ? null : { maxDisagreement: agreement.maxDisagreement } };
     return new RouteJudge(this.judgeRules, this.stable.version, candidate, this.deps.now(), this.stableWindow, signals);
   }
 
