@@ -83,7 +83,8 @@ t.test('a candidate whose streams end cleanly after two tokens, without a finish
   else t.equal(`${check.status} ${check.stdout}${check.stderr}`.trim(), '0', 'promtool check metrics: no complaint');
   // After the trip, every stream comes from stable, whole, and passes its check.
   for (let i = 0; i < 5; i++) t.same(await streamed(c), { text: 'Hello there.', finish: 'stop' });
-  t.match(await gw.metrics.registry.metrics(), /rollgate_response_checks_total\{route="chat",version="v1",check="llm",outcome="pass"\} [5-9]/);
+  const passed = Number(/rollgate_response_checks_total\{route="chat",version="v1",check="llm",outcome="pass"\} (\d+)/.exec(await gw.metrics.registry.metrics())?.[1]);
+  t.ok(passed >= 5, `${passed} of stable's streams passed the check`);
 });
 
 t.test('a late first token behind an instant role chunk is rolled back for ttft; time to first byte alone would not have tripped', async (t) => {

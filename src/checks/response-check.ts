@@ -73,9 +73,10 @@ export class ResponseCheck implements CheckReport {
     return !this.#over;
   }
 
-  data(chunk: Buffer, now: number): void {
+  /** The next piece of the body, as it passes to the client. */
+  data(chunk: Buffer): void {
     if (this.#stream !== null) {
-      this.#stream.write(chunk, now);
+      this.#stream.write(chunk, performance.now());
       return;
     }
     const chunks = this.#chunks;

@@ -1,5 +1,13 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { CHECK_OUTCOMES, type CheckReport } from '../checks/report.js';
+import { CHECK_OUTCOMES, type CheckOutcome, type CheckReport } from '../checks/report.js';
+
+/** The children of one (route, version), bound once: the data plane only increments them. */
+interface Bound {
+  json: Record<CheckOutcome, Counter.Internal>;
+  llm: Record<CheckOutcome, Counter.Internal>;
+  ttft: Histogram.Internal<'route' | 'version'>;
+  tpot: Histogram.Internal<'route' | 'version'>;
+}
 
 /** The routes' checks and agreements, as the metrics read them at scrape time. */
 export interface AnswerRoute {
@@ -21,6 +29,7 @@ export class AnswerMetrics {
   readonly #ttft: Histogram<'route' | 'version'>;
   readonly #tpot: Histogram<'route' | 'version'>;
   readonly #agreement: Counter<'route' | 'outcome'>;
+  readonly #bound = new Map<string, Map<string, Bound>>();
 
   constructor(registry: Registry, routes: () => readonly AnswerRoute[]) {
     const registers = [registry];
@@ -60,10 +69,23 @@ export class AnswerMetrics {
 
   /** One checked answer. */
   observe(route: string, version: string, c: CheckReport): void {
-    if (c.json !== null) this.#checks.inc({ route, version, check: 'json', outcome: c.json });
-    if (c.llm !== null) this.#checks.inc({ route, version, check: 'llm', outcome: c.llm });
-    if (!Number.isNaN(c.ttftMs)) this.#ttft.observe({ route, version }, c.ttftMs / 1000);
-    if (!Number.isNaN(c.tpotMs)) this.#tpot.observe({ route, version }, c.tpotMs / 1000);
+    const b = this.#children(route, version);
+    if (c.json !== null) b.json[c.json].inc();
+    if (c.llm !== null) b.llm[c.llm].inc();
+    if (!Number.isNaN(c.ttftMs)) b.ttft.observe(c.ttftMs / 1000);
+    if (!Number.isNaN(c.tpotMs)) b.tpot.observe(c.tpotMs / 1000);
+  }
+
+  #children(route: string, version: string): Bound {
+    let byVersion = this.#bound.get(route);
+    if (byVersion === undefined) this.#bound.set(route, (byVersion = new Map<string, Bound>()));
+    let b = byVersion.get(version);
+    if (b === undefined) {
+      const outcomes = (check: string) => Object.fromEntries(CHECK_OUTCOMES.map((o) => [o, this.#checks.labels(route, version, check, o)])) as Record<CheckOutcome, Counter.Internal>;
+      b = { json: outcomes('json'), llm: outcomes('llm'), ttft: this.#ttft.labels(route, version), tpot: this.#tpot.labels(route, version) };
+      byVersion.set(version, b);
+    }
+    return b;
   }
 
   agreement(route: string, agree: boolean): void {
@@ -72,6 +94,7 @@ export class AnswerMetrics {
 
   /** A version the route no longer has: its series go. */
   forget(route: string, version: string): void {
+    this.#bound.get(route)?.delete(version);
     for (const check of ['json', 'llm']) for (const outcome of CHECK_OUTCOMES) this.#checks.remove({ route, version, check, outcome });
     this.#ttft.remove({ route, version });
     this.#tpot.remove({ route, version });

@@ -195,7 +195,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     const check = this.check;
     let ok: boolean;
     if (check !== null) {
-      check.data(chunk, performance.now());
+      check.data(chunk);
       const held = this.#held;
       if (held !== null) {
         if (held.add(chunk)) return true;

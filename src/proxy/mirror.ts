@@ -158,7 +158,7 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
   }
 
   onData(chunk: Buffer): boolean {
-    this.check?.data(chunk, performance.now());
+    this.check?.data(chunk);
     return true;
   }
 
