@@ -59,18 +59,9 @@ export class ResponseCheck implements CheckReport {
     return this.#stream === null || this.#stream.tokenEvents > 0;
   }
 
-  get streamsTokens(): boolean {
-    return this.#stream !== null;
-  }
-
   /** The kept copy so far (holdForReplay writes it out once the answer passed), null when none is kept. */
   get kept(): Buffer[] | null {
     return this.#over ? null : this.#chunks;
-  }
-
-  /** True while the answer fits in what is kept. */
-  get within(): boolean {
-    return !this.#over;
   }
 
   /** The next piece of the body, as it passes to the client. */
@@ -108,7 +99,8 @@ export class ResponseCheck implements CheckReport {
       parsed = false;
       this.detail = `/ is not JSON: ${(err as Error).message.slice(0, 120)}`;
     }
-    this.doc = doc;
+    // Kept for the agreement only: a parsed answer held past its exchange is garbage to collect later.
+    if (c.agreement !== null) this.doc = doc;
     if (c.json !== null) {
       if (parsed && c.json.validate(doc)) this.json = 'pass';
       else {
