@@ -6,7 +6,7 @@ import { CHECK_KINDS, type CheckKind, type TripReason } from './decide.js';
 import type { FleetDelta } from './fleet-delta.js';
 import { Agreement } from './rules/agreement.js';
 import { Latency } from './rules/latency.js';
-import { KindRelative } from './rules/kind-relative.js';
+import { ErrorRelative } from './rules/error-relative.js';
 import type { JudgeEvent } from './rules/rule.js';
 
 /**
@@ -23,8 +23,8 @@ export class AnswerSignals {
   readonly tpot: Latency | null = null;
   readonly agreement: Agreement | null = null;
   /** The relative test of each check kind the route's checks can give. */
-  readonly kindTests: KindRelative[];
-  readonly #kindTest: Partial<Record<CheckKind, KindRelative>> = {};
+  readonly kindTests: ErrorRelative[];
+  readonly #kindTest: Partial<Record<CheckKind, ErrorRelative>> = {};
   /** The candidate's counted failures since the deployment, and of each check kind. */
   #failures = 0;
   readonly #byKind: Record<CheckKind, number> = { invalid: 0, truncated: 0, empty: 0, stream_error: 0 };
@@ -33,7 +33,7 @@ export class AnswerSignals {
 
   constructor(rules: RollbackRules, alphas: RuleAlphas, signals: JudgeSignals, now: number) {
     this.llm = signals.llm;
-    this.kindTests = checkedKinds(signals).map((kind) => (this.#kindTest[kind] = new KindRelative(kind, rules, alphas.kind, now)));
+    this.kindTests = checkedKinds(signals).map((kind) => (this.#kindTest[kind] = new ErrorRelative(rules, alphas.kind, now, kind)));
     if (signals.llm) {
       this.tpotStable = new SlidingWindow(rules.windowMs, now);
       this.tpotCandidate = new SlidingWindow(rules.windowMs, now);
