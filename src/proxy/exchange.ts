@@ -213,9 +213,9 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
       this.#replayOnStable();
       return;
     }
-    const failed = this.check === null ? null : this.check.end(performance.now());
     const held = this.#held;
     if (held !== null) {
+      const failed = (this.check as ResponseCheck).end(performance.now());
       if (failed !== null) {
         // The client never saw it: stable answers instead.
         this.#held = null;
@@ -225,7 +225,9 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
       }
       this.#release(held);
     }
+    // The client has the whole answer before it is checked: the verdict only feeds the judge.
     this.#res.end();
+    const failed = this.check === null || held !== null ? null : this.check.end(performance.now());
     this.failure = this.status >= 500 ? 'status' : (failed ?? 'none');
     this.#finish();
   }

@@ -14,17 +14,22 @@ export const SENTIMENT_SCHEMA = {
 export const INVALID_EVERY = 8;
 
 /**
- * A classifier whose every `INVALID_EVERY`-th answer fails the schema and, when `flipEvery` > 0,
- * whose every `flipEvery`-th answer says `negative` instead of `positive`.
+ * A classifier whose every `INVALID_EVERY`-th answer to a client's request fails the schema and,
+ * when `flipEvery` > 0, whose every `flipEvery`-th answer says `negative` instead of `positive`.
+ * Copies (`x-rollgate-shadow`), which the windows never count, always answer validly, so the
+ * windows' invalid counts depend on the clients' requests alone.
  */
 function classifier(version: string, flipEvery: number) {
   let n = 0;
+  let live = 0;
   return startUpstream((req, res) => {
     req.resume();
     req.on('end', () => {
       n++;
+      if (req.headers['x-rollgate-shadow'] === undefined) live++;
       const label = flipEvery > 0 && n % flipEvery === 0 ? 'negative' : 'positive';
-      const body = n % INVALID_EVERY === 0 ? '{"predictions": "oops"}' : JSON.stringify({ predictions: [{ label, score: 0.9 }], version });
+      const invalid = req.headers['x-rollgate-shadow'] === undefined && live % INVALID_EVERY === 0;
+      const body = invalid ? '{"predictions": "oops"}' : JSON.stringify({ predictions: [{ label, score: 0.9 }], version });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     });
