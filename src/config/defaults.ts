@@ -16,6 +16,10 @@ export const DEFAULT_LISTEN: Readonly<GatewayConfig['listen']> = Object.freeze({
   host: '0.0.0.0',
   port: 8080,
   drainTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  // Longer than common load balancers' idle timeouts (60 s), so that they close first.
+  idleTimeoutMs: 65_000,
 });
 /** Admin plane address and the environment variable holding its bearer token. */
 export const DEFAULT_ADMIN: Readonly<GatewayConfig['admin']> = Object.freeze({
@@ -199,6 +203,9 @@ export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, o
       host: input.listen?.host ?? DEFAULT_LISTEN.host,
       port: input.listen?.port ?? DEFAULT_LISTEN.port,
       drainTimeoutMs: ms(input.listen?.drainTimeout, DEFAULT_LISTEN.drainTimeoutMs),
+      headersTimeoutMs: ms(input.listen?.headersTimeout, DEFAULT_LISTEN.headersTimeoutMs),
+      requestTimeoutMs: ms(input.listen?.requestTimeout, DEFAULT_LISTEN.requestTimeoutMs),
+      idleTimeoutMs: ms(input.listen?.idleTimeout, DEFAULT_LISTEN.idleTimeoutMs),
     },
     admin: {
       host: input.admin?.host ?? DEFAULT_ADMIN.host,

@@ -29,6 +29,14 @@ export function crossChecks(raw: unknown): Problem[] {
     else add(['listen', 'port'], `collides with the admin plane (default ${ah}:${ap}): the planes need different ports`);
   }
 
+  // Node refuses a head timeout longer than the whole request's.
+  const headersTimeout = durationOf(field(listen, 'headersTimeout') ?? '10s');
+  const requestTimeout = durationOf(field(listen, 'requestTimeout') ?? '5m');
+  if (headersTimeout !== null && requestTimeout !== null && headersTimeout > requestTimeout) {
+    if (field(listen, 'headersTimeout') !== undefined) add(['listen', 'headersTimeout'], `must not be longer than requestTimeout (${formatDuration(requestTimeout)})`);
+    else add(['listen', 'requestTimeout'], `must not be shorter than headersTimeout (default ${formatDuration(headersTimeout)})`);
+  }
+
   const store = field(raw, 'store');
   const kind = field(store, 'kind');
   const used: Record<string, string[]> = { memory: [], file: ['path'], redis: ['url', 'prefix', 'maxReplicas'] };

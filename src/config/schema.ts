@@ -207,7 +207,14 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** JSON Schema of the YAML config file; every object refuses unknown keys. */
 export const ConfigSchema = Obj({
   listen: Type.Optional(
-    Obj({ host: Type.Optional(Host()), port: Type.Optional(Port()), drainTimeout: Type.Optional(Duration(0)) }),
+    Obj({
+      host: Type.Optional(Host()),
+      port: Type.Optional(Port()),
+      drainTimeout: Type.Optional(Duration(0)),
+      headersTimeout: Type.Optional(PositiveDuration()),
+      requestTimeout: Type.Optional(PositiveDuration()),
+      idleTimeout: Type.Optional(PositiveDuration()),
+    }),
   ),
   admin: Type.Optional(
     Obj({

@@ -109,7 +109,12 @@ export interface WebhookConfig {
 }
 
 export interface GatewayConfig {
-  listen: { host: string; port: number; drainTimeoutMs: number };
+  /**
+   * Data plane address and client limits: the whole request head within `headersTimeoutMs`, the
+   * whole request (head and body) within `requestTimeoutMs`, and a kept-alive connection closed
+   * after `idleTimeoutMs` without a request.
+   */
+  listen: { host: string; port: number; drainTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number };
   admin: { host: string; port: number; tokenEnv: string };
   store: StoreConfig;
   notify: WebhookConfig[];

@@ -129,11 +129,15 @@ export class Gateway {
     this.#log = options.logger ?? SILENT;
     this.#onVersionGone = options.onVersionGone ?? (() => {});
     this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
+    const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.listen;
     this.#server = http.createServer(
       {
-        // Longer than common load balancers' idle timeouts (60 s), so they close first.
-        keepAliveTimeout: 65_000,
-        headersTimeout: 66_000,
+        keepAliveTimeout: idleTimeoutMs,
+        headersTimeout: headersTimeoutMs,
+        requestTimeout: requestTimeoutMs,
+        // Node checks the two limits above on this interval (30 s by default): a slow client is
+        // closed within a quarter of the head's limit after it passed, at most a second after.
+        connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4))),
         maxHeaderSize: 16 * 1024,
       },
       this.handle,

@@ -1,0 +1,94 @@
+import net from 'node:net';
+import t from 'tap';
+import { request } from 'undici';
+import { config, startGateway, startLabelled } from './helpers/servers.js';
+
+// listen.headersTimeout, requestTimeout and idleTimeout (SPEC §9): slow and idle clients are
+// closed at their limits, and other clients are served meanwhile. Raw sockets on loopback.
+
+const route = (url: string) => ({ name: 'm', match: { pathPrefix: '/v1' }, stable: { version: 'v1', url } });
+
+/** A raw connection; resolves `closed` with what the server sent before it closed the socket. */
+function rawClient(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', () => {});
+  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1'))));
+  return { socket, closed };
+}
+
+/** Writes `text` a byte at a time, `gapMs` apart, until it is written or the socket closes. */
+async function dribble(socket: net.Socket, text: string, gapMs: number): Promise<number> {
+  let sent = 0;
+  for (const ch of text) {
+    if (socket.destroyed) break;
+    socket.write(ch);
+    sent++;
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return sent;
+}
+
+const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref())]);
+
+t.test('headers sent a byte at a time are cut off at listen.headersTimeout; other clients are served meanwhile', async (t) => {
+  const up = await startLabelled('v1');
+  const gw = await startGateway(config([route(up.url)], { listen: { host: '127.0.0.1', port: 0, headersTimeout: '400ms', requestTimeout: '5s' } }));
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  const slow = rawClient(gw.port);
+  const head = 'GET /v1/x HTTP/1.1\r\nhost: 127.0.0.1\r\n' + 'x-filler: '.padEnd(400, 'a') + '\r\n\r\n';
+  const dribbling = dribble(slow.socket, head, 20);
+  // While it dribbles, normal requests are answered.
+  for (let i = 0; i < 5; i++) {
+    const r = await request(`${gw.url}/v1/x`);
+    t.equal(r.statusCode, 200, `a normal client's request ${i + 1} is answered`);
+    await r.body.dump();
+  }
+  const answer = await within(slow.closed, 10_000);
+  t.not(answer, 'timeout', 'the slow client was closed');
+  t.match(answer, /^(HTTP\/1\.1 408 |)/, 'with a 408, or no answer at all');
+  const sent = await dribbling;
+  t.ok(sent < head.length, `it was cut off before its head was complete (${sent} of ${head.length} bytes)`);
+  t.equal(up.seen.length, 5, 'nothing of the slow request reached the upstream');
+});
+
+t.test('a request body dribbled past listen.requestTimeout is cut off, and never reaches the upstream whole', async (t) => {
+  const up = await startLabelled('v1');
+  const gw = await startGateway(config([route(up.url)], { listen: { host: '127.0.0.1', port: 0, headersTimeout: '300ms', requestTimeout: '600ms' } }));
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  const slow = rawClient(gw.port);
+  slow.socket.write('POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 300\r\n\r\n');
+  void dribble(slow.socket, 'b'.repeat(300), 20);
+  const answer = await within(slow.closed, 10_000);
+  t.not(answer, 'timeout', 'the slow client was closed');
+  t.notMatch(answer, /^HTTP\/1\.1 200 /, 'it got no answer from the model');
+  t.equal(up.seen.length, 0, 'a body of known length is read whole before it is sent: the upstream saw nothing');
+});
+
+t.test('a kept-alive connection with no request is closed after listen.idleTimeout', async (t) => {
+  const up = await startLabelled('v1');
+  const gw = await startGateway(config([route(up.url)], { listen: { host: '127.0.0.1', port: 0, idleTimeout: '300ms' } }));
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  const c = rawClient(gw.port);
+  c.socket.write('GET /v1/x HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+  const answer = await within(c.closed, 10_000);
+  t.not(answer, 'timeout', 'the idle connection was closed');
+  t.match(answer, /^HTTP\/1\.1 200 /, 'after its one request was answered');
+  t.match(answer, /\r\nkeep-alive: timeout=0\r\n/i, 'the answer told the client how long the connection is kept (whole seconds, rounded down)');
+});
+
+t.test('a head timeout longer than the request timeout is a config error naming the key', async (t) => {
+  t.throws(() => config([route('http://127.0.0.1:1')], { listen: { headersTimeout: '2m', requestTimeout: '1m' } }), /listen\.headersTimeout: must not be longer than requestTimeout \(1m\)/);
+  t.throws(() => config([route('http://127.0.0.1:1')], { listen: { requestTimeout: '5s' } }), /listen\.requestTimeout: must not be shorter than headersTimeout \(default 10s\)/);
+  t.throws(() => config([route('http://127.0.0.1:1')], { listen: { idleTimeout: '0ms' } }), /listen\.idleTimeout: must be longer than 0ms/);
+});
