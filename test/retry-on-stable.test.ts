@@ -111,3 +111,36 @@ t.test('without retryOnStable the client sees the candidate failure', async (t) 
   const r = await run(pool, 3);
   t.equal(r.statuses[0], 503, 'the first failure reaches the client');
 });
+
+t.test('a replayed request carries the same Idempotency-Key and request id to both tries', async (t) => {
+  const seen: { version: string; key: unknown; id: unknown; body: string }[] = [];
+  const model = (version: string, status: number) =>
+    startUpstream((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push({ version, key: req.headers['idempotency-key'], id: req.headers['x-request-id'], body });
+        res.writeHead(status, { 'content-type': 'application/json' }).end(`{"model":"${version}"}`);
+      });
+    });
+  const stable = await model('v1', 200);
+  const candidate = await model('v2', 503);
+  const gw = await startGateway(
+    config([{ name: 'm', match: { pathPrefix: '/v1/models/m' }, stable: { version: 'v1', url: stable.url }, candidate: { version: 'v2', url: candidate.url, weight: 0 }, allowOverride: true, retryOnStable: true, rollback: { consecutiveFailures: 100 } }]),
+  );
+  t.teardown(closeAll(gw, stable, candidate));
+  const pool = new Pool(gw.url);
+  t.teardown(() => pool.close());
+  const r = await pool.request({
+    path: '/v1/models/m:predict',
+    method: 'POST',
+    body: '{"inputs":[7]}',
+    headers: { 'content-type': 'application/json', 'idempotency-key': 'order-7f3a', 'x-rollgate-version': 'candidate', 'x-request-id': 'req-42' },
+  });
+  t.equal(r.statusCode, 200, "the client gets stable's answer");
+  t.equal(await r.body.text(), '{"model":"v1"}');
+  t.same(seen, [
+    { version: 'v2', key: 'order-7f3a', id: 'req-42', body: '{"inputs":[7]}' },
+    { version: 'v1', key: 'order-7f3a', id: 'req-42', body: '{"inputs":[7]}' },
+  ], 'the candidate, then stable, each with the key, the id and the body unchanged');
+});
