@@ -17,6 +17,11 @@ export const ERRORS = {
     from: 'data plane',
     doc: 'The upstream did not connect within timeouts.connect or answer within timeouts.response.',
   },
+  ROLLGATE_BAD_FRAMING: {
+    status: 400,
+    from: 'data plane',
+    doc: 'The request\'s Transfer-Encoding is not exactly `chunked` (RFC 9112 §6: a coding list two parsers could read differently); it is not forwarded.',
+  },
   ROLLGATE_UPSTREAM_ERROR: { status: 502, from: 'data plane', doc: 'The upstream answered something that is not valid HTTP.' },
   ROLLGATE_BAD_REQUEST: {
     status: 400,

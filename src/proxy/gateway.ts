@@ -13,7 +13,7 @@ import { weightToBasisPoints } from '../traffic/sticky.js';
 import { RequestIds } from './request-id.js';
 import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
-import { notFound, originForm } from './not-found.js';
+import { badFraming, notFound, originForm } from './not-found.js';
 
 /** The small part of a pino logger the data plane uses. */
 export interface GatewayLogger {
@@ -96,6 +96,9 @@ export class RouteRuntime {
     return s.candidate === null ? [s.stable] : [s.stable, s.candidate];
   }
 }
+
+/** The only Transfer-Encoding forwarded: `chunked` alone, in any case, with optional whitespace. */
+const CHUNKED = /^[ \t]*chunked[ \t]*$/i;
 
 // How often a failing upstream is logged at warn, at most.
 const UPSTREAM_LOG_INTERVAL_MS = 1_000;
@@ -223,6 +226,12 @@ export class Gateway {
       return;
     }
     const headers = req.headers;
+    // Node's parser takes `Transfer-Encoding: ,chunked` as chunked; an upstream may not.
+    const te = headers['transfer-encoding'];
+    if (te !== undefined && te !== 'chunked' && !CHUNKED.test(te)) {
+      badFraming(res);
+      return;
+    }
     const given = headers[REQUEST_ID];
     const hasId = typeof given === 'string' && given !== '';
     const requestId = hasId ? given : this.#ids.next();

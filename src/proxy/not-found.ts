@@ -23,3 +23,11 @@ export function notFound(res: ServerResponse, url: string, closing: boolean): vo
   res.end(body);
 }
 
+
+/** A request whose framing two parsers could read differently (RFC 9112 §6): refused, never forwarded. */
+export function badFraming(res: ServerResponse): void {
+  const body = errorBody('ROLLGATE_BAD_FRAMING', 'Transfer-Encoding must be exactly chunked');
+  res.shouldKeepAlive = false;
+  res.writeHead(400, ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);
+  res.end(body);
+}
