@@ -1,5 +1,5 @@
 import t from 'tap';
-import { config, rawExchange, startGateway, startUpstream } from './helpers/servers.js';
+import { closeAll, config, rawExchange, startGateway, startUpstream } from './helpers/servers.js';
 
 // RFC 9112 §6: the requests that two parsers could read differently. Each is refused with a 400
 // (or, where the RFC allows reading it one way only, handled so), nothing of a refused request
@@ -33,7 +33,8 @@ const REFUSED: [string, string][] = [
   ['a request line with a bare LF', 'POST /v1/x HTTP/1.1\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n'],
 ];
 
-t.test('ambiguous framing is refused with 400; nothing reaches the upstream; the next client is served', async (t) => {
+/** An upstream recording each request it got (method, path, body) and a gateway in front of it. */
+async function stack(t: { teardown(fn: () => unknown): void }) {
   const bodies: string[] = [];
   const up = await startUpstream((req, res) => {
     let body = '';
@@ -44,10 +45,12 @@ t.test('ambiguous framing is refused with 400; nothing reaches the upstream; the
     });
   });
   const gw = await startGateway(config([{ name: 'm', match: { pathPrefix: '/v1' }, stable: { version: 'v1', url: up.url } }]));
-  t.teardown(async () => {
-    await gw.close();
-    await up.close();
-  });
+  t.teardown(closeAll(gw, up));
+  return { up, gw, bodies };
+}
+
+t.test('ambiguous framing is refused with 400; nothing reaches the upstream; the next client is served', async (t) => {
+  const { up, gw } = await stack(t);
   for (const [name, payload] of REFUSED) {
     const before = up.seen.length;
     const answer = await rawExchange(gw.port, payload, 2_000);
@@ -61,20 +64,7 @@ t.test('ambiguous framing is refused with 400; nothing reaches the upstream; the
 });
 
 t.test('a body longer than its Content-Length is the next request, parsed on its own', async (t) => {
-  const bodies: string[] = [];
-  const up = await startUpstream((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('latin1')));
-    req.on('end', () => {
-      bodies.push(`${req.method} ${req.url} ${body}`);
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-    });
-  });
-  const gw = await startGateway(config([{ name: 'm', match: { pathPrefix: '/v1' }, stable: { version: 'v1', url: up.url } }]));
-  t.teardown(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const { gw, bodies } = await stack(t);
   const answer = await rawExchange(gw.port, `${H}content-length: 4\r\n\r\nabcdGET /v1/second HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`, 3_000);
   t.equal(answer.match(/HTTP\/1\.1 200 /g)?.length, 2, 'two answers on the connection');
   t.same([...bodies].sort(), ['GET /v1/second ', 'POST /v1/x abcd'], 'the upstream got the body of exactly its length, and the second request on its own');

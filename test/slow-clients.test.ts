@@ -1,7 +1,7 @@
 import net from 'node:net';
 import t from 'tap';
 import { request } from 'undici';
-import { config, startGateway, startLabelled } from './helpers/servers.js';
+import { closeAll, config, startGateway, startLabelled } from './helpers/servers.js';
 
 // listen.headersTimeout, requestTimeout and idleTimeout (SPEC §9): slow and idle clients are
 // closed at their limits, and other clients are served meanwhile. Raw sockets on loopback.
@@ -30,15 +30,18 @@ async function dribble(socket: net.Socket, text: string, gapMs: number): Promise
   return sent;
 }
 
+/** An upstream and a gateway in front of it with these `listen` limits, both closed after the test. */
+async function gatewayWith(t: { teardown(fn: () => unknown): void }, listen: Record<string, string>) {
+  const up = await startLabelled('v1');
+  const gw = await startGateway(config([route(up.url)], { listen: { host: '127.0.0.1', port: 0, ...listen } }));
+  t.teardown(closeAll(gw, up));
+  return { up, gw };
+}
+
 const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref())]);
 
 t.test('headers sent a byte at a time are cut off at listen.headersTimeout; other clients are served meanwhile', async (t) => {
-  const up = await startLabelled('v1');
-  const gw = await startGateway(config([route(up.url)], { listen: { host: '127.0.0.1', port: 0, headersTimeout: '400ms', requestTimeout: '5s' } }));
-  t.teardown(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const { up, gw } = await gatewayWith(t, { headersTimeout: '400ms', requestTimeout: '5s' });
   const slow = rawClient(gw.port);
   const head = 'GET /v1/x HTTP/1.1\r\nhost: 127.0.0.1\r\n' + 'x-filler: '.padEnd(400, 'a') + '\r\n\r\n';
   const dribbling = dribble(slow.socket, head, 20);
@@ -57,12 +60,7 @@ t.test('headers sent a byte at a time are cut off at listen.headersTimeout; othe
 });
 
 t.test('a request body dribbled past listen.requestTimeout is cut off, and never reaches the upstream whole', async (t) => {
-  const up = await startLabelled('v1');
-  const gw = await startGateway(config([route(up.url)], { listen: { host: '127.0.0.1', port: 0, headersTimeout: '300ms', requestTimeout: '600ms' } }));
-  t.teardown(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const { up, gw } = await gatewayWith(t, { headersTimeout: '300ms', requestTimeout: '600ms' });
   const slow = rawClient(gw.port);
   slow.socket.write('POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 300\r\n\r\n');
   void dribble(slow.socket, 'b'.repeat(300), 20);
@@ -73,12 +71,7 @@ t.test('a request body dribbled past listen.requestTimeout is cut off, and never
 });
 
 t.test('a kept-alive connection with no request is closed after listen.idleTimeout', async (t) => {
-  const up = await startLabelled('v1');
-  const gw = await startGateway(config([route(up.url)], { listen: { host: '127.0.0.1', port: 0, idleTimeout: '300ms' } }));
-  t.teardown(async () => {
-    await gw.close();
-    await up.close();
-  });
+  const { gw } = await gatewayWith(t, { idleTimeout: '300ms' });
   const c = rawClient(gw.port);
   c.socket.write('GET /v1/x HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
   const answer = await within(c.closed, 10_000);
