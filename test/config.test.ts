@@ -92,6 +92,7 @@ t.test('omitted keys get their defaults', async (t) => {
     allowOverride: false,
     retryOnStable: false,
     maxReplayBodyBytes: 1_048_576,
+    replayMethods: null,
     timeouts: { connectMs: 1000, responseMs: 30_000 },
     healthCheck: null,
     rollback: {
@@ -119,8 +120,10 @@ t.test('values are normalised', async (t) => {
   c.routes[0].sticky = { header: 'X-User-Id' };
   c.routes[0].healthCheck = { path: '/health' };
   c.routes[0].rollback = { latency: { minDelta: '0ms' }, window: '1m30s' };
+  c.routes[0].replayMethods = ['get', 'POST', 'Get'];
   c.store = { kind: 'redis', url: 'redis://127.0.0.1:6379' };
   const r = parseConfig(c).routes[0]!;
+  t.same(r.replayMethods, ['GET', 'POST'], 'replayMethods upper-cased, each once');
   t.equal(r.stable.url, 'http://model-a.internal/base');
   t.same(r.candidate, { version: 'v2', url: 'https://model-b.internal', data: null, weight: 0 });
   t.equal(r.pathPrefix, '/v1/models/sentiment/', 'path prefix kept as written');
@@ -197,6 +200,8 @@ const cases: [string, (c: Raw) => void, string][] = [
   ['healthCheck timeout over interval', (c) => (c.routes[0].healthCheck = { path: '/h', interval: '1s', timeout: '2s' }), 'routes[0].healthCheck.timeout: must not be longer than interval (1s)'],
   ['notify URL not http(s)', (c) => (c.notify = [{ kind: 'webhook', url: 'mailto:ops@example.com' }]), 'notify[0].url: must be an http(s) URL'],
   ['unknown strategy', (c) => (c.routes[0].strategy = 'linear'), 'routes[0].strategy: must be one of canary, blueGreen, shadow'],
+  ['replayMethods with a space', (c) => (c.routes[0].replayMethods = ['PO ST']), 'routes[0].replayMethods[0]: must be an HTTP method name (letters only)'],
+  ['replayMethods not a list', (c) => (c.routes[0].replayMethods = 'POST'), 'routes[0].replayMethods: must be a list'],
   ['boolean as string', (c) => (c.routes[0].autoPromote = 'yes'), 'routes[0].autoPromote: must be true or false'],
 ];
 

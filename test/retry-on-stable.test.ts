@@ -144,3 +144,69 @@ t.test('a replayed request carries the same Idempotency-Key and request id to bo
     { version: 'v1', key: 'order-7f3a', id: 'req-42', body: '{"inputs":[7]}' },
   ], 'the candidate, then stable, each with the key, the id and the body unchanged');
 });
+
+t.test('replayMethods: a failure the candidate received is replayed only for the listed methods; one it never received, always', async (t) => {
+  const seen: string[] = [];
+  // The candidate fails each request its own way, named by the path's last segment.
+  const candidate = await startUpstream((req, res) => {
+    seen.push(`v2 ${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => {
+      if (req.url?.endsWith('/reset')) res.socket?.destroy();
+      else res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"v2 down"}');
+    });
+  });
+  const stable = await startUpstream((req, res) => {
+    seen.push(`v1 ${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"model":"v1"}'));
+  });
+  const closed = await freePort();
+  const route = (name: string, url: string, extra: Record<string, unknown>) => ({
+    name,
+    match: { pathPrefix: `/${name}` },
+    stable: { version: 'v1', url: stable.url },
+    candidate: { version: 'v2', url, weight: 0 },
+    allowOverride: true,
+    retryOnStable: true,
+    rollback: { consecutiveFailures: 1000 },
+    ...extra,
+  });
+  const gw = await startGateway(
+    config([
+      route('listed', candidate.url, { replayMethods: ['GET', 'put'] }),
+      route('refused', `http://127.0.0.1:${closed}`, { replayMethods: [] }),
+      route('default', candidate.url, {}),
+    ]),
+  );
+  const pool = new Pool(gw.url);
+  t.teardown(closeAll(pool, gw, stable, candidate));
+  const call = async (method: string, path: string) => {
+    const r = await pool.request({ path, method, body: method === 'GET' ? null : '{"inputs":[1]}', headers: { 'x-rollgate-version': 'candidate' } });
+    return `${r.statusCode} ${String(r.headers['x-rollgate-version'])} ${await r.body.text()}`;
+  };
+
+  seen.length = 0;
+  t.equal(await call('POST', '/listed/status'), '503 v2 {"error":"v2 down"}', 'POST not listed: the candidate 503 reaches the client');
+  t.same(seen, ['v2 POST /listed/status'], 'and stable never got it');
+  seen.length = 0;
+  t.match(await call('POST', '/listed/reset'), /^502 v2 .*"ROLLGATE_UPSTREAM_UNAVAILABLE"/, 'POST not listed: a reset after the candidate read it is a 502');
+  t.same(seen, ['v2 POST /listed/reset'], 'and stable never got it');
+  seen.length = 0;
+  t.equal(await call('GET', '/listed/status'), '200 v1 {"model":"v1"}', 'GET listed: replayed on stable');
+  t.equal(await call('PUT', '/listed/reset'), '200 v1 {"model":"v1"}', 'PUT listed (written put): replayed on stable');
+  t.same(seen, ['v2 GET /listed/status', 'v1 GET /listed/status', 'v2 PUT /listed/reset', 'v1 PUT /listed/reset']);
+
+  seen.length = 0;
+  t.equal(await call('POST', '/refused/x'), '200 v1 {"model":"v1"}', 'connection refused: replayed whatever the method, even with replayMethods []');
+  t.equal(await call('DELETE', '/refused/x'), '200 v1 {"model":"v1"}');
+  t.same(seen, ['v1 POST /refused/x', 'v1 DELETE /refused/x']);
+
+  seen.length = 0;
+  t.equal(await call('POST', '/default/status'), '200 v1 {"model":"v1"}', 'default: every method is replayed');
+  t.equal(await call('PATCH', '/default/reset'), '200 v1 {"model":"v1"}');
+  t.same(seen, ['v2 POST /default/status', 'v1 POST /default/status', 'v2 PATCH /default/reset', 'v1 PATCH /default/reset']);
+
+  const failures = gw.outcomes.filter((o) => o.route === 'listed' && o.role === 'candidate').map((o) => `${o.failure}:${o.replayed}`);
+  t.same(failures, ['status:false', 'reset:false', 'status:true', 'reset:true'], 'each candidate failure counts against it, replayed or not');
+});

@@ -139,6 +139,7 @@ function route(r: RouteInput, schema?: object): RouteConfig {
     allowOverride: r.allowOverride ?? DEFAULT_ALLOW_OVERRIDE,
     retryOnStable: r.retryOnStable ?? DEFAULT_RETRY_ON_STABLE,
     maxReplayBodyBytes: r.maxReplayBodyBytes ?? DEFAULT_MAX_REPLAY_BODY_BYTES,
+    replayMethods: r.replayMethods === undefined ? null : [...new Set(r.replayMethods.map((m) => m.toUpperCase()))],
     timeouts: {
       connectMs: ms(r.timeouts?.connect, DEFAULT_TIMEOUTS.connectMs),
       responseMs: ms(r.timeouts?.response, DEFAULT_TIMEOUTS.responseMs),

@@ -185,6 +185,7 @@ const RouteSchema = Obj({
   allowOverride: Type.Optional(Flag()),
   retryOnStable: Type.Optional(Flag()),
   maxReplayBodyBytes: Type.Optional(Int(0)),
+  replayMethods: Type.Optional(Type.Array(Str('must be an HTTP method name (letters only)', /^[A-Za-z]+$/))),
   timeouts: Type.Optional(
     Obj({ connect: Type.Optional(PositiveDuration()), response: Type.Optional(PositiveDuration()) }),
   ),

@@ -89,6 +89,12 @@ export interface RouteConfig {
   allowOverride: boolean;
   retryOnStable: boolean;
   maxReplayBodyBytes: number;
+  /**
+   * Upper case: the methods replayed on stable after a failure the candidate may have received
+   * the request for (a 5xx, a reset, a timeout); null: every method. A request the candidate
+   * never received is replayed whatever its method.
+   */
+  replayMethods: string[] | null;
   timeouts: { connectMs: number; responseMs: number };
   healthCheck: HealthCheckConfig | null;
   rollback: RollbackRules;

@@ -30,7 +30,12 @@ export class ExchangeRecord implements Outcome, InFlightItem {
   copyFirst = false;
   /** Shadow: sends a copy of the request to the candidate along with the client's. */
   mirrorTo: ((method: string, headers: string[], body: Buffer | null) => void) | null = null;
-
+  /**
+   * With a replay on stable: whether a failure after the candidate may have received the request
+   * is replayed too (its method is in the route's `replayMethods`). A request the candidate never
+   * received (its connection refused, never opened) is replayed whatever its method.
+   */
+  replayIfReceived = true;
 
   constructor(route: string, role: VersionRole, version: string, startedAt: number, requestId: string, check: ResponseCheck | null) {
     this.route = route;

@@ -12,7 +12,6 @@ import { HeldAnswer } from './held-answer.js';
 import { kExchange, onRequestData, onRequestEnd, onResponseClose, type DrainState, type ExchangeRoute, type SentRequest, type WithExchange, type WithRequestExchange } from './exchange-parts.js';
 
 export { SMALL_BODY_BYTES, type DrainState, type ExchangeRoute } from './exchange-parts.js';
-
 /** Called once per upstream failure, so the gateway can log it at warn without a flood. */
 export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Error) => void;
 
@@ -150,7 +149,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     this.ttfbMs = performance.now() - this.startedAt;
     this.status = statusCode;
     this.#resume = resume;
-    if (statusCode >= 500 && this.#replay !== null) {
+    if (statusCode >= 500 && this.#replay !== null && this.replayIfReceived) {
       // Read and drop the candidate's error; stable answers instead once it has ended.
       this.#swallowing = true;
       return true;
@@ -158,7 +157,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     const check = this.check;
     if (check !== null) {
       check.begin(statusCode, rawHeaders);
-      if (this.#replay !== null && this.#checks?.json?.holdForReplay === true && check.kept !== null) {
+      if (this.#replay !== null && this.replayIfReceived && this.#checks?.json?.holdForReplay === true && check.kept !== null) {
         this.#held = new HeldAnswer(statusCode, statusText, rawHeaders, this.#checks.maxBytes);
         return true;
       }
@@ -240,7 +239,8 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
       return;
     }
     const mapped = mapUpstreamError(err);
-    if (!this.#headersSent && this.#replay !== null) {
+    // Not handed to a connection yet (abort unset) or refused: the candidate never received it.
+    if (!this.#headersSent && this.#replay !== null && (this.replayIfReceived || this.#abort === null || mapped.failure === 'connect')) {
       this.failure = this.#swallowing ? 'status' : mapped.failure;
       this.#onUpstreamError(this, mapped, err);
       this.#replayOnStable();

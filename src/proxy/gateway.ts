@@ -56,12 +56,15 @@ export class RouteRuntime {
   readonly checks: RouteChecks | null;
   /** Canary routes with an agreement: the share (basis points) of candidate requests also copied to stable. */
   readonly compareBp: number;
+  /** The methods replayed on stable after the candidate may have received them; null: every method. */
+  readonly replayMethods: ReadonlySet<string> | null;
 
   constructor(config: RouteConfig, rng: Rng, sink: OutcomeSink = () => {}, onAgreement?: AgreementSink) {
     this.config = config;
     this.checks = routeChecks(config);
     this.compareBp = weightToBasisPoints(config.agreement?.mirrorPercent ?? 0);
     this.bufferLimit = Math.max(SMALL_BODY_BYTES, config.maxReplayBodyBytes);
+    this.replayMethods = config.replayMethods === null ? null : new Set(config.replayMethods);
     this.dataHeader = config.dataHeader;
     this.name = config.name;
     this.pathPrefix = config.pathPrefix;
@@ -242,6 +245,8 @@ export class Gateway {
     const replay = toCandidate && route.config.retryOnStable ? state.stable : null;
 
     const ex = new Exchange(this.#context, route, toCandidate, upstream, replay, res, requestId, startedAt);
+    const method = req.method ?? 'GET';
+    if (replay !== null && route.replayMethods !== null) ex.replayIfReceived = route.replayMethods.has(method);
     // Shadow: a copy for the candidate, sent along with the client's request to stable; a canary
     // route with an agreement sends a share of candidate requests to stable too, only to compare.
     let copyBody = false;
@@ -266,7 +271,6 @@ export class Gateway {
       upstream.snapshot,
     );
     const path = upstream.basePath + url;
-    const method = req.method ?? 'GET';
     if (headers['transfer-encoding'] !== undefined) {
       ex.start(method, path, upstreamHeaders, req);
       return;
