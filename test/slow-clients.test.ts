@@ -1,7 +1,8 @@
 import net from 'node:net';
 import t from 'tap';
 import { request } from 'undici';
-import { closeAll, config, startGateway, startLabelled } from './helpers/servers.js';
+import { Readable } from 'node:stream';
+import { closeAll, config, startGateway, startLabelled, startUpstream } from './helpers/servers.js';
 
 // listen.headersTimeout, requestTimeout and idleTimeout (SPEC §9): slow and idle clients are
 // closed at their limits, and other clients are served meanwhile. Raw sockets on loopback.
@@ -78,6 +79,74 @@ t.test('a kept-alive connection with no request is closed after listen.idleTimeo
   t.not(answer, 'timeout', 'the idle connection was closed');
   t.match(answer, /^HTTP\/1\.1 200 /, 'after its one request was answered');
   t.match(answer, /\r\nkeep-alive: timeout=0\r\n/i, 'the answer told the client how long the connection is kept (whole seconds, rounded down)');
+});
+
+/** Live JS memory (heap and Buffers) after a full collection. */
+async function liveBytes(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  gc();
+  await new Promise((r) => setTimeout(r, 5));
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+t.test('a client that never reads its answer holds bounded memory: backpressure reaches the upstream', async (t) => {
+  const MB = 1024 * 1024;
+  const TOTAL = 1024 * MB;
+  let produced = 0;
+  let upstreamClosed = false;
+  const up = await startUpstream((req, res) => {
+    req.resume();
+    if (req.url === '/v1/small') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      return;
+    }
+    // 1 GB made on demand: only what the gateway pulls is ever produced.
+    const body = new Readable({
+      read() {
+        if (produced >= TOTAL) this.push(null);
+        else {
+          produced += 64 * 1024;
+          this.push(Buffer.alloc(64 * 1024, 0x61));
+        }
+      },
+    });
+    res.on('close', () => {
+      upstreamClosed = true;
+      body.destroy();
+    });
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(TOTAL) });
+    body.pipe(res);
+  });
+  const gw = await startGateway(config([route(up.url)]));
+  t.teardown(closeAll(gw, up));
+  const before = await liveBytes();
+
+  const stuck = rawClient(gw.port);
+  stuck.socket.pause(); // never reads a byte
+  stuck.socket.write('GET /v1/big HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+  // Wait until the upstream stops producing: every buffer on the way is full.
+  let last = -1;
+  for (let i = 0; i < 100 && produced !== last; i++) {
+    last = produced;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  t.equal(produced, last, `the upstream stopped producing (at ${(produced / MB).toFixed(1)} MB)`);
+  t.ok(produced < 64 * MB, `of a 1 GB answer the upstream produced only ${(produced / MB).toFixed(1)} MB (socket buffers on the way)`);
+  const grown = (await liveBytes()) - before;
+  t.ok(grown < 16 * MB, `the process holds ${(grown / MB).toFixed(1)} MB more for it (< 16 MB)`);
+
+  for (let i = 0; i < 5; i++) {
+    const r = await request(`${gw.url}/v1/small`);
+    t.equal(r.statusCode, 200, `meanwhile another client's request ${i + 1} is answered`);
+    await r.body.dump();
+  }
+  stuck.socket.destroy();
+  for (let i = 0; i < 100 && !upstreamClosed; i++) await new Promise((r) => setTimeout(r, 50));
+  t.ok(upstreamClosed, 'when the client goes away, the upstream request is closed too');
+  t.ok(produced < 64 * MB, 'and nothing more was produced');
 });
 
 t.test('a head timeout longer than the request timeout is a config error naming the key', async (t) => {
