@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 /**
  * A stand-in model server: reads the whole request, answers ~240 bytes of JSON after --delay-ms.
  * With --hang it reads requests and never answers (a candidate that hangs); with --fail-header
- * NAME it answers 500 to requests that carry that header.
+ * NAME it answers 500 to requests that carry that header. A path with `/big` gets 1 MiB.
  */
 const { values } = parseArgs({
   options: {
@@ -45,8 +45,15 @@ const STREAM = Buffer.from(
     'data: [DONE]\n\n',
 );
 const STREAM_HEADERS = { 'content-type': 'text/event-stream', 'content-length': String(STREAM.length) };
+const BIG = Buffer.alloc(1024 * 1024, 0x61);
+const BIG_HEADERS = { 'content-type': 'application/octet-stream', 'content-length': String(BIG.length) };
 
 function answer(res: http.ServerResponse): void {
+  if (res.req.url?.includes('/big') === true) {
+    res.writeHead(200, BIG_HEADERS);
+    res.end(BIG);
+    return;
+  }
   if (res.req.url?.includes('/chat/completions') === true) {
     res.writeHead(200, STREAM_HEADERS);
     res.end(STREAM);

@@ -149,6 +149,78 @@ t.test('a client that never reads its answer holds bounded memory: backpressure 
   t.ok(produced < 64 * MB, 'and nothing more was produced');
 });
 
+/** An upstream answering each request with `size` bytes made on demand; counts its answers closed early. */
+async function bulkUpstream(size: number) {
+  const stats = { started: 0, cutOff: 0 };
+  const up = await startUpstream((req, res) => {
+    req.resume();
+    stats.started++;
+    let left = size;
+    const body = new Readable({
+      read() {
+        const n = Math.min(left, 64 * 1024);
+        left -= n;
+        this.push(n === 0 ? null : Buffer.alloc(n, 0x62));
+      },
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) stats.cutOff++;
+      body.destroy();
+    });
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+    body.pipe(res);
+  });
+  return { up, stats };
+}
+
+const pipelined = (n: number) => 'GET /v1/big HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n'.repeat(n);
+
+t.test('pipelined requests read slowly get every answer whole', async (t) => {
+  const SIZE = 2 * 1024 * 1024;
+  const { up, stats } = await bulkUpstream(SIZE);
+  const gw = await startGateway(config([route(up.url)]));
+  t.teardown(closeAll(gw, up));
+  // Several clients at once, each pipelining three requests and reading in bursts: answers are
+  // handed the socket while other answers are being parsed.
+  const clients = Array.from({ length: 6 }, () => {
+    const c = rawClient(gw.port);
+    let bytes = 0;
+    c.socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      c.socket.pause();
+      setTimeout(() => c.socket.resume(), 2);
+      if (bytes >= 3 * SIZE) c.socket.end();
+    });
+    // Nothing read at first: the first answer waits on backpressure while the next ones queue.
+    c.socket.pause();
+    setTimeout(() => c.socket.resume(), 300);
+    c.socket.write(pipelined(3));
+    return c.closed;
+  });
+  const answers = await Promise.all(clients.map((p) => within(p, 60_000)));
+  for (const [i, a] of answers.entries()) {
+    t.not(a, 'timeout', `client ${i + 1} finished`);
+    t.equal((typeof a === 'string' ? a.match(/HTTP\/1\.1 200 /g) : null)?.length, 3, `client ${i + 1} got three 200 answers`);
+  }
+  t.equal(stats.cutOff, 0, 'no upstream answer was cut off');
+  t.equal(gw.gateway.routes.get('m')?.inflight.stable.size, 0, 'nothing is left in flight');
+});
+
+t.test('a client that leaves with pipelined requests queued: every upstream request is closed', async (t) => {
+  const { up, stats } = await bulkUpstream(256 * 1024 * 1024);
+  const gw = await startGateway(config([route(up.url)]));
+  t.teardown(closeAll(gw, up));
+  const c = rawClient(gw.port);
+  c.socket.pause(); // reads nothing
+  c.socket.write(pipelined(3));
+  for (let i = 0; i < 100 && stats.started < 3; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(stats.started, 3, 'the upstream got all three requests');
+  c.socket.destroy();
+  for (let i = 0; i < 100 && stats.cutOff < 3; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(stats.cutOff, 3, 'all three upstream answers were closed, the two queued behind the first too');
+  t.equal(gw.gateway.routes.get('m')?.inflight.stable.size, 0, 'nothing is left in flight');
+});
+
 t.test('a head timeout longer than the request timeout is a config error naming the key', async (t) => {
   t.throws(() => config([route('http://127.0.0.1:1')], { listen: { headersTimeout: '2m', requestTimeout: '1m' } }), /listen\.headersTimeout: must not be longer than requestTimeout \(1m\)/);
   t.throws(() => config([route('http://127.0.0.1:1')], { listen: { requestTimeout: '5s' } }), /listen\.requestTimeout: must not be shorter than headersTimeout \(default 10s\)/);

@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteChecks } from '../checks/route-checks.js';
 import type { InFlight } from './inflight.js';
+import type { ExchangeRecord } from './exchange-record.js';
+import type { OutcomeSink } from './outcome.js';
+import type { MappedError } from './upstream-errors.js';
 
 /**
  * The pieces of an exchange that are not the exchange: the listeners every request shares (no
@@ -13,6 +16,7 @@ export interface ExchangeListenerTarget {
   bodyChunk(chunk: Buffer): void;
   bodyEnd(): void;
   clientClosed(): void;
+  resumeUpstream(): void;
 }
 
 export const kExchange = Symbol('rollgate.exchange');
@@ -38,6 +42,19 @@ export function onResponseClose(this: WithExchange): void {
   if (ex !== undefined) ex.clientClosed();
 }
 
+function resumeUpstream(ex: ExchangeListenerTarget): void {
+  ex.resumeUpstream();
+}
+
+// Shared listener: the client's socket drained, so the upstream's answer may flow again. Node
+// emits 'drain' synchronously when a pipelined response is given the socket as the one before it
+// ends, which can be inside undici's parse of another connection's answer; undici's parsers must
+// not be resumed inside one another, so the resume waits for the stack to unwind.
+export function onResponseDrain(this: WithExchange): void {
+  const ex = this[kExchange];
+  if (ex !== undefined) process.nextTick(resumeUpstream, ex);
+}
+
 export interface SentRequest {
   method: string;
   path: string;
@@ -48,6 +65,16 @@ export interface SentRequest {
 /** Shared with the gateway: once draining, every response tells the client the connection closes. */
 export interface DrainState {
   draining: boolean;
+}
+
+/** Called once per upstream failure, so the gateway can log it at warn without a flood. */
+export type UpstreamErrorReporter = (ex: ExchangeRecord & { readonly upstreamUrl: string }, mapped: MappedError, err: Error) => void;
+
+/** What every exchange of one gateway shares. */
+export interface ExchangeContext {
+  sink: OutcomeSink;
+  onUpstreamError: UpstreamErrorReporter;
+  drain: DrainState;
 }
 
 /** The route an exchange belongs to: its name and its in-flight lists. */

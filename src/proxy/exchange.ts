@@ -3,24 +3,15 @@ import type { Dispatcher } from 'undici';
 import { clientResponseHeaders, isStreamingAnswer, repinned } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
 import { ExchangeRecord } from './exchange-record.js';
-import { mapUpstreamError, writeUpstreamError, type MappedError } from './upstream-errors.js';
+import { mapUpstreamError, writeUpstreamError } from './upstream-errors.js';
 import type { InFlight } from './inflight.js';
 import type { Upstream } from './upstream.js';
 import { ResponseCheck } from '../checks/response-check.js';
 import type { RouteChecks } from '../checks/route-checks.js';
 import { HeldAnswer } from './held-answer.js';
-import { kExchange, onRequestData, onRequestEnd, onResponseClose, type DrainState, type ExchangeRoute, type SentRequest, type WithExchange, type WithRequestExchange } from './exchange-parts.js';
+import { kExchange, onRequestData, onRequestEnd, onResponseClose, onResponseDrain, type DrainState, type ExchangeContext, type ExchangeRoute, type SentRequest, type UpstreamErrorReporter, type WithExchange, type WithRequestExchange } from './exchange-parts.js';
 
-export { SMALL_BODY_BYTES, type DrainState, type ExchangeRoute } from './exchange-parts.js';
-/** Called once per upstream failure, so the gateway can log it at warn without a flood. */
-export type UpstreamErrorReporter = (ex: Exchange, mapped: MappedError, err: Error) => void;
-
-/** What every exchange of one gateway shares. */
-export interface ExchangeContext {
-  sink: OutcomeSink;
-  onUpstreamError: UpstreamErrorReporter;
-  drain: DrainState;
-}
+export { SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type ExchangeRoute, type UpstreamErrorReporter } from './exchange-parts.js';
 
 /**
  * One proxied request: the undici dispatch handler that streams the upstream's answer into the
@@ -139,6 +130,10 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     }
   }
 
+  resumeUpstream(): void {
+    if (!this.#done) this.#resume?.();
+  }
+
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     if (this.#clientGone) abort();
@@ -201,7 +196,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
         ok = this.#release(held);
       } else ok = this.#res.write(chunk);
     } else ok = this.#res.write(chunk);
-    if (!ok && this.#resume !== null) this.#res.once('drain', this.#resume);
+    if (!ok && this.#resume !== null) this.#res.once('drain', onResponseDrain);
     return ok;
   }
 

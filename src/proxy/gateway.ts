@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
+import { watchQueuedAnswer } from './pipelined.js';
 import { Exchange, SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type UpstreamErrorReporter } from './exchange.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
@@ -245,6 +246,7 @@ export class Gateway {
     const replay = toCandidate && route.config.retryOnStable ? state.stable : null;
 
     const ex = new Exchange(this.#context, route, toCandidate, upstream, replay, res, requestId, startedAt);
+    if (res.socket === null) watchQueuedAnswer(req.socket, res);
     const method = req.method ?? 'GET';
     if (replay !== null && route.replayMethods !== null) ex.replayIfReceived = route.replayMethods.has(method);
     // Shadow: a copy for the candidate, sent along with the client's request to stable; a canary
