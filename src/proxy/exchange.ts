@@ -131,7 +131,12 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
   }
 
   resumeUpstream(): void {
-    if (!this.#done) this.#resume?.();
+    if (this.#done || this.#resume === null) return;
+    // Node also emits 'drain' when a pipelined answer behind this one writes, though the socket
+    // is still full: resuming then would pile the answer up in memory. Wait for the socket.
+    const socket = this.#res.socket;
+    if (socket !== null && socket.writableNeedDrain) socket.once('drain', () => this.resumeUpstream());
+    else this.#resume();
   }
 
   onConnect(abort: (err?: Error) => void): void {
