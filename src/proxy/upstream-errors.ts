@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { errorBody, errorStatus, type ErrorCode } from '../errors.js';
 import type { FailureKind } from './outcome.js';
+import { TRANSFER_CODING } from './headers.js';
 
 export interface MappedError {
   failure: FailureKind;
@@ -28,6 +29,7 @@ const TABLE: Record<string, MappedError> = {
   ERR_INVALID_HTTP_TOKEN: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
   UND_ERR_INFO: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent an invalid answer' },
   UND_ERR_HEADERS_OVERFLOW: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent response headers over the size limit (16 KiB by default)' },
+  [TRANSFER_CODING]: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a Transfer-Encoding other than chunked' },
 };
 
 /**
