@@ -215,7 +215,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     }
     const held = this.#held;
     if (held !== null) {
-      const failed = (this.check as ResponseCheck).end(performance.now());
+      const failed = (this.check as ResponseCheck).end(performance.now()) ?? held.unusable();
       if (failed !== null) {
         // The client never saw it: stable answers instead.
         this.#held = null;
