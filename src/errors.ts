@@ -22,7 +22,11 @@ export const ERRORS = {
     from: 'data plane',
     doc: 'The request\'s Transfer-Encoding is not exactly `chunked` (RFC 9112 §6: a coding list two parsers could read differently); it is not forwarded.',
   },
-  ROLLGATE_UPSTREAM_ERROR: { status: 502, from: 'data plane', doc: 'The upstream answered something that is not valid HTTP.' },
+  ROLLGATE_UPSTREAM_ERROR: {
+    status: 502,
+    from: 'data plane',
+    doc: 'The upstream answered something that is not valid HTTP, or that the gateway cannot pass on (response headers over 16 KiB, a transfer coding other than chunked, a 1xx it did not ask for).',
+  },
   ROLLGATE_BAD_REQUEST: {
     status: 400,
     from: 'admin API',

@@ -7,6 +7,7 @@ import type { RouteChecks } from './route-checks.js';
 export type CheckFailure = 'invalid' | 'truncated' | 'empty' | 'stream_error';
 
 const CONTENT_TYPE = 'content-type';
+const CONTENT_ENCODING = 'content-encoding';
 
 /** The content type of an answer from undici's raw headers, lower case; '' when it has none. */
 function contentTypeOf(raw: Buffer[]): string {
@@ -15,6 +16,18 @@ function contentTypeOf(raw: Buffer[]): string {
     if (name.length === 12 && name.toString('latin1').toLowerCase() === CONTENT_TYPE) return (raw[i + 1] as Buffer).toString('latin1').toLowerCase();
   }
   return '';
+}
+
+/** Whether the answer's body is content-coded (gzip, br, ...): the checks cannot read it as it passes. */
+function isEncoded(raw: Buffer[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as Buffer;
+    if (name.length === 16 && name.toString('latin1').toLowerCase() === CONTENT_ENCODING) {
+      const value = (raw[i + 1] as Buffer).toString('latin1').trim().toLowerCase();
+      if (value !== '' && value !== 'identity') return true;
+    }
+  }
+  return false;
 }
 
 /**
@@ -35,7 +48,8 @@ export class ResponseCheck implements CheckReport {
   readonly #startedAt: number;
   #chunks: Buffer[] | null = null;
   #bytes = 0;
-  #over = false;
+  /** Over maxBytes, or compressed: the answer is not checked. */
+  #unchecked = false;
   #stream: OpenAiStream | null = null;
   #isJson = false;
 
@@ -44,14 +58,20 @@ export class ResponseCheck implements CheckReport {
     this.#startedAt = startedAt;
   }
 
-  /** The answer's head: what is checked of it. Only 2xx answers are. */
+  /**
+   * The answer's head: what is checked of it. Only 2xx answers are. A compressed answer passes to
+   * the client untouched and is not decompressed to be checked: it counts as `unchecked`.
+   */
   begin(status: number, rawHeaders: Buffer[]): void {
     if (status < 200 || status >= 300) return;
     const type = contentTypeOf(rawHeaders);
     this.#isJson = type.includes('json');
     const c = this.#checks;
-    if (c.llm && type.startsWith('text/event-stream')) this.#stream = new OpenAiStream();
-    else if (this.#isJson && (c.json !== null || c.llm || c.agreement !== null)) this.#chunks = [];
+    const stream = c.llm && type.startsWith('text/event-stream');
+    if (!stream && !(this.#isJson && (c.json !== null || c.llm || c.agreement !== null))) return;
+    if (isEncoded(rawHeaders)) this.#unchecked = true;
+    else if (stream) this.#stream = new OpenAiStream();
+    else this.#chunks = [];
   }
 
   /** True once a streamed LLM answer has sent its first token (or it is not such a stream). */
@@ -61,7 +81,7 @@ export class ResponseCheck implements CheckReport {
 
   /** The kept copy so far (holdForReplay writes it out once the answer passed), null when none is kept. */
   get kept(): Buffer[] | null {
-    return this.#over ? null : this.#chunks;
+    return this.#unchecked ? null : this.#chunks;
   }
 
   /** The next piece of the body, as it passes to the client. */
@@ -71,10 +91,10 @@ export class ResponseCheck implements CheckReport {
       return;
     }
     const chunks = this.#chunks;
-    if (chunks === null || this.#over) return;
+    if (chunks === null || this.#unchecked) return;
     this.#bytes += chunk.length;
     if (this.#bytes > this.#checks.maxBytes) {
-      this.#over = true;
+      this.#unchecked = true;
       this.#chunks = null;
     } else chunks.push(chunk);
   }
@@ -83,7 +103,7 @@ export class ResponseCheck implements CheckReport {
   end(now: number): CheckFailure | null {
     const c = this.#checks;
     if (this.#stream !== null) return this.#endStream(now);
-    if (this.#over) {
+    if (this.#unchecked) {
       if (c.json !== null) this.json = 'unchecked';
       if (c.llm) this.llm = 'unchecked';
       return null;

@@ -167,12 +167,12 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
 
   #writeHead(statusCode: number, statusText: string, rawHeaders: Buffer[]): boolean {
     this.streaming = isStreamingAnswer(rawHeaders);
-    const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.requestId, this.#drain.draining);
     try {
+      const headers = clientResponseHeaders(rawHeaders, this.route, this.version, this.requestId, this.#drain.draining);
       if (statusText === '') this.#res.writeHead(statusCode, headers);
       else this.#res.writeHead(statusCode, statusText, headers);
     } catch (err) {
-      // A header value Node refuses to write (control characters): the answer is unusable.
+      // A header value Node refuses to write (control characters), a transfer coding other than chunked: the answer is unusable.
       this.#abort?.(err as Error);
       return false;
     }
@@ -214,7 +214,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     }
     const held = this.#held;
     if (held !== null) {
-      const failed = (this.check as ResponseCheck).end(performance.now());
+      const failed = (this.check as ResponseCheck).end(performance.now()) ?? held.unusable();
       if (failed !== null) {
         // The client never saw it: stable answers instead.
         this.#held = null;

@@ -4,7 +4,7 @@ import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
 import { watchQueuedAnswer } from './pipelined.js';
 import { Exchange, SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type UpstreamErrorReporter } from './exchange.js';
-import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
+import { CHUNKED, REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
 import { InFlight } from './inflight.js';
 import { Mirror } from './mirror.js';
@@ -100,9 +100,6 @@ export class RouteRuntime {
     return s.candidate === null ? [s.stable] : [s.stable, s.candidate];
   }
 }
-
-/** The only Transfer-Encoding forwarded: `chunked` alone, in any case, with optional whitespace. */
-const CHUNKED = /^[ \t]*chunked[ \t]*$/i;
 
 // How often a failing upstream is logged at warn, at most.
 const UPSTREAM_LOG_INTERVAL_MS = 1_000;

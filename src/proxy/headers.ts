@@ -20,6 +20,12 @@ const REQUEST_ONLY_DROPPED = new Set(['host', 'expect']);
 
 export const REQUEST_ID = 'x-request-id';
 
+/** The only Transfer-Encoding accepted, from clients and upstreams: `chunked` alone, in any case, with optional whitespace. */
+export const CHUNKED = /^[ \t]*chunked[ \t]*$/i;
+
+/** Thrown for an answer framed with a transfer coding the gateway would pass on undone. */
+export const TRANSFER_CODING = 'ERR_UPSTREAM_TRANSFER_CODING';
+
 /** The header names a Connection header lists (RFC 9110 §7.6.1), lowercased; null when none. */
 export function connectionTokens(value: string | undefined): Set<string> | null {
   if (value === undefined) return null;
@@ -91,9 +97,19 @@ export function repinned(headers: readonly string[], dataHeader: string, snapsho
   return out;
 }
 
+const CHUNKED_BYTES = Buffer.from('chunked');
+
+function checkTransferCoding(value: Buffer): void {
+  if (value.equals(CHUNKED_BYTES)) return;
+  const text = value.toString('latin1');
+  if (!CHUNKED.test(text)) throw Object.assign(new Error(`transfer-encoding: ${text}`), { code: TRANSFER_CODING });
+}
+
 /**
  * The response headers for the client from undici's raw Buffer pairs, minus hop-by-hop ones and
  * any x-rollgate-* / x-request-id the upstream set (ours win), as a flat array for writeHead.
+ * Throws (code TRANSFER_CODING) on a Transfer-Encoding other than `chunked`: undici undoes only
+ * the chunking, so a gzip transfer coding would reach the client as bytes no header explains.
  */
 export function clientResponseHeaders(
   raw: Buffer[],
@@ -117,7 +133,10 @@ export function clientResponseHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1');
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) {
+      if (lower === 'transfer-encoding') checkTransferCoding(raw[i + 1] as Buffer);
+      continue;
+    }
     if (lower === REQUEST_ID || lower === 'x-rollgate-route' || lower === 'x-rollgate-version') continue;
     out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
   }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { errorBody, errorStatus, type ErrorCode } from '../errors.js';
 import type { FailureKind } from './outcome.js';
+import { TRANSFER_CODING } from './headers.js';
 
 export interface MappedError {
   failure: FailureKind;
@@ -27,20 +28,32 @@ const TABLE: Record<string, MappedError> = {
   ERR_HTTP_INVALID_HEADER_VALUE: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
   ERR_INVALID_HTTP_TOKEN: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
   UND_ERR_INFO: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent an invalid answer' },
+  UND_ERR_HEADERS_OVERFLOW: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent response headers over the size limit (16 KiB by default)' },
+  [TRANSFER_CODING]: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a Transfer-Encoding other than chunked' },
 };
+
+/**
+ * undici's SocketError for an interim answer it refuses: a 100 Continue (the gateway never sends
+ * `Expect` upstream) or a 101 to a request that asked for no upgrade. The socket is fine; the answer is not.
+ */
+const BAD_INTERIM = new Map<unknown, MappedError>([
+  ['bad response', { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a 100 Continue it was not asked for' }],
+  ['bad upgrade', { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'switched protocols (101) unasked' }],
+]);
 
 const DEFAULT: MappedError = { failure: 'reset', code: 'ROLLGATE_UPSTREAM_UNAVAILABLE', what: 'failed' };
 const PROTOCOL: MappedError = { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent an invalid HTTP answer' };
 
 /** Maps an undici or socket error to a failure kind and the client's 502/504 (one place for all). */
 export function mapUpstreamError(err: unknown): MappedError {
-  const e = err as { code?: unknown; name?: unknown } | null;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
   // undici's parser errors carry no code when llhttp's error number has no name.
   if (e?.name === 'HTTPParserError') return PROTOCOL;
   const code = e?.code;
   if (typeof code !== 'string') return DEFAULT;
-  const hit = TABLE[code];
-  if (hit !== undefined) return hit;
+  const interim = code === 'UND_ERR_SOCKET' ? BAD_INTERIM.get(e?.message) : undefined;
+  if (interim !== undefined) return interim;
+  if (Object.hasOwn(TABLE, code)) return TABLE[code] as MappedError;
   if (code.startsWith('HPE_')) return PROTOCOL;
   return DEFAULT;
 }
