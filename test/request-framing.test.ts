@@ -29,6 +29,8 @@ const REFUSED: [string, string][] = [
   ['a space before the colon', `${H}content-length : 0\r\n\r\n`],
   ['a bad chunk size', `${H}transfer-encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n`],
   ['a chunk size with a sign', `${H}transfer-encoding: chunked\r\n\r\n+2\r\nab\r\n0\r\n\r\n`],
+  ['chunk data longer than its size', `${H}transfer-encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n`],
+  ['a chunk size past 64 bits', `${H}transfer-encoding: chunked\r\n\r\n10000000000000001\r\nab\r\n0\r\n\r\n`],
   ['a chunk extension with a bare CR', `${H}transfer-encoding: chunked\r\n\r\n2;a=b\rc\r\nab\r\n0\r\n\r\n`],
   ['a request line with a bare LF', 'POST /v1/x HTTP/1.1\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n'],
 ];

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Pool } from 'undici';
-import { closeAll, config, freePort, seededRng, startGateway, startUpstream } from './helpers/servers.js';
+import { closeAll, config, freePort, rawExchange, seededRng, startGateway, startUpstream } from './helpers/servers.js';
 
 async function versions(label: string, behaviour: () => 'ok' | 'fail' | 'hang') {
   const bodies: string[] = [];
@@ -209,4 +209,30 @@ t.test('replayMethods: a failure the candidate received is replayed only for the
 
   const failures = gw.outcomes.filter((o) => o.route === 'listed' && o.role === 'candidate').map((o) => `${o.failure}:${o.replayed}`);
   t.same(failures, ['status:false', 'reset:false', 'status:true', 'reset:true'], 'each candidate failure counts against it, replayed or not');
+});
+
+t.test('a chunked request body that came whole is replayed on stable too', async (t) => {
+  const seen: string[] = [];
+  const model = (version: string, status: number) =>
+    startUpstream((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push(`${version} ${body}`);
+        res.writeHead(status, { 'content-type': 'application/json' }).end(`{"model":"${version}"}`);
+      });
+    });
+  const stable = await model('v1', 200);
+  const candidate = await model('v2', 503);
+  const gw = await startGateway(
+    config([{ name: 'm', match: { pathPrefix: '/v1/models/m' }, stable: { version: 'v1', url: stable.url }, candidate: { version: 'v2', url: candidate.url, weight: 0 }, allowOverride: true, retryOnStable: true, rollback: { consecutiveFailures: 100 } }]),
+  );
+  t.teardown(closeAll(gw, stable, candidate));
+  const answer = await rawExchange(
+    gw.port,
+    'POST /v1/models/m:predict HTTP/1.1\r\nhost: 127.0.0.1\r\nx-rollgate-version: candidate\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n6\r\n{"in":\r\n4\r\n[1]}\r\n0\r\n\r\n',
+    5_000,
+  );
+  t.match(answer, /^HTTP\/1\.1 200 [\s\S]*x-rollgate-version: v1\r\n[\s\S]*\{"model":"v1"\}/, "the client gets stable's answer");
+  t.same(seen, ['v2 {"in":[1]}', 'v1 {"in":[1]}'], 'the candidate, then stable, each with the whole body');
 });

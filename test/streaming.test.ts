@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { request } from 'undici';
-import { config, startGateway, startUpstream } from './helpers/servers.js';
+import { config, rawExchange, startGateway, startUpstream } from './helpers/servers.js';
 
 const MB = 1024 * 1024;
 const TOTAL = 50 * MB;
@@ -147,4 +147,43 @@ t.test('server-sent events reach the client as the upstream writes them', async 
   }
   t.equal(secondWrittenWhenFirstArrived, false, 'the client had the first event before the upstream wrote the second');
   t.equal(text, 'data: {"token":"Hello"}\n\ndata: {"token":" world"}\n\ndata: [DONE]\n\n', 'all events arrived in order');
+});
+
+t.test('a chunked request body still arriving streams to the upstream as it comes; one sent whole goes with its length', async (t) => {
+  const heads: { te: unknown; length: unknown }[] = [];
+  const up = await startUpstream((req, res) => {
+    heads.push({ te: req.headers['transfer-encoding'], length: req.headers['content-length'] });
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    // Echo each piece as it arrives: a gateway that waited for the whole body would stall the client below.
+    req.on('data', (c: Buffer) => res.write(`got ${c.toString()};`));
+    req.on('end', () => res.end('end'));
+  });
+  const gw = await startGateway(config([{ name: 'up', match: { pathPrefix: '/v1' }, stable: { version: 'v1', url: up.url } }]));
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  // An interactive upload: the second piece is sent only once the upstream has echoed the first.
+  let echoed: () => void = () => {};
+  const firstEchoed = new Promise<void>((resolve) => (echoed = resolve));
+  const body = Readable.from(
+    (async function* () {
+      yield Buffer.from('one');
+      await firstEchoed;
+      yield Buffer.from('two');
+    })(),
+  );
+  const r = await request(`${gw.url}/v1/upload`, { method: 'POST', body });
+  let text = '';
+  for await (const chunk of r.body) {
+    text += (chunk as Buffer).toString();
+    if (text.includes('got one;')) echoed();
+  }
+  t.equal(text, 'got one;got two;end', 'the upstream got the first piece before the client sent the second');
+  t.same(heads[0], { te: 'chunked', length: undefined }, 'still chunked to the upstream');
+
+  // A chunked body that came whole with its head is sent with its length.
+  const whole = await rawExchange(gw.port, 'POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 5_000);
+  t.match(whole, /^HTTP\/1\.1 200 [\s\S]*got hello;[\s\S]*end/, 'the upstream got the body');
+  t.same(heads[1], { te: undefined, length: '5' }, 'with content-length: 5 instead of chunked');
 });

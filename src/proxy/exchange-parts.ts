@@ -13,7 +13,7 @@ import type { MappedError } from './upstream-errors.js';
 
 /** What the shared listeners call on the exchange a request or response belongs to. */
 export interface ExchangeListenerTarget {
-  bodyChunk(chunk: Buffer): void;
+  bodyChunk(chunk: Buffer, req: IncomingMessage): void;
   bodyEnd(): void;
   clientClosed(): void;
   resumeUpstream(): void;
@@ -28,7 +28,7 @@ export type WithRequestExchange = IncomingMessage & { [kExchange]?: ExchangeList
 export const SMALL_BODY_BYTES = 64 * 1024;
 
 export function onRequestData(this: WithRequestExchange, chunk: Buffer): void {
-  this[kExchange]?.bodyChunk(chunk);
+  this[kExchange]?.bodyChunk(chunk, this);
 }
 
 export function onRequestEnd(this: WithRequestExchange): void {

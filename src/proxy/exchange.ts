@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders, isStreamingAnswer, repinned } from './headers.js';
 import type { OutcomeSink } from './outcome.js';
@@ -9,6 +10,7 @@ import type { Upstream } from './upstream.js';
 import { ResponseCheck } from '../checks/response-check.js';
 import type { RouteChecks } from '../checks/route-checks.js';
 import { HeldAnswer } from './held-answer.js';
+import { endOfFirstRead, PendingBody } from './request-body.js';
 import { kExchange, onRequestData, onRequestEnd, onResponseClose, onResponseDrain, type DrainState, type ExchangeContext, type ExchangeRoute, type SentRequest, type UpstreamErrorReporter, type WithExchange, type WithRequestExchange } from './exchange-parts.js';
 
 export { SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type ExchangeRoute, type UpstreamErrorReporter } from './exchange-parts.js';
@@ -37,23 +39,14 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
   #resume: (() => void) | null = null;
   #headersSent = false;
   #dispatched = false;
-  #pending: { method: string; path: string; headers: string[]; chunks: Buffer[] } | null = null;
+  #pending: PendingBody | null = null;
   #clientGone = false;
   #done = false;
   readonly #checks: RouteChecks | null;
   /** The candidate's answer, held until its checks pass (holdForReplay). */
   #held: HeldAnswer | null = null;
 
-  constructor(
-    context: ExchangeContext,
-    route: ExchangeRoute,
-    toCandidate: boolean,
-    upstream: Upstream,
-    replay: Upstream | null,
-    res: ServerResponse,
-    requestId: string,
-    startedAt: number,
-  ) {
+  constructor(context: ExchangeContext, route: ExchangeRoute, toCandidate: boolean, upstream: Upstream, replay: Upstream | null, res: ServerResponse, requestId: string, startedAt: number) {
     super(route.name, toCandidate ? 'candidate' : 'stable', upstream.label, startedAt, requestId, route.checks === null ? null : new ResponseCheck(route.checks, startedAt));
     this.#dataHeader = route.dataHeader;
     this.#upstream = upstream;
@@ -76,7 +69,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
   }
 
   /** Sends the request upstream; `body` is the client's request stream, or null when it has none. */
-  start(method: string, path: string, headers: string[], body: IncomingMessage | Buffer | null): void {
+  start(method: string, path: string, headers: string[], body: Readable | Buffer | null): void {
     this.#dispatched = true;
     if (this.#replay !== null) {
       if (body === null || Buffer.isBuffer(body)) this.#sent = { method, path, headers, body };
@@ -95,27 +88,31 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     if (copy !== null && !this.copyFirst) copy(method, headers, body as Buffer | null);
   }
 
-  /**
-   * Reads a small body (its length known and at most SMALL_BODY_BYTES) before sending, so that
-   * head and body reach the upstream in one write; larger and chunked bodies stream.
-   */
-  startBuffered(req: IncomingMessage, path: string, headers: string[]): void {
-    this.#pending = { method: req.method ?? 'POST', path, headers, chunks: [] };
+  /** Reads the body before sending (see PendingBody); `limit` is finite for a chunked body. */
+  startBuffered(req: IncomingMessage, path: string, headers: string[], limit = Infinity): void {
+    this.#pending = new PendingBody(req.method ?? 'POST', path, headers, limit);
     (req as WithRequestExchange)[kExchange] = this;
     req.on('data', onRequestData);
     req.on('end', onRequestEnd);
+    if (limit !== Infinity) setImmediate(endOfFirstRead, this, req);
   }
 
-  bodyChunk(chunk: Buffer): void {
-    this.#pending?.chunks.push(chunk);
+  bodyChunk(chunk: Buffer, req: IncomingMessage): void {
+    if (this.#pending?.add(chunk) === true) this.readAheadOver(req);
+  }
+
+  readAheadOver(req: IncomingMessage): void {
+    const p = this.#pending;
+    if (p === null || this.#done) return;
+    this.#pending = null;
+    this.start(p.method, p.path, p.headers, p.rest(req));
   }
 
   bodyEnd(): void {
     const p = this.#pending;
     if (p === null || this.#done) return;
     this.#pending = null;
-    const body = p.chunks.length === 1 ? (p.chunks[0] as Buffer) : Buffer.concat(p.chunks);
-    this.start(p.method, p.path, p.headers, body);
+    this.start(p.method, p.path, p.headers, p.whole());
   }
 
   clientClosed(): void {

@@ -271,7 +271,7 @@ export class Gateway {
     );
     const path = upstream.basePath + url;
     if (headers['transfer-encoding'] !== undefined) {
-      ex.start(method, path, upstreamHeaders, req);
+      ex.startBuffered(req, path, upstreamHeaders, replay === null ? SMALL_BODY_BYTES : route.bufferLimit);
       return;
     }
     const length = headers['content-length'];
