@@ -13,8 +13,6 @@ import { HeldAnswer } from './held-answer.js';
 import { endOfFirstRead, PendingBody } from './request-body.js';
 import { kExchange, onRequestData, onRequestEnd, onResponseClose, onResponseDrain, type DrainState, type ExchangeContext, type ExchangeRoute, type SentRequest, type UpstreamErrorReporter, type WithExchange, type WithRequestExchange } from './exchange-parts.js';
 
-export { SMALL_BODY_BYTES, type DrainState, type ExchangeContext, type ExchangeRoute, type UpstreamErrorReporter } from './exchange-parts.js';
-
 /**
  * One proxied request: the undici dispatch handler that streams the upstream's answer into the
  * client's response, and the outcome record handed to the sink when it ends. One object per
@@ -236,7 +234,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
       return;
     }
     const mapped = mapUpstreamError(err);
-    // Not handed to a connection yet (abort unset) or refused: the candidate never received it.
+    // Refused, or failed before it was handed to a connection (abort unset): never received.
     if (!this.#headersSent && this.#replay !== null && (this.replayIfReceived || this.#abort === null || mapped.failure === 'connect')) {
       this.failure = this.#swallowing ? 'status' : mapped.failure;
       this.#onUpstreamError(this, mapped, err);
