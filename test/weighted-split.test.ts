@@ -29,6 +29,9 @@ t.test('weights split live traffic between stable and candidate', async (t) => {
     match: { pathPrefix: `/${name}` },
     stable: { version: 'v1', url: stable.url },
     candidate: { version: 'v2', url: candidate.url, weight },
+    // Two identical upstreams: a latency trip would only come from the machine's own load, and
+    // would end the split this test measures.
+    rollback: { latency: { minDelta: '10s' } },
   });
   const gw = await startGateway(config([route('ten', 10), route('zero', 0), route('all', 100)]), { rng: seededRng(42) });
   t.teardown(async () => {
@@ -41,6 +44,7 @@ t.test('weights split live traffic between stable and candidate', async (t) => {
   const share = (ten.get('v2') ?? 0) / 20_000;
   t.ok(Math.abs(share - 0.1) <= 0.0065, `weight 10 sends ${(share * 100).toFixed(2)}% to the candidate (10% ± 0.65%)`);
   t.equal((ten.get('v1') ?? 0) + (ten.get('v2') ?? 0), 20_000, 'every request was served by one of the two versions');
+  t.not(gw.rollouts.route('ten')?.phase, 'rolled_back', `the candidate was never rolled back (${gw.rollouts.route('ten')?.phase})`);
 
   const zero = await countVersions(gw.url, '/zero/predict', 2_000);
   t.same([...zero.keys()], ['v1'], 'weight 0 sends nothing to the candidate');
