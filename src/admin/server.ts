@@ -6,7 +6,7 @@ import { RollgateError } from '../errors.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { apiRoutes } from './api-routes.js';
-import { bearerMatches } from './auth.js';
+import { bearerMatches, isApiCall } from './auth.js';
 import { eventsRoute } from './events-route.js';
 import { adminFailure, sendFailure } from './failures.js';
 import { acceptEmptyJson } from './json-body.js';
@@ -69,7 +69,7 @@ export async function adminRoutes<U>(app: FastifyInstance, options: AdminOptions
     });
   }
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith(apiPrefix)) return;
+    if (!isApiCall(req.url, req.routeOptions.url, apiPrefix)) return;
     const header = req.headers.authorization;
     if (!bearerMatches(typeof header === 'string' ? header : undefined, token)) {
       throw new RollgateError('ROLLGATE_UNAUTHORIZED', header === undefined ? 'an Authorization: Bearer <token> header is required' : 'the bearer token is not the admin token');
