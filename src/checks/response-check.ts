@@ -44,9 +44,9 @@ export class ResponseCheck implements CheckReport {
     this.#startedAt = startedAt;
   }
 
-  /** The answer's head: what is checked of it. Only 2xx answers are. */
-  begin(status: number, rawHeaders: Buffer[]): void {
-    if (status < 200 || status >= 300) return;
+  /** The answer's head: what is checked of it. Only 2xx answers with a body are: not 204, not one to HEAD. */
+  begin(status: number, rawHeaders: Buffer[], method: string | undefined): void {
+    if (status < 200 || status >= 300 || status === 204 || method === 'HEAD') return;
     const type = contentTypeOf(rawHeaders);
     this.#isJson = type.includes('json');
     const c = this.#checks;
