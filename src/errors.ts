@@ -27,6 +27,22 @@ export const ERRORS = {
     from: 'data plane',
     doc: 'The upstream answered something that is not valid HTTP, or that the gateway cannot pass on (response headers over 16 KiB, a transfer coding other than chunked, a 1xx it did not ask for).',
   },
+  ROLLGATE_MALFORMED_REQUEST: {
+    status: 400,
+    from: 'both planes',
+    doc: "The request is not valid HTTP/1.1 (Node's parser refused its request line, a header or its framing, or it has no Host header); the connection is closed.",
+  },
+  ROLLGATE_HEADERS_TOO_LARGE: { status: 431, from: 'both planes', doc: 'The request line and headers are over 16 KiB; the connection is closed.' },
+  ROLLGATE_EXPECTATION_FAILED: {
+    status: 417,
+    from: 'both planes',
+    doc: "The request's Expect header asks for something other than 100-continue (RFC 9110 §10.1.1); the request is not handled.",
+  },
+  ROLLGATE_REQUEST_TIMEOUT: {
+    status: 408,
+    from: 'both planes',
+    doc: "The request's head or body did not arrive within the server's time limits (listen.headersTimeout, listen.requestTimeout on the data plane); the connection is closed.",
+  },
   ROLLGATE_BAD_REQUEST: {
     status: 400,
     from: 'admin API',

@@ -183,7 +183,7 @@ t.test('a candidate slower than stable on the same requests is rolled back for l
     req.resume();
     req.on('end', () => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"served":"v2"}'), 40));
   });
-  const candidate = Object.assign(slow, { bodies: [] as string[], shadowHeaders: [] as (string | undefined)[] });
+  const candidate = Object.assign(slow, { bodies: [] as string[], shadowHeaders: [] as (string | undefined)[], peakOpen: () => 0 });
   const { controller, send } = await shadowRoute(t, candidate, { rollback: { latency: { minDelta: '5ms' } } });
   const answers = [];
   for (let i = 0; i < 3_000 && controller.phase !== 'rolled_back'; i += 10) answers.push(...(await Promise.all(Array.from({ length: 10 }, () => send('{}')))));

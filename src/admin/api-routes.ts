@@ -7,6 +7,9 @@ import type { RouteController } from '../rollout/route-controller.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { CandidateBody, errorAnswers, FullRollback, History, RollbackBody, RouteParams, RoutesList, RouteStateSchema, WeightBody } from './schemas.js';
 
+/** A weight the schema took as two decimals within its precision (0.1 + 0.2), stored as exactly that. */
+const twoDecimals = (weight: number): number => Math.round(weight * 100) / 100;
+
 /** Checks the schema cannot say, shared with the config file: the URL's shape, reserved labels. */
 function checkField(field: string, check: 'http-url' | 'version-label', value: string): void {
   const problem = VALUE_CHECKS[check]?.(value) ?? null;
@@ -38,7 +41,7 @@ export function apiRoutes<U>(instance: FastifyInstance, rollouts: Rollouts<U>): 
     { schema: { ...onRoute, body: WeightBody, response: { 200: RouteStateSchema, ...errorAnswers('ROLLGATE_BAD_REQUEST', 'ROLLGATE_UNKNOWN_ROUTE', 'ROLLGATE_CONFLICT', 'ROLLGATE_BODY_TOO_LARGE') } } },
     async (req) => {
       const c = controller(req.params.route);
-      c.setWeight(req.body.weight, 'manual');
+      c.setWeight(twoDecimals(req.body.weight), 'manual');
       return c.state();
     },
   );
@@ -51,7 +54,7 @@ export function apiRoutes<U>(instance: FastifyInstance, rollouts: Rollouts<U>): 
       const { version, url, weight = 0, strategy, data } = req.body;
       checkField('url', 'http-url', url);
       checkField('version', 'version-label', version);
-      c.deploy(version, normalizeUrl(url), weight, 'manual', strategy, data ?? null);
+      c.deploy(version, normalizeUrl(url), twoDecimals(weight), 'manual', strategy, data ?? null);
       return c.state();
     },
   );

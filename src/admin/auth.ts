@@ -18,3 +18,18 @@ export function bearerMatches(header: string | undefined, token: string): boolea
   if (header === undefined || !header.startsWith('Bearer ')) return false;
   return timingSafeEqual(digest(header.slice(7)), digest(token));
 }
+
+/**
+ * Whether a request is an `/api` call, which needs the token. The router decodes the path before
+ * it matches (`/%61pi/routes` is `/api/routes`), so the route it matched decides, and for a path
+ * no route matched, the path decoded the same way: no spelling of an /api path goes without.
+ */
+export function isApiCall(url: string, matched: string | undefined, apiPrefix: string): boolean {
+  if (matched?.startsWith(apiPrefix) === true || url.startsWith(apiPrefix)) return true;
+  const path = url.split('?', 1)[0] ?? '';
+  try {
+    return decodeURIComponent(path).startsWith(apiPrefix);
+  } catch {
+    return false;
+  }
+}

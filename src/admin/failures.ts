@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyReply } from 'fastify';
 import { errorBody, isErrorCode, RollgateError } from '../errors.js';
-import { WEIGHT_STEP } from './schemas.js';
+import { RouteParams, WEIGHT_STEP } from './schemas.js';
+
+const ROUTE_NAME_MAX = RouteParams.properties.route.maxLength;
 
 type Validation = NonNullable<FastifyError['validation']>[number];
 
@@ -36,6 +38,9 @@ export function adminFailure(err: unknown, bodyLimit: number): RollgateError {
   const message = typeof e.message === 'string' ? e.message : String(err);
   if (isErrorCode(e.code)) return new RollgateError(e.code, message, { cause: err });
   if (e.validation !== undefined) return new RollgateError('ROLLGATE_BAD_REQUEST', validationMessage(e as FastifyError), { cause: err });
+  // The router's own refusals, before any route or hook: the only path parameter is a route's name.
+  if (e.code === 'FST_ERR_BAD_URL') return new RollgateError('ROLLGATE_BAD_REQUEST', 'url: the path is not valid percent-encoded UTF-8', { cause: err });
+  if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') return new RollgateError('ROLLGATE_BAD_REQUEST', `params.route: must NOT have more than ${ROUTE_NAME_MAX} characters`, { cause: err });
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RollgateError('ROLLGATE_BODY_TOO_LARGE', `the body is over ${bodyLimit} bytes`, { cause: err });
   if (e.statusCode === 400 || e.code?.startsWith('FST_ERR_CTP') === true) return new RollgateError('ROLLGATE_BAD_REQUEST', `body: ${message}`, { cause: err });
   return new RollgateError('ROLLGATE_INTERNAL', message, { cause: err });

@@ -1,12 +1,13 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
+import { answerClientError, answerUnknownExpectation } from '../client-error.js';
 import type { GatewayConfig } from '../config/types.js';
 import { RollgateError } from '../errors.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { apiRoutes } from './api-routes.js';
-import { bearerMatches } from './auth.js';
+import { bearerMatches, isApiCall } from './auth.js';
 import { eventsRoute } from './events-route.js';
 import { adminFailure, sendFailure } from './failures.js';
 import { acceptEmptyJson } from './json-body.js';
@@ -40,7 +41,20 @@ export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
   // multipleOfPrecision: 0.29 is a multiple of 0.01 although 0.29 / 0.01 is 28.999999999999996
   // (the config file's validator does the same). removeAdditional: false, so that a field the
   // API does not take (a hook, say) is refused with a 400 rather than dropped in silence.
-  const app = Fastify({ logger: false, bodyLimit: ADMIN_BODY_LIMIT, ajv: { customOptions: { multipleOfPrecision: 6, removeAdditional: false } } });
+  // A URL the router cannot read and a request Node cannot parse are answered in the API's error
+  // shape too (Fastify answers both with its own); in a host app they are the host's to answer.
+  const app = Fastify({
+    logger: false,
+    bodyLimit: ADMIN_BODY_LIMIT,
+    ajv: { customOptions: { multipleOfPrecision: 6, removeAdditional: false } },
+    frameworkErrors: (err, _req, reply) => {
+      void sendFailure(reply, adminFailure(err, ADMIN_BODY_LIMIT));
+    },
+    clientErrorHandler: answerClientError,
+    // Node's own refusal of a request without Host has no body; the onRequest hook answers it.
+    http: { requireHostHeader: false },
+  });
+  app.server.on('checkExpectation', answerUnknownExpectation);
   app.register(adminRoutes<U>, options);
   return app;
 }
@@ -68,8 +82,12 @@ export async function adminRoutes<U>(app: FastifyInstance, options: AdminOptions
       reply.header('x-rollgate-state-shared', stateShared() ? 'true' : 'false');
     });
   }
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith(apiPrefix)) return;
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.headers.host === undefined && req.raw.httpVersionMinor === 1) {
+      reply.header('connection', 'close');
+      throw new RollgateError('ROLLGATE_MALFORMED_REQUEST', 'host: an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)');
+    }
+    if (!isApiCall(req.url, req.routeOptions.url, apiPrefix)) return;
     const header = req.headers.authorization;
     if (!bearerMatches(typeof header === 'string' ? header : undefined, token)) {
       throw new RollgateError('ROLLGATE_UNAUTHORIZED', header === undefined ? 'an Authorization: Bearer <token> header is required' : 'the bearer token is not the admin token');

@@ -15,11 +15,20 @@ function instance(): Ajv {
   return ajv;
 }
 
-/** The compiled validator of `schema`. @throws Error when it is not a valid JSON Schema. */
+/**
+ * The compiled validator of `schema`. Each schema stands alone: Ajv forgets it once compiled, so
+ * that two routes (or two loads of one config) may use schemas with the same `$id`.
+ * @throws Error when it is not a valid JSON Schema.
+ */
 export function compileSchema(schema: object): ValidateFunction {
   let v = compiled.get(schema);
   if (v === undefined) {
-    v = instance().compile(schema);
+    const a = instance();
+    try {
+      v = a.compile(schema);
+    } finally {
+      a.removeSchema(schema);
+    }
     compiled.set(schema, v);
   }
   return v;

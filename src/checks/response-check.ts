@@ -59,11 +59,12 @@ export class ResponseCheck implements CheckReport {
   }
 
   /**
-   * The answer's head: what is checked of it. Only 2xx answers are. A compressed answer passes to
-   * the client untouched and is not decompressed to be checked: it counts as `unchecked`.
+   * The answer's head: what is checked of it. Only 2xx answers with a body are: not 204, not one
+   * to HEAD. A compressed answer passes to the client untouched and is not decompressed to be
+   * checked: it counts as `unchecked`.
    */
-  begin(status: number, rawHeaders: Buffer[]): void {
-    if (status < 200 || status >= 300) return;
+  begin(status: number, rawHeaders: Buffer[], method: string | undefined): void {
+    if (status < 200 || status >= 300 || status === 204 || method === 'HEAD') return;
     const type = contentTypeOf(rawHeaders);
     this.#isJson = type.includes('json');
     const c = this.#checks;

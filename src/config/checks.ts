@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { schemaProblem } from '../checks/json-schema.js';
 import { pointerProblem } from '../checks/pointer.js';
@@ -32,6 +32,9 @@ export function resolveChecks(raw: unknown, baseDir: string): { problems: Proble
   return { problems, schemas };
 }
 
+/** A schema file larger than this is not read. */
+const MAX_SCHEMA_BYTES = 16 * 1_048_576;
+
 /** The schema object, or the problem with it. */
 function schemaOf(value: unknown, baseDir: string): object | string {
   let schema: unknown = value;
@@ -40,6 +43,11 @@ function schemaOf(value: unknown, baseDir: string): object | string {
     const path = isAbsolute(value) ? value : resolve(baseDir, value);
     let text: string;
     try {
+      // Only a regular file: a device or a pipe (/dev/zero, a FIFO) may never end.
+      const stat = statSync(path);
+      if (stat.isDirectory()) return `cannot read ${path}: is a directory`;
+      if (!stat.isFile()) return `cannot read ${path}: not a regular file`;
+      if (stat.size > MAX_SCHEMA_BYTES) return `cannot read ${path}: over ${MAX_SCHEMA_BYTES / 1_048_576} MiB`;
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

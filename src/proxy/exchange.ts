@@ -151,7 +151,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     }
     const check = this.check;
     if (check !== null) {
-      check.begin(statusCode, rawHeaders);
+      check.begin(statusCode, rawHeaders, this.#res.req.method);
       if (this.#replay !== null && this.replayIfReceived && this.#checks?.json?.holdForReplay === true && check.kept !== null) {
         this.#held = new HeldAnswer(statusCode, statusText, rawHeaders, this.#checks.maxBytes);
         return true;

@@ -1,4 +1,4 @@
-import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { Picker, trafficState, type Rng, type TrafficState } from '../traffic/picker.js';
@@ -15,7 +15,8 @@ import { weightToBasisPoints } from '../traffic/sticky.js';
 import { RequestIds } from './request-id.js';
 import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
-import { badFraming, notFound, originForm } from './not-found.js';
+import { badFraming, missingHost, notFound, originForm } from './not-found.js';
+import { dataPlaneServer } from './http-server.js';
 
 /** The small part of a pino logger the data plane uses. */
 export interface GatewayLogger {
@@ -134,19 +135,7 @@ export class Gateway {
     this.#log = options.logger ?? SILENT;
     this.#onVersionGone = options.onVersionGone ?? (() => {});
     this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
-    const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.listen;
-    this.#server = http.createServer(
-      {
-        keepAliveTimeout: idleTimeoutMs,
-        headersTimeout: headersTimeoutMs,
-        requestTimeout: requestTimeoutMs,
-        // Node checks the two limits above on this interval (30 s by default): a slow client is
-        // closed within a quarter of the head's limit after it passed, at most a second after.
-        connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4))),
-        maxHeaderSize: 16 * 1024,
-      },
-      this.handle,
-    );
+    this.#server = dataPlaneServer(config.listen, this.handle);
   }
 
   get server(): Server {
@@ -220,6 +209,11 @@ export class Gateway {
    */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now();
+    const headers = req.headers;
+    if (headers.host === undefined && req.httpVersionMinor === 1) {
+      missingHost(res);
+      return;
+    }
     let url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47) url = originForm(url);
     const route = this.#table.match(url);
@@ -227,7 +221,6 @@ export class Gateway {
       notFound(res, url, this.#drain.draining);
       return;
     }
-    const headers = req.headers;
     // Node's parser takes `Transfer-Encoding: ,chunked` as chunked; an upstream may not.
     const te = headers['transfer-encoding'];
     if (te !== undefined && te !== 'chunked' && !CHUNKED.test(te)) {
@@ -261,15 +254,7 @@ export class Gateway {
         copyBody = true;
       }
     }
-    const upstreamHeaders = upstreamRequestHeaders(
-      req.rawHeaders,
-      headers.connection,
-      requestId,
-      hasId,
-      req.socket.remoteAddress,
-      route.dataHeader,
-      upstream.snapshot,
-    );
+    const upstreamHeaders = upstreamRequestHeaders(req.rawHeaders, headers.connection, requestId, hasId, req.socket.remoteAddress, route.dataHeader, upstream.snapshot);
     const path = upstream.basePath + url;
     if (headers['transfer-encoding'] !== undefined) {
       ex.startBuffered(req, path, upstreamHeaders, replay === null ? SMALL_BODY_BYTES : route.bufferLimit);

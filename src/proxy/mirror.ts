@@ -73,7 +73,7 @@ export class Mirror {
     }
     this.inFlight++;
     this.sent++;
-    const copy = new MirrorExchange(this, this.#route, upstream, this.#sink, this.#inflight, compareOnly);
+    const copy = new MirrorExchange(this, this.#route, upstream, this.#sink, this.#inflight, compareOnly, method);
     primary.copy = copy;
     // The copy reads its version's data, with that version's snapshot id.
     const h = repinned(headers, this.#dataHeader, upstream.snapshot);
@@ -119,11 +119,13 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
   readonly #sink: OutcomeSink;
   readonly #inflight: InFlight;
   readonly #upstream: Upstream;
+  readonly #method: string;
   #done = false;
   #primaryDone = false;
 
-  constructor(mirror: Mirror, route: string, upstream: Upstream, sink: OutcomeSink, inflight: InFlight, compareOnly: boolean) {
+  constructor(mirror: Mirror, route: string, upstream: Upstream, sink: OutcomeSink, inflight: InFlight, compareOnly: boolean, method: string) {
     this.#mirror = mirror;
+    this.#method = method;
     this.route = route;
     this.role = compareOnly ? 'stable' : 'candidate';
     this.#compareOnly = compareOnly;
@@ -153,7 +155,7 @@ export class MirrorExchange implements Outcome, InFlightItem, Dispatcher.Dispatc
     this.ttfbMs = performance.now() - this.startedAt;
     this.status = statusCode;
     if (statusCode >= 500) this.failure = 'status';
-    else this.check?.begin(statusCode, rawHeaders);
+    else this.check?.begin(statusCode, rawHeaders, this.#method);
     return true;
   }
 

@@ -19,14 +19,17 @@ export const REAL_TIMERS: Timers = {
 export class BakeTimer {
   readonly #timers: Timers;
   readonly #now: () => number;
+  readonly #wallNow: () => number;
   #cancel: (() => void) | null = null;
   #endsAt = 0;
+  #endsAtWall = 0;
   #remainingMs: number | null = null;
   #onEnd: (() => void) | null = null;
 
-  constructor(timers: Timers, now: () => number) {
+  constructor(timers: Timers, now: () => number, wallNow: () => number = Date.now) {
     this.#timers = timers;
     this.#now = now;
+    this.#wallNow = wallNow;
   }
 
   /** Starts a bake of `ms` (replacing any other). */
@@ -65,9 +68,12 @@ export class BakeTimer {
     return this.#remainingMs !== null;
   }
 
-  /** When the running bake ends (the controller's clock), or null when none runs. */
-  get endsAt(): number | null {
-    return this.#cancel === null ? null : this.#endsAt;
+  /**
+   * When the running bake ends on the wall clock (ms since the epoch), fixed when it started, so
+   * that the state reads the same deadline every time; null when none runs.
+   */
+  get endsAtWall(): number | null {
+    return this.#cancel === null ? null : this.#endsAtWall;
   }
 
   /** What is left of the bake: running or held; null when there is none. */
@@ -79,6 +85,7 @@ export class BakeTimer {
   #run(ms: number): void {
     this.#remainingMs = null;
     this.#endsAt = this.#now() + ms;
+    this.#endsAtWall = this.#wallNow() + ms;
     const onEnd = this.#onEnd;
     this.#cancel = this.#timers.set(() => {
       this.#cancel = null;

@@ -30,7 +30,7 @@ export class RolloutPlan<U> {
   constructor(core: RouteCore<U>, host: PlanHost) {
     this.#core = core;
     this.#host = host;
-    this.#bake = new BakeTimer(core.deps.timers ?? REAL_TIMERS, core.deps.now);
+    this.#bake = new BakeTimer(core.deps.timers ?? REAL_TIMERS, core.deps.now, core.deps.wallNow);
   }
 
   get bake(): BakeTimer {

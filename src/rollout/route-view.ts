@@ -12,8 +12,7 @@ export function routeView<U>(core: RouteCore<U>, plan: RolloutPlan<U>): RouteSta
   const steps = core.config.steps;
   const bake = plan.bake;
   const remaining = bake.remainingMs();
-  const endsAt = bake.endsAt;
-  const wall = (t: number): string => new Date((core.deps.wallNow?.() ?? Date.now()) + (t - now)).toISOString();
+  const endsAt = bake.endsAtWall === null ? null : new Date(bake.endsAtWall).toISOString();
   const stage = plan.stage;
   const stepLive = live && plan.stepIndex >= 0 && (stage === 'step' || stage === 'hold' || stage === 'waiting');
   return {
@@ -28,13 +27,13 @@ export function routeView<U>(core: RouteCore<U>, plan: RolloutPlan<U>): RouteSta
       ? {
           index: plan.stepIndex,
           weight: (steps[plan.stepIndex] as { weight: number }).weight,
-          bakeEndsAt: stage === 'step' && endsAt !== null ? wall(endsAt) : null,
+          bakeEndsAt: stage === 'step' ? endsAt : null,
           count: steps.length,
         }
       : null,
     bake:
       live && remaining !== null && (stage === 'step' || stage === 'shadow' || stage === 'blueGreen')
-        ? { stage, endsAt: endsAt === null ? null : wall(endsAt), remainingMs: Math.round(remaining) }
+        ? { stage, endsAt, remainingMs: Math.round(remaining) }
         : null,
     mirrorPercent: core.deps.picker.state.mirrorBp / 100,
     windows: { stable: snap?.stable ?? core.stableWindow.snapshot(now, core.config.rollback.latency.quantiles), candidate: snap?.candidate ?? null },
