@@ -45,9 +45,15 @@ export class Procs {
     }
   }
 
-  /** A long-running server; exiting before stop() is a harness failure. */
-  start(name: string, cmd: string, args: string[]): ChildProcess {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  /**
+   * A long-running server; exiting before stop() is a harness failure. With `ipc`, the child has
+   * an IPC channel (child.send, 'message').
+   */
+  start(name: string, cmd: string, args: string[], opts: { ipc?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+    const child = spawn(cmd, args, {
+      stdio: opts.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+      ...(opts.env === undefined ? {} : { env: opts.env }),
+    });
     const entry = { name, tail: '', expected: false };
     this.#live.set(child, entry);
     const keepTail = (chunk: Buffer) => {
@@ -73,15 +79,21 @@ export class Procs {
     if (this.failure) throw this.failure;
   }
 
-  async stop(child: ChildProcess): Promise<void> {
+  /** SIGTERM, then SIGKILL after `graceMs`; how it ended (null when it had already gone). */
+  async stop(child: ChildProcess, graceMs = 2000): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean } | null> {
     const entry = this.#live.get(child);
-    if (!entry) return;
+    if (!entry) return null;
     entry.expected = true;
-    const exited = new Promise((r) => child.once('exit', r));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await exited;
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, graceMs);
+    const [code, signal] = await exited;
     clearTimeout(timer);
+    return { code, signal, killed };
   }
 
   killAll(): void {

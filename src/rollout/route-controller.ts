@@ -182,6 +182,9 @@ export class RouteController<U> {
 
   #trip(trip: Trip, decidedAt: number): void {
     const core = this.#core;
+    // Already rolled back (by an operator, a health check, a peer or the fleet's tests): requests
+    // that were in flight still feed the judge, and may cross a test, but that is no new rollback.
+    if (core.phase === 'rolled_back') return;
     // Weights first: the next pick() must already see 0% (and no copies).
     core.cutCandidate();
     const decisionSeconds = Math.max(0, core.now() - decidedAt) / 1000;
@@ -190,18 +193,8 @@ export class RouteController<U> {
     if (core.candidate !== null) core.history.setStatus(core.candidate.revision, 'rolled_back');
     const at = core.wallIso();
     core.lastDecision = { reason: trip.reason, at, message: trip.message, evidence: trip.evidence };
-    this.#emit({
-      route: this.name,
-      type: 'rollback',
-      cause: trip.reason,
-      at,
-      message: `route ${this.name} rolled back (${trip.reason}): ${trip.message}`,
-      from: core.candidate,
-      to: core.stable,
-      weight: 0,
-      evidence: trip.evidence,
-      decisionSeconds,
-    });
+    const message = `route ${this.name} rolled back (${trip.reason}): ${trip.message}`;
+    this.#emit({ route: this.name, type: 'rollback', cause: trip.reason, at, message, from: core.candidate, to: core.stable, weight: 0, evidence: trip.evidence, decisionSeconds });
   }
 
   /** A health check's result (SPEC §3 `healthCheck`; see `health-report.ts`). */
