@@ -79,7 +79,9 @@ t.test('a candidate whose check fails gets no live request and is rolled back wi
   t.ok(versions.length > 0, `${versions.length} requests while it was checked`);
   t.notOk(versions.includes('v2'), 'none of them went to the candidate');
   t.equal(candidate.live(), 0, 'the candidate saw health checks only');
-  t.ok(candidate.checks() >= 3, `${candidate.checks()} checks`);
+  // On a loaded machine a check can time out (40 ms) before the server has read it: the gateway's
+  // count of failed checks is in the decision's message below; the server saw at least one.
+  t.ok(candidate.checks() >= 1, `${candidate.checks()} checks reached it`);
   t.match(controller.state().lastDecision, { reason: 'health_check', message: /candidate v2 failed 3 health checks in a row \(last: HTTP 503 from \/health\)/ });
   t.match(controller.events[0], { type: 'rollback', cause: 'health_check' });
   const checksAtRollback = candidate.checks();
@@ -96,13 +98,16 @@ t.test('a check that does not answer within its timeout fails', async (t) => {
 });
 
 t.test('the candidate takes traffic from its first passing check on', async (t) => {
-  // Fails twice (fewer than unhealthyAfter), then passes.
+  // Fails (fewer times than unhealthyAfter) until the test has sent its first requests, then passes.
   const stable = await modelServer('v1', () => 200);
-  const candidate = await modelServer('v2', (n) => (n <= 2 ? 503 : 200));
-  const { controller, send } = await gatewayFor(t, stable, candidate);
+  let ready = false;
+  const candidate = await modelServer('v2', () => (ready ? 200 : 503));
+  const { controller, send } = await gatewayFor(t, stable, candidate, { healthCheck: { ...HEALTH, unhealthyAfter: 1000 } });
+  t.ok(await eventually(() => candidate.checks() >= 2, 5_000), 'two checks failed');
   const before = await send(20);
   t.notOk(before.includes('v2'), 'nothing before the first pass');
-  t.ok(await eventually(() => controller.state().candidate?.healthy === true, 5_000), 'healthy after its third check');
+  ready = true;
+  t.ok(await eventually(() => controller.state().candidate?.healthy === true, 5_000), 'healthy after its first passing check');
   t.match(controller.events.find((e) => e.type === 'health'), { cause: 'health_check', message: /candidate v2 passed its health check/ });
   const after = await send(200);
   const share = after.filter((v) => v === 'v2').length / after.length;
