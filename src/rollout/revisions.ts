@@ -1,11 +1,12 @@
 import type { PersistedRoute, Revision, RouteEvent, VersionState } from './types.js';
 
-/** How many events a route keeps, newest first. */
+/** How many events a route keeps, newest first; and how many revisions besides the serving ones. */
 export const HISTORY_LIMIT = 1_000;
 
 /**
- * A route's history: every version ever deployed to it (newest first, numbered by revision,
- * never reused) and its events (newest first, at most HISTORY_LIMIT).
+ * A route's history: the versions deployed to it (newest first, numbered by revision, never
+ * reused; past HISTORY_LIMIT the oldest that serve no more are forgotten, so a route deployed
+ * every few seconds does not grow without end) and its events (newest first, at most HISTORY_LIMIT).
  */
 export class RevisionHistory {
   /** Every version deployed to this route, newest first. */
@@ -25,6 +26,9 @@ export class RevisionHistory {
   /** A newly deployed version, at the head of the list. */
   add(v: VersionState, deployedAt: string, status: Revision['status']): void {
     this.revisions.unshift({ version: v.version, revision: v.revision, url: v.url, data: v.data ?? null, deployedAt, status });
+    if (this.revisions.length <= HISTORY_LIMIT) return;
+    const gone = this.revisions.findLastIndex((r) => r.status === 'retired' || r.status === 'rolled_back');
+    if (gone !== -1) this.revisions.splice(gone, 1);
   }
 
   setStatus(revision: number, status: Revision['status']): void {
