@@ -5,6 +5,7 @@ import t from 'tap';
 import { request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startAdmin } from '../src/admin/server.js';
+import { ConfigError, parseConfig } from '../src/config/load.js';
 import { FrameWatch } from '../src/proxy/ws-frames.js';
 import { closeAll, config, eventually, freePort, rawExchange, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
 
@@ -168,6 +169,64 @@ t.test('a candidate whose handshakes fail is rolled back and clients then connec
   }
 });
 
+t.test('after a trip, open candidate connections are closed with 1012 and reconnect to stable', async (t) => {
+  const { candidate, gw, controller } = await stack(t, 50);
+  const open = await Promise.all(Array.from({ length: 20 }, () => connect(gw)));
+  await Promise.all(open.map((o) => waitOpen(o.ws)));
+  const onCandidate = open.filter((o) => o.version === 'v2');
+  const onStable = open.filter((o) => o.version === 'v1');
+  t.ok(onCandidate.length > 0 && onStable.length > 0, `${onCandidate.length} on the candidate, ${onStable.length} on stable`);
+  const codes = onCandidate.map((o) => closed(o.ws));
+  candidate.set('refuse503');
+  for (let i = 0; i < 200 && controller.phase !== 'rolled_back'; i++) (await connect(gw)).ws.terminate();
+  t.equal(controller.phase, 'rolled_back', 'the judge tripped on failed handshakes');
+  t.strictSame(await Promise.all(codes), onCandidate.map(() => 1012), 'every open candidate connection got close code 1012');
+  for (const o of onStable) t.equal(await echo(o.ws, 'still'), 'v1:still', 'stable connections stay open');
+  const again = await Promise.all(onCandidate.map(() => connect(gw)));
+  t.ok(again.every((o) => o.version === 'v1' && o.status === 101), 'reconnects land on stable');
+  await eventually(() => gw.outcomes.filter((o) => o.version === 'v2' && o.status === 101).length === onCandidate.length);
+  t.ok(gw.outcomes.filter((o) => o.version === 'v2' && o.status === 101).every((o) => o.failure === 'none'), 'connections closed by the rollback are not failures');
+  for (const o of [...onStable, ...again]) o.ws.terminate();
+});
+
+t.test('with websocket.keepOnRollback, candidate connections stay open after a rollback', async (t) => {
+  const { gw, controller } = await stack(t, 100, { websocket: { keepOnRollback: true } });
+  const o = await connect(gw);
+  await waitOpen(o.ws);
+  t.equal(o.version, 'v2');
+  controller.rollback();
+  await new Promise((r) => setTimeout(r, 100)); // the event is published after the change
+  t.equal(await echo(o.ws, 'kept'), 'v2:kept', 'the candidate connection still echoes');
+  t.equal((await connect(gw)).version, 'v1', 'new connections go to stable');
+  o.ws.terminate();
+});
+
+t.test('the 1012 close waits for the frame in progress: an operator rollback during a stream of large messages', async (t) => {
+  const { candidate, gw, controller } = await stack(t, 100);
+  const big = Buffer.alloc(1024 * 1024, 5);
+  candidate.wss.on('connection', (ws) => {
+    const pump = (): void => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      while (ws.bufferedAmount < 4 * big.length) ws.send(big);
+      setTimeout(pump, 5);
+    };
+    pump();
+  });
+  const o = await connect(gw);
+  await waitOpen(o.ws);
+  const sizes: number[] = [];
+  o.ws.on('message', (d) => sizes.push((d as Buffer).length));
+  const errors: Error[] = [];
+  o.ws.on('error', (e) => errors.push(e));
+  await eventually(() => sizes.length >= 5);
+  const code = closed(o.ws);
+  controller.rollback();
+  t.equal(await code, 1012, 'the client gets 1012 (service restart)');
+  t.strictSame(errors, [], 'and no protocol error: the close frame came between frames');
+  t.ok(sizes.length >= 5 && sizes.every((n) => n === big.length), `${sizes.length} whole messages of 1 MiB before it`);
+  t.equal((await connect(gw)).version, 'v1', 'the reconnect lands on stable');
+});
+
 t.test('a candidate closing with 1011, or dropping the connection, counts as a failure', async (t) => {
   const { candidate, gw } = await stack(t, 100, { rollback: { consecutiveFailures: 100 } });
   const admin = await startAdmin({ config: gw.gateway.config, rollouts: gw.rollouts, token: 'tok', ready: () => true, metrics: gw.metrics });
@@ -263,6 +322,13 @@ t.test('a candidate answering 4xx to the handshake is not counted against it', a
   t.equal(o.status, 401, 'the client gets the 401');
   t.ok(await eventually(() => gw.outcomes.length === 1));
   t.equal(gw.outcomes[0]!.failure, 'none', 'a 4xx is the client\'s');
+});
+
+t.test('websocket.keepOnRollback must be a boolean; the error names the key path', async (t) => {
+  const err = t.throws(() => config([route('http://127.0.0.1:1', 'http://127.0.0.1:2', 5, { websocket: { keepOnRollback: 'yes' } })])) as unknown as ConfigError;
+  t.ok(err instanceof ConfigError);
+  t.match(err.problems.join('\n'), /routes\[0\]\.websocket\.keepOnRollback/);
+  t.equal(parseConfig({ routes: [route('http://127.0.0.1:1', 'http://127.0.0.1:2', 5)] }).routes[0]!.websocket.keepOnRollback, false, 'default false');
 });
 
 t.test('frame headers are read across any split of the bytes', async (t) => {

@@ -6,7 +6,7 @@ import type { Picker } from '../traffic/picker.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import { originForm } from './not-found.js';
 import type { Upstream } from './upstream.js';
-import { CLOSE_GOING_AWAY, WsConnection } from './ws-connection.js';
+import { CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART, WsConnection } from './ws-connection.js';
 import { handshakeRequest, refuseUpgrade } from './ws-head.js';
 
 /** What a WebSocket needs of a route at run time (the gateway's WsRoute). */
@@ -102,6 +102,21 @@ export class WebSockets {
     let u = this.#targets.get(upstream);
     if (u === undefined) this.#targets.set(upstream, (u = new URL(upstream.url)));
     return u;
+  }
+
+  /**
+   * After a rollback: closes (1012, service restart) the route's connections to versions it no
+   * longer routes to, so their clients reconnect and land on what serves now.
+   */
+  rolledBack(route: WsRoute): void {
+    if (route.config.websocket.keepOnRollback) return;
+    const set = this.#open.get(route.name);
+    if (set === undefined) return;
+    const s = route.picker.state;
+    for (const c of [...set]) {
+      const routed = c.version === s.stableLabel || (s.candidateRoutable && c.version === s.candidateLabel);
+      if (!routed) c.close(CLOSE_SERVICE_RESTART);
+    }
   }
 
   /** Shutdown: every connection is closed with 1001 (going away). */
