@@ -169,6 +169,25 @@ t.test('a candidate whose handshakes fail is rolled back and clients then connec
   }
 });
 
+t.test('with retryOnStable, a failed candidate handshake is replayed on stable and the client sees no error', async (t) => {
+  for (const failure of ['503', 'refused'] as const) {
+    const { candidate, gw, controller } = await stack(t, 50, { retryOnStable: true });
+    if (failure === '503') candidate.set('refuse503');
+    else await candidate.close();
+    const opened: Opened[] = [];
+    for (let i = 0; i < 200 && controller.phase !== 'rolled_back'; i++) opened.push(await connect(gw));
+    t.equal(controller.phase, 'rolled_back', `${failure}: the route is rolled back`);
+    t.ok(opened.every((o) => o.status === 101 && o.version === 'v1'), `${failure}: all ${opened.length} clients got a 101 from stable`);
+    for (const o of opened) {
+      await waitOpen(o.ws);
+      t.equal(await echo(o.ws, 'x'), 'v1:x', 'and talk to it', { diagnostic: false });
+      o.ws.terminate();
+    }
+    const replayed = gw.outcomes.filter((o) => o.replayed);
+    t.ok(replayed.length >= 1 && replayed.every((o) => o.version === 'v2' && o.failure !== 'none'), `${failure}: ${replayed.length} candidate failures recorded as replayed`);
+  }
+});
+
 t.test('after a trip, open candidate connections are closed with 1012 and reconnect to stable', async (t) => {
   const { candidate, gw, controller } = await stack(t, 50);
   const open = await Promise.all(Array.from({ length: 20 }, () => connect(gw)));

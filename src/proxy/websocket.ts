@@ -6,7 +6,8 @@ import type { Picker } from '../traffic/picker.js';
 import { REQUEST_ID, upstreamRequestHeaders } from './headers.js';
 import { originForm } from './not-found.js';
 import type { Upstream } from './upstream.js';
-import { CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART, WsConnection } from './ws-connection.js';
+import { WsConnection } from './ws-connection.js';
+import { CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART } from './ws-frames.js';
 import { handshakeRequest, refuseUpgrade } from './ws-head.js';
 
 /** What a WebSocket needs of a route at run time (the gateway's WsRoute). */
@@ -77,21 +78,28 @@ export class WebSockets {
   };
 
   #proxy(route: WsRoute, req: IncomingMessage, socket: Socket, head: Buffer, url: string): void {
-    const startedAt = performance.now();
     const given = req.headers[REQUEST_ID];
     const hasId = typeof given === 'string' && given !== '';
     const requestId = hasId ? given : this.#deps.nextId();
     const state = route.picker.state;
     const toCandidate = route.picker.pickCandidate(req.headers);
     const upstream = toCandidate ? (state.candidate as Upstream) : state.stable;
+    // retryOnStable: a candidate handshake that failed before the client got anything is sent to stable.
+    const retry = toCandidate && route.config.retryOnStable ? () => this.#connect(route, req, socket, head, url, requestId, hasId, state.stable, null) : null;
+    this.#connect(route, req, socket, head, url, requestId, hasId, upstream, retry);
+  }
+
+  #connect(route: WsRoute, req: IncomingMessage, socket: Socket, head: Buffer, url: string, requestId: string, hasId: boolean, upstream: Upstream, retry: (() => void) | null): void {
+    const startedAt = performance.now();
     const forwarded = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, requestId, hasId, socket.remoteAddress, route.dataHeader, upstream.snapshot);
     const target = this.#target(upstream);
     const request = handshakeRequest(upstream.basePath + url, target.host, forwarded, 'websocket');
     let set = this.#open.get(route.name);
     if (set === undefined) this.#open.set(route.name, (set = new Set()));
     const open = set;
+    const role = upstream === route.picker.state.stable ? 'stable' : 'candidate';
     const conn = new WsConnection(
-      { route: route.name, role: toCandidate ? 'candidate' : 'stable', upstream, requestId, startedAt, timeouts: route.config.timeouts, sink: this.#deps.sink, onEnd: (c) => open.delete(c) },
+      { route: route.name, role, upstream, requestId, startedAt, timeouts: route.config.timeouts, sink: this.#deps.sink, onEnd: (c) => open.delete(c), retry },
       socket,
     );
     open.add(conn);

@@ -3,15 +3,9 @@ import tls from 'node:tls';
 import type { ErrorCode } from '../errors.js';
 import type { FailureKind, Outcome, OutcomeSink, VersionRole } from './outcome.js';
 import type { Upstream } from './upstream.js';
-import { closeFrame, FrameWatch } from './ws-frames.js';
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, closeFrame, FrameWatch } from './ws-frames.js';
 import { clientAnswerHead, declaredLength, parseAnswerHead, refuseUpgrade, type AnswerHead } from './ws-head.js';
 
-/** Internal error (RFC 6455 §7.4.1): an upstream closing with it failed. */
-export const CLOSE_INTERNAL_ERROR = 1011;
-/** Service restart: what clients of a rolled-back version are closed with, so that they reconnect. */
-export const CLOSE_SERVICE_RESTART = 1012;
-/** Going away: what clients are closed with when the gateway shuts down. */
-export const CLOSE_GOING_AWAY = 1001;
 /** How long a close waits for the frame in progress to end before it cuts the connection. */
 export const CLOSE_WAIT_MS = 1_000;
 /** How long a closed side may take to finish before its socket is destroyed. */
@@ -29,6 +23,8 @@ export interface WsStart {
   sink: OutcomeSink;
   /** Called once the connection's outcome went to the sink. */
   onEnd(c: WsConnection): void;
+  /** retryOnStable: opens the same handshake on stable after this one failed unseen; null: no retry. */
+  retry: (() => void) | null;
 }
 
 /**
@@ -49,7 +45,7 @@ export class WsConnection implements Outcome {
   latencyMs = 0;
   ttfbMs = Number.NaN;
   readonly streaming = false;
-  readonly replayed = false;
+  replayed = false;
   readonly #s: WsStart;
   readonly #client: Socket;
   #up: Socket | null = null;
@@ -60,7 +56,7 @@ export class WsConnection implements Outcome {
   #closing: number | null = null;
   /** The client sent a close frame before the upstream did: the upstream's is its answer. */
   #clientClosedFirst = false;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: NodeJS.Timeout | undefined;
   readonly #fromUp = new FrameWatch();
   readonly #fromClient = new FrameWatch();
 
@@ -117,33 +113,24 @@ export class WsConnection implements Outcome {
   }
 
   #closeAtBoundary(): void {
-    if (this.#fromUp.atBoundary) {
-      this.#sendClose();
-      return;
-    }
-    this.#arm(CLOSE_WAIT_MS);
+    if (this.#fromUp.atBoundary) this.#sendClose();
+    else this.#arm(CLOSE_WAIT_MS);
   }
 
   #sendClose(): void {
     this.#decide('none');
-    this.#clearTimer();
+    clearTimeout(this.#timer);
     this.#client.end(closeFrame(this.#closing ?? CLOSE_GOING_AWAY));
     this.#up?.destroy();
     this.#linger();
   }
 
   #arm(ms: number): void {
-    this.#clearTimer();
+    clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#expired(), ms);
   }
 
-  #clearTimer(): void {
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
-  }
-
   #expired(): void {
-    this.#timer = null;
     if (this.#open || this.#decided) {
       // A close that waited for a frame boundary in vain, or an answer body that took too long: cut both sides.
       this.#decide('none');
@@ -166,7 +153,7 @@ export class WsConnection implements Outcome {
       this.#handshakeFailed('protocol', 'ROLLGATE_UPSTREAM_ERROR', `upstream ${this.version} of route ${this.route} answered the WebSocket handshake with something that is not HTTP/1.1: ${head.message}`);
       return;
     }
-    this.#clearTimer();
+    clearTimeout(this.#timer);
     this.status = head.status;
     this.ttfbMs = performance.now() - this.startedAt;
     this.latencyMs = this.ttfbMs;
@@ -190,6 +177,7 @@ export class WsConnection implements Outcome {
   /** An answer other than 101 goes to the client as it came, then both sides close. */
   #passAnswer(head: AnswerHead): void {
     const s = head.status;
+    if (s >= 500 && this.#retried('status')) return;
     // 4xx is the client's (a missing subprotocol, a bad key, no auth), as on every HTTP answer.
     this.#decide(s >= 500 ? 'status' : s >= 400 ? 'none' : 'protocol');
     const client = this.#client;
@@ -210,12 +198,25 @@ export class WsConnection implements Outcome {
   }
 
   #handshakeFailed(kind: FailureKind, code: ErrorCode, message: string): void {
-    if (this.#decided) return;
+    if (this.#decided || this.#retried(kind)) return;
     this.#decide(kind);
     this.latencyMs = performance.now() - this.startedAt;
     refuseUpgrade(this.#client, code, message, ['x-rollgate-route', this.route, 'x-rollgate-version', this.version, 'x-request-id', this.requestId]);
     this.#up?.destroy();
     this.#end();
+  }
+
+  /** A failed candidate handshake the client saw nothing of, replayed on stable: true when it was. */
+  #retried(kind: FailureKind): boolean {
+    const retry = this.#s.retry;
+    if (retry === null || this.#ended || this.#client.destroyed) return false;
+    this.#decide(kind);
+    this.replayed = true;
+    this.latencyMs = performance.now() - this.startedAt;
+    this.#up?.destroy();
+    this.#end();
+    retry();
+    return true;
   }
 
   #relayDown(chunk: Buffer): void {
@@ -287,7 +288,7 @@ export class WsConnection implements Outcome {
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#clearTimer();
+    clearTimeout(this.#timer);
     if (this.#open) {
       // Judged at its end, as of now: the latency is the handshake's.
       this.startedAt = performance.now() - this.latencyMs;

@@ -6,6 +6,12 @@
  */
 
 const OPCODE_CLOSE = 0x8;
+/** Going away: what clients are closed with when the gateway shuts down. */
+export const CLOSE_GOING_AWAY = 1001;
+/** Internal error (RFC 6455 §7.4.1): an upstream closing with it failed. */
+export const CLOSE_INTERNAL_ERROR = 1011;
+/** Service restart: what clients of a rolled-back version are closed with, so that they reconnect. */
+export const CLOSE_SERVICE_RESTART = 1012;
 /** A close frame without a status code (RFC 6455 §7.1.5). */
 export const CLOSE_NO_STATUS = 1005;
 
