@@ -72,6 +72,11 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
       retire: (u: Upstream) => gateway.retire(r.name, u),
     });
   }
+  // Open WebSocket connections of a rolled-back version are closed (1012) unless the route keeps them.
+  rollouts.subscribe((e) => {
+    const route = e.type === 'rollback' ? gateway.routes.get(e.route) : undefined;
+    if (route !== undefined) gateway.websockets.rolledBack(route);
+  });
   metrics.collectFrom({ routes: () => metricsView(rollouts, gateway) });
   const first = config.routes[0];
   if (first !== undefined) warmUpRollbackPath(first);

@@ -106,6 +106,7 @@ t.test('omitted keys get their defaults', async (t) => {
     checks: { json: null, llm: null },
     agreement: null,
     hooks: { beforeTraffic: [], afterRollback: [], afterPromote: [] },
+    websocket: { keepOnRollback: false },
   });
   t.equal(c.routes[1]!.candidate, null);
   c.routes[0]!.rollback.latency.quantiles.push(0.9);

@@ -44,6 +44,8 @@ export const DEFAULT_SHADOW: Readonly<RouteConfig['shadow']> = Object.freeze({
 });
 export const DEFAULT_ALLOW_OVERRIDE = false;
 export const DEFAULT_RETRY_ON_STABLE = false;
+/** On a rollback, open WebSocket connections of the rolled-back version are closed with 1012. */
+export const DEFAULT_WEBSOCKET_KEEP_ON_ROLLBACK = false;
 export const DEFAULT_MAX_REPLAY_BODY_BYTES = 1_048_576;
 export const DEFAULT_TIMEOUTS: Readonly<RouteConfig['timeouts']> = Object.freeze({
   connectMs: 1_000,
@@ -174,6 +176,7 @@ function route(r: RouteInput, schema?: object): RouteConfig {
       afterRollback: (r.hooks?.afterRollback ?? []).map(hookAction),
       afterPromote: (r.hooks?.afterPromote ?? []).map(hookAction),
     },
+    websocket: { keepOnRollback: r.websocket?.keepOnRollback ?? DEFAULT_WEBSOCKET_KEEP_ON_ROLLBACK },
   };
 }
 

@@ -201,6 +201,7 @@ const RouteSchema = Obj({
   hooks: Type.Optional(HooksSchema),
   checks: Type.Optional(ChecksSchema),
   agreement: Type.Optional(AgreementSchema),
+  websocket: Type.Optional(Obj({ keepOnRollback: Type.Optional(Flag()) })),
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -102,6 +102,8 @@ export interface RouteConfig {
   agreement: AgreementConfig | null;
   /** Data hooks by event, from the config file only. */
   hooks: Record<HookEvent, HookAction[]>;
+  /** WebSocket connections: whether a rollback leaves the rolled-back version's open connections open. */
+  websocket: { keepOnRollback: boolean };
 }
 
 export type StoreConfig =

@@ -17,6 +17,7 @@ import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
 import { badFraming, missingHost, notFound, originForm } from './not-found.js';
 import { dataPlaneServer } from './http-server.js';
+import { WebSockets } from './websocket.js';
 
 /** The small part of a pino logger the data plane uses. */
 export interface GatewayLogger {
@@ -123,6 +124,8 @@ export class Gateway {
   readonly #drain: DrainState = { draining: false };
   readonly #context: ExchangeContext;
   readonly #onVersionGone: (route: string, version: string) => void;
+  /** WebSocket upgrades and the connections they opened (websocket.ts). */
+  readonly websockets: WebSockets;
   #closed: Promise<void> | null = null;
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -136,6 +139,8 @@ export class Gateway {
     this.#onVersionGone = options.onVersionGone ?? (() => {});
     this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
     this.#server = dataPlaneServer(config.listen, this.handle);
+    this.websockets = new WebSockets({ match: (url) => this.#table.match(url), nextId: () => this.#ids.next(), sink: this.#sink });
+    this.#server.on('upgrade', this.websockets.upgrade);
   }
 
   get server(): Server {
@@ -169,6 +174,7 @@ export class Gateway {
   close(drainTimeoutMs = this.config.listen.drainTimeoutMs): Promise<void> {
     if (this.#closed !== null) return this.#closed;
     this.#drain.draining = true;
+    this.websockets.closeAll();
     this.#closed = new Promise<void>((resolve) => {
       const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
       const deadline = setTimeout(() => this.#server.closeAllConnections(), drainTimeoutMs);
