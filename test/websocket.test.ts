@@ -7,7 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { startAdmin } from '../src/admin/server.js';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { FrameWatch } from '../src/proxy/ws-frames.js';
-import { closeAll, config, eventually, freePort, rawExchange, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
+import { closeAll, config, eventually, freePort, rawExchange, seededRng, startGateway, startUpstream, type TestGateway } from './helpers/servers.js';
 
 type Mode = 'echo' | 'refuse503' | 'close1011' | 'drop';
 
@@ -312,9 +312,9 @@ t.test('bad upgrades are refused with the error shape and never crash the gatewa
   const unknown = await rawExchange(gw.port, handshake('/nowhere'));
   t.match(unknown, /^HTTP\/1\.1 404 /, 'an unknown route: 404');
   t.match(unknown, /"code":"ROLLGATE_NO_ROUTE"/, 'with the error code');
-  const h2c = await rawExchange(gw.port, handshake('/v1/realtime', 'h2c'));
-  t.match(h2c, /^HTTP\/1\.1 400 /, 'an Upgrade other than websocket: 400');
-  t.match(h2c, /only websocket is proxied/, 'saying why');
+  const h2c = await rawExchange(gw.port, `POST /v1/realtime HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\n{}`);
+  t.match(h2c, /^HTTP\/1\.1 400 /, 'an Upgrade other than websocket on a request with a body: 400');
+  t.match(h2c, /only websocket is taken/, 'saying why');
   const bad = await rawExchange(gw.port, handshake('/v1/realtime'));
   t.match(bad, /^HTTP\/1\.1 502 /, 'an upstream answering garbage: 502');
   t.match(bad, /"code":"ROLLGATE_UPSTREAM_ERROR"/, 'with the error code');
@@ -392,4 +392,20 @@ t.test('an open WebSocket outlives the server\'s request timeouts', async (t) =>
   await new Promise((r) => setTimeout(r, 2_500));
   t.equal(await echo(o.ws, 'late'), 'v1:late', 'still open after requestTimeout, headersTimeout and idleTimeout passed');
   o.ws.terminate();
+});
+
+t.test('an Upgrade other than websocket on a request without a body is ignored: served as HTTP/1.1', async (t) => {
+  const plain = await startUpstream((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ upgrade: req.headers.upgrade ?? null, path: req.url }));
+  });
+  const gw = await startGateway(config([{ name: 'm', match: { pathPrefix: '/v1' }, stable: { version: 'v1', url: plain.url } }]));
+  t.teardown(closeAll(gw, plain));
+  // What `curl --http2 http://...` sends.
+  const answer = await rawExchange(gw.port, 'GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n', 5_000);
+  t.match(answer, /^HTTP\/1\.1 200 /, 'answered 200 over HTTP/1.1');
+  t.match(answer, /\r\nx-rollgate-version: v1\r\n/i, 'by the route');
+  t.match(answer, /\r\nconnection: close\r\n/i, 'and the connection closes after it');
+  t.match(answer, /\{"upgrade":null,"path":"\/v1\/models"\}/, 'the upstream got a plain request, without the Upgrade');
+  t.equal(plain.seen.length, 1);
 });

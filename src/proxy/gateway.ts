@@ -139,7 +139,7 @@ export class Gateway {
     this.#onVersionGone = options.onVersionGone ?? (() => {});
     this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
     this.#server = dataPlaneServer(config.listen, this.handle);
-    this.websockets = new WebSockets({ match: (url) => this.#table.match(url), nextId: () => this.#ids.next(), sink: this.#sink });
+    this.websockets = new WebSockets({ match: (url) => this.#table.match(url), nextId: () => this.#ids.next(), sink: this.#sink, plain: this.handle });
     this.#server.on('upgrade', this.websockets.upgrade);
   }
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { OutcomeSink } from './outcome.js';
 import type { RouteConfig } from '../config/types.js';
@@ -9,6 +9,7 @@ import type { Upstream } from './upstream.js';
 import { WsConnection } from './ws-connection.js';
 import { CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART } from './ws-frames.js';
 import { handshakeRequest, refuseUpgrade } from './ws-head.js';
+import { serveIgnoringUpgrade } from './plain-upgrade.js';
 
 /** What a WebSocket needs of a route at run time (the gateway's WsRoute). */
 export interface WsRoute {
@@ -22,6 +23,8 @@ export interface WebSocketDeps {
   match(url: string): WsRoute | null;
   nextId(): string;
   sink: OutcomeSink;
+  /** Serves a request as plain HTTP/1.1: another Upgrade than websocket on a request without a body is ignored. */
+  plain?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
@@ -59,7 +62,8 @@ export class WebSockets {
     const headers = req.headers;
     const protocol = String(headers.upgrade ?? '').trim().toLowerCase();
     if (protocol !== 'websocket') {
-      refuseUpgrade(socket, 'ROLLGATE_MALFORMED_REQUEST', `upgrade: only websocket is proxied, not ${JSON.stringify(String(headers.upgrade ?? '').slice(0, 40))}; send HTTP/1.1 requests without Upgrade`);
+      if (this.#deps.plain !== undefined && serveIgnoringUpgrade(req, socket, head, this.#deps.plain)) return;
+      refuseUpgrade(socket, 'ROLLGATE_MALFORMED_REQUEST', `upgrade: only websocket is taken, not ${JSON.stringify(String(headers.upgrade ?? '').slice(0, 40))}, on a request with a body; send it without Upgrade`);
       return;
     }
     if (req.method !== 'GET' || (headers.host === undefined && req.httpVersionMinor === 1)) {
