@@ -79,6 +79,14 @@ export function crossChecks(raw: unknown): Problem[] {
       if (first === undefined) prefixes.set(key, i);
       else add(at('match', 'pathPrefix'), `duplicates routes[${first}].match.pathPrefix`);
     }
+    for (const role of ['stable', 'candidate']) {
+      const v = field(r, role);
+      const protocol = field(v, 'protocol');
+      const url = field(v, 'url');
+      if (typeof url !== 'string' || typeof protocol !== 'string') continue;
+      if (protocol === 'h2' && !url.startsWith('https:')) add(at(role, 'protocol'), 'h2 needs an https URL (h2c is HTTP/2 in cleartext)');
+      if (protocol === 'h2c' && !url.startsWith('http:')) add(at(role, 'protocol'), 'h2c needs an http URL (h2 is HTTP/2 over TLS)');
+    }
     const stableVersion = field(field(r, 'stable'), 'version');
     if (typeof stableVersion === 'string' && field(field(r, 'candidate'), 'version') === stableVersion) {
       add(at('candidate', 'version'), `must differ from stable.version (${stableVersion})`);
