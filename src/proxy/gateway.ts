@@ -17,6 +17,8 @@ import { RouteTable } from './route-table.js';
 import { Upstream } from './upstream.js';
 import { badFraming, missingHost, notFound, originForm } from './not-found.js';
 import { dataPlaneServer } from './http-server.js';
+import { acceptH2c, type H2Side } from './h2-listener.js';
+import { routeStream } from './h2-route.js';
 
 /** The small part of a pino logger the data plane uses. */
 export interface GatewayLogger {
@@ -123,6 +125,8 @@ export class Gateway {
   readonly #drain: DrainState = { draining: false };
   readonly #context: ExchangeContext;
   readonly #onVersionGone: (route: string, version: string) => void;
+  /** HTTP/2 on the same port (SPEC §9): each stream is one call, routed on its own. */
+  readonly #h2: H2Side;
   #closed: Promise<void> | null = null;
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -136,6 +140,7 @@ export class Gateway {
     this.#onVersionGone = options.onVersionGone ?? (() => {});
     this.#context = { sink: this.#sink, onUpstreamError: this.#reportUpstreamError, drain: this.#drain };
     this.#server = dataPlaneServer(config.listen, this.handle);
+    this.#h2 = acceptH2c(this.#server, config.listen, (stream, headers, remote) => routeStream(this.#table, this.#context, this.#ids, stream, headers, remote));
   }
 
   get server(): Server {
@@ -171,7 +176,10 @@ export class Gateway {
     this.#drain.draining = true;
     this.#closed = new Promise<void>((resolve) => {
       const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
-      const deadline = setTimeout(() => this.#server.closeAllConnections(), drainTimeoutMs);
+      const deadline = setTimeout(() => {
+        this.#server.closeAllConnections();
+        this.#h2.destroySessions();
+      }, drainTimeoutMs);
       deadline.unref();
       this.#server.close(() => {
         clearInterval(sweep);
@@ -180,6 +188,7 @@ export class Gateway {
         void Promise.all(pools.map((u) => u.destroy())).then(() => resolve());
       });
       this.#server.closeIdleConnections();
+      this.#h2.closeSessions();
     });
     return this.#closed;
   }
