@@ -1,3 +1,5 @@
+import { connect as h2connect, constants as h2 } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
@@ -11,7 +13,7 @@ const Service = inference.GRPCInferenceService as grpc.ServiceClientConstructor;
 
 interface InferRequest { model_name: string; id: string; raw_input_contents: Buffer[] }
 interface InferResponse { model_name: string; model_version: string; id: string; raw_output_contents: Buffer[] }
-type Mode = 'ok' | 'unavailable' | 'invalid';
+type Mode = 'ok' | 'unavailable' | 'invalid' | 'hang';
 
 /** A grpc-js model server: ModelInfer answers its label (or the mode's error), the streams echo. */
 async function startModel(label: string): Promise<{ port: number; calls: () => number; set(m: Mode): void; close(): Promise<void> }> {
@@ -22,6 +24,7 @@ async function startModel(label: string): Promise<{ port: number; calls: () => n
     ModelInfer(call: grpc.ServerUnaryCall<InferRequest, InferResponse>, cb: grpc.sendUnaryData<InferResponse>) {
       calls++;
       if (mode === 'unavailable') return cb({ code: grpc.status.UNAVAILABLE, details: `${label} is warming up` });
+      if (mode === 'hang') return;
       if (mode === 'invalid') return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'input shape [1,3] does not match [1,4]' });
       const sticky = call.metadata.get('x-user')[0];
       cb(null, { model_name: call.request.model_name, model_version: label, id: String(sticky ?? call.request.id), raw_output_contents: call.request.raw_input_contents });
@@ -65,7 +68,7 @@ type Client = any;
 function infer(client: Client, req: Partial<InferRequest>, metadata = new grpc.Metadata()): Promise<{ res?: InferResponse; err?: grpc.ServiceError; version?: string }> {
   return new Promise((resolve) => {
     let version: string | undefined;
-    const call = client.ModelInfer({ model_name: 'm', id: '1', raw_input_contents: [], ...req }, metadata, (err: grpc.ServiceError | null, res: InferResponse) => resolve(err ? { err, ...(version ? { version } : {}) } : { res, ...(version ? { version } : {}) }));
+    const call = client.ModelInfer({ model_name: 'm', id: '1', raw_input_contents: [], ...req }, metadata, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, res: InferResponse) => resolve(err ? { err, ...(version ? { version } : {}) } : { res, ...(version ? { version } : {}) }));
     call.on('metadata', (md: grpc.Metadata) => (version = String(md.get('x-rollgate-version')[0])));
   });
 }
@@ -169,3 +172,170 @@ t.test('INVALID_ARGUMENT from the candidate is the caller\'s: never counted, nev
   t.notMatch(text, /^rollgate_requests_total\{route="infer",version="v2",outcome="error"\} [1-9]/m, 'no candidate call counts as an error');
   t.match(text, new RegExp(`^rollgate_requests_total\\{route="infer",version="v2",outcome="ok"\\} ${candidate.calls()}$`, 'm'), 'they count as answered');
 });
+
+t.test('errors the gateway makes are gRPC statuses with a message naming the route and version', async (t) => {
+  const stable = await startModel('v1');
+  const candidate = await startModel('v2');
+  const gw = await startGateway(config([
+    route(stable.port, candidate.port, { candidate: { version: 'v2', url: `http://127.0.0.1:${candidate.port}`, protocol: 'h2c', weight: 0 }, timeouts: { response: '300ms' } }),
+    { name: 'down', match: { pathPrefix: '/down.Service/' }, stable: { version: 'd1', url: 'http://127.0.0.1:1', protocol: 'h2c' } },
+    { name: 'rest', match: { pathPrefix: '/rest.Service/' }, stable: { version: 'r1', url: `http://127.0.0.1:${stable.port}` } },
+  ]));
+  const channel = `127.0.0.1:${gw.port}`;
+  const client = new Service(channel, grpc.credentials.createInsecure());
+  const generic = new grpc.Client(channel, grpc.credentials.createInsecure());
+  t.teardown(async () => {
+    client.close();
+    generic.close();
+    await gw.close();
+    await Promise.all([stable.close(), candidate.close()]);
+  });
+  const raw = (path: string): Promise<grpc.ServiceError> =>
+    new Promise((resolve) => generic.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err) => resolve(err!)));
+
+  const noRoute = await raw('/unknown.Service/Call');
+  t.equal(noRoute.code, grpc.status.UNIMPLEMENTED, 'no route: UNIMPLEMENTED, what a gRPC server says of an unknown method');
+  t.equal(noRoute.details, 'no route matches path /unknown.Service/Call');
+  const down = await raw('/down.Service/Call');
+  t.equal(down.code, grpc.status.UNAVAILABLE, 'upstream refused: UNAVAILABLE');
+  t.equal(down.details, 'upstream d1 of route down cannot be reached');
+  const http1 = await raw('/rest.Service/Call');
+  t.equal(http1.code, grpc.status.UNIMPLEMENTED, 'a version that speaks HTTP/1.1: UNIMPLEMENTED');
+  t.match(http1.details, /version r1 of route rest speaks HTTP\/1\.1/);
+  stable.set('hang');
+  const slow = await infer(client, {});
+  t.equal(slow.err?.code, grpc.status.DEADLINE_EXCEEDED, 'no answer within timeouts.response: DEADLINE_EXCEEDED');
+  t.equal(slow.err?.details, 'upstream v1 of route infer did not answer in time');
+  const text = await gw.metrics.registry.metrics();
+  t.match(text, /^rollgate_requests_total\{route="infer",version="v1",outcome="timeout"\} 1$/m, 'the timeout counts against the version');
+  t.match(text, /^rollgate_requests_total\{route="down",version="d1",outcome="error"\} 1$/m, 'the refused call counts against its version');
+});
+
+t.test('a server-streaming call of 50 MB and a bidirectional call pass through whole, with bounded memory', async (t) => {
+  const { client } = await setup(t, { candidate: undefined });
+  const CHUNK = 256 * 1024;
+  const CHUNKS = 200;
+  const read = async (): Promise<{ count: number; bytes: number; inOrder: boolean }> => {
+    const call = client.ModelInferChunks({ chunks: CHUNKS, chunk_bytes: CHUNK });
+    let count = 0;
+    let bytes = 0;
+    let inOrder = true;
+    for await (const m of call as AsyncIterable<InferResponse>) {
+      const body = m.raw_output_contents[0]!;
+      if (m.id !== String(count) || body[0] !== count % 251 || body[body.length - 1] !== count % 251) inOrder = false;
+      count++;
+      bytes += body.length;
+      // A slow reader: the gateway must hold back the upstream, not buffer the stream.
+      if (count % 2 === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    return { count, bytes, inOrder };
+  };
+  const work = read();
+  const growth = await peakGrowth(work);
+  const got = await work;
+  t.equal(got.count, CHUNKS, 'every message arrived');
+  t.equal(got.bytes, CHUNKS * CHUNK, '50 MB arrived');
+  t.ok(got.inOrder, 'in order and intact');
+  t.ok(growth < 24 * 1_048_576, `peak live memory growth ${(growth / 1_048_576).toFixed(1)} MB for a 50 MB stream`);
+
+  const bidi = client.ModelStreamInfer();
+  const echoed: string[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    bidi.on('data', (m: { infer_response: InferResponse }) => {
+      echoed.push(`${m.infer_response.id}:${m.infer_response.raw_output_contents[0]?.toString()}`);
+      if (echoed.length < 20) bidi.write({ model_name: 'm', id: String(echoed.length), raw_input_contents: [Buffer.from(`msg${echoed.length}`)] });
+      else bidi.end();
+    });
+    bidi.on('end', resolve);
+    bidi.on('error', reject);
+  });
+  bidi.write({ model_name: 'm', id: '0', raw_input_contents: [Buffer.from('msg0')] });
+  await ended;
+  t.same(echoed, Array.from({ length: 20 }, (_, i) => `${i}:msg${i}`), 'each message answered in turn on one call, the next sent after the answer');
+});
+
+/** Live memory (heap + Buffers) sampled after forced GCs while `work` runs; returns the peak growth. */
+async function peakGrowth(work: Promise<unknown>): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  const live = async (): Promise<number> => {
+    gc();
+    await new Promise((r) => setTimeout(r, 5));
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const base = await live();
+  let peak = base;
+  let done = false;
+  void work.finally(() => (done = true));
+  while (!done) {
+    await new Promise((r) => setTimeout(r, 50));
+    peak = Math.max(peak, await live());
+  }
+  return peak - base;
+}
+
+t.test('HTTP/2 clients that break the protocol are refused; other clients are served meanwhile', async (t) => {
+  const { gw, client } = await setup(t, { candidate: undefined });
+  const rawSend = (data: Buffer): Promise<Buffer> =>
+    new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      const s = netConnect(gw.port, '127.0.0.1', () => s.write(data));
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(Buffer.concat(chunks)));
+      setTimeout(() => s.destroy(), 5_000).unref();
+    });
+  const badPreface = await rawSend(Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'));
+  t.match(badPreface.toString('latin1'), /^HTTP\/1\.1 400 /, 'a broken preface is refused with 400 and the connection closed');
+  // The preface, then a DATA frame on stream 0, which RFC 9113 §6.1 makes a connection error.
+  const frame = Buffer.from([0, 0, 1, 0x0, 0x0, 0, 0, 0, 0, 0x61]);
+  const goaway = await rawSend(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame]));
+  t.ok(hasFrame(goaway, 0x7), 'a protocol error gets a GOAWAY and the connection closed');
+  t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served');
+
+  // A client that ignores SETTINGS_MAX_CONCURRENT_STREAMS: opens 150 streams before the server's settings arrive.
+  const flood = h2connect(`http://127.0.0.1:${gw.port}`, { peerMaxConcurrentStreams: 1_000 });
+  flood.on('error', () => undefined);
+  let refused = 0;
+  await new Promise<void>((resolve) => {
+    setTimeout(resolve, 10_000).unref();
+    for (let i = 0; i < 150; i++) {
+      const s = flood.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        if (s.rstCode === h2.NGHTTP2_REFUSED_STREAM && ++refused === 50) resolve();
+      });
+    }
+  });
+  t.equal(refused, 50, 'the 50 streams beyond maxConcurrentStreams (100) are refused with REFUSED_STREAM');
+  // Not inside the stream callbacks: node's client aborts (std::bad_alloc) on a destroy from there.
+  await new Promise((resolve) => setImmediate(resolve));
+  flood.destroy();
+  const during = await infer(client, {});
+  t.equal(during.res?.model_version, 'v1', `another client is served during and after the flood${during.err ? `: ${during.err.message}` : ""}`);
+
+  const big = h2connect(`http://127.0.0.1:${gw.port}`);
+  big.on('error', () => undefined);
+  const outcome = await new Promise<string>((resolve) => {
+    const s = big.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', 'x-big': 'a'.repeat(20_000) });
+    s.on('response', (h) => resolve(`status ${h[':status']} grpc-status ${h['grpc-status']}`));
+    s.on('error', (e: Error) => resolve(`error ${e.message}`));
+    s.on('close', () => resolve(`closed ${s.rstCode}`));
+    s.end();
+  });
+  t.equal(outcome, 'status 200 grpc-status 8', 'a 20 KB header block is refused: RESOURCE_EXHAUSTED');
+  big.destroy();
+  t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served after it');
+});
+
+/** Whether a buffer of HTTP/2 frames (after the server's own) holds one of this type. */
+function hasFrame(buf: Buffer, type: number): boolean {
+  for (let at = 0; at + 9 <= buf.length; ) {
+    const length = buf.readUIntBE(at, 3);
+    if (buf[at + 3] === type) return true;
+    at += 9 + length;
+  }
+  return false;
+}

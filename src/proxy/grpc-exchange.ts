@@ -47,7 +47,6 @@ export class H2Exchange extends ExchangeRecord {
   #head: IncomingHttpHeaders | null = null;
   #trailers: IncomingHttpHeaders | null = null;
   #timer: NodeJS.Timeout | null = null;
-  #error: NodeJS.ErrnoException | null = null;
   #done = false;
 
   constructor(ctx: ExchangeContext, route: ExchangeRoute, client: ServerHttp2Stream, grpc: boolean, request: OutgoingHttpHeaders, path: string, call: H2CallPlan) {
@@ -109,10 +108,8 @@ export class H2Exchange extends ExchangeRecord {
       if (up === this.#up) this.#trailers = t;
     });
     up.on('end', () => this.#end(up));
-    up.on('error', (err: NodeJS.ErrnoException) => {
-      if (up === this.#up) this.#error = err;
-    });
-    up.on('close', () => this.#upClosed(up));
+    up.on('error', () => undefined);
+    up.on('close', () => this.#upClosed(up, u.h2 !== null && u.h2.connected(session)));
     up.on('drain', () => {
       if (up === this.#up) this.#client.resume();
     });
@@ -189,11 +186,10 @@ export class H2Exchange extends ExchangeRecord {
     this.#finish(now);
   }
 
-  #upClosed(up: ClientHttp2Stream): void {
+  #upClosed(up: ClientHttp2Stream, connected: boolean): void {
     if (up !== this.#up || this.#done) return;
-    // Closed without a clean end: reset by the upstream, or its session failed.
-    const code = this.#error?.code;
-    this.#fail(this.#head === null && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') ? 'connect' : 'reset', up);
+    // Closed without a clean end: reset by the upstream, or its session failed (or never connected).
+    this.#fail(this.#head === null && !connected ? 'connect' : 'reset', up);
   }
 
   #fail(kind: FailureKind, up: ClientHttp2Stream | null): void {
@@ -230,7 +226,6 @@ export class H2Exchange extends ExchangeRecord {
     this.streaming = true;
     this.#head = null;
     this.#trailers = null;
-    this.#error = null;
     this.#send();
   }
 

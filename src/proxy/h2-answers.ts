@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { errorBody, errorStatus, type ErrorCode } from '../errors.js';
 
 /** gRPC status codes the gateway reads or makes (grpc/doc/statuscodes.md). */
-export const GRPC = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15 } as const;
+export const GRPC = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15 } as const;
 
 /** The codes that count against the version that answered them; the others are the caller's. */
 export function grpcFailure(code: number): boolean {

@@ -4,7 +4,7 @@ import type { Picker } from '../traffic/picker.js';
 import type { ExchangeContext, ExchangeRoute } from './exchange-parts.js';
 import { H2Exchange } from './grpc-exchange.js';
 import { GRPC, answerH2, isGrpc } from './h2-answers.js';
-import { h2RequestHeaders } from './h2-listener.js';
+import { H2_MAX_HEADER_LIST_SIZE, h2RequestHeaders } from './h2-listener.js';
 import type { RequestIds } from './request-id.js';
 import type { RouteTable } from './route-table.js';
 import type { Upstream } from './upstream.js';
@@ -25,6 +25,11 @@ export function routeStream(table: RouteTable<H2Route>, ctx: ExchangeContext, id
   const startedAt = performance.now();
   const grpc = isGrpc(headers);
   const path = headers[':path'] ?? '/';
+  // The limit is advertised in SETTINGS, but a client may send more: the same 16 KiB as HTTP/1.1.
+  if (headerListSize(headers) > H2_MAX_HEADER_LIST_SIZE) {
+    answerH2(stream, grpc, GRPC.RESOURCE_EXHAUSTED, 'ROLLGATE_HEADERS_TOO_LARGE', `the request headers are over ${H2_MAX_HEADER_LIST_SIZE / 1024} KiB`);
+    return;
+  }
   const route = table.match(path);
   if (route === null) {
     const q = path.indexOf('?');
@@ -48,4 +53,16 @@ export function routeStream(table: RouteTable<H2Route>, ctx: ExchangeContext, id
   const request = h2RequestHeaders(headers, requestId, remoteAddress, route.dataHeader, origin.host, origin.protocol.slice(0, -1));
   const plan = { toCandidate, upstream, replay, limit: route.config.maxReplayBodyBytes, responseMs: route.config.timeouts.responseMs, requestId, startedAt };
   new H2Exchange(ctx, route, stream, grpc, request, path, plan).start();
+}
+
+/** A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2): names, values, 32 octets each. */
+function headerListSize(headers: IncomingHttpHeaders): number {
+  let size = 0;
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (typeof v === 'string') size += name.length + v.length + 32;
+    else for (const one of v) size += name.length + one.length + 32;
+  }
+  return size;
 }

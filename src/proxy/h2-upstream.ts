@@ -9,6 +9,8 @@ export class H2Client {
   readonly #connectMs: number;
   #session: ClientHttp2Session | null = null;
   #closed = false;
+  /** Sessions that completed their connection: a call failing on another one never reached the upstream. */
+  readonly #connected = new WeakSet<ClientHttp2Session>();
 
   constructor(origin: string, connectMs: number) {
     this.origin = origin;
@@ -30,9 +32,17 @@ export class H2Client {
     // No connection within the route's connect timeout: the session and its streams fail.
     const timer = setTimeout(() => made.destroy(new Error('connect timeout')), this.#connectMs);
     timer.unref();
-    made.once('connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
+    made.once('connect', () => {
+      clearTimeout(timer);
+      this.#connected.add(made);
+    }).once('close', () => clearTimeout(timer));
     made.unref();
     return made;
+  }
+
+  /** Whether the session ever connected to the upstream. */
+  connected(session: ClientHttp2Session): boolean {
+    return this.#connected.has(session);
   }
 
   /** Closes the session after the streams still on it; no new one is made. */
