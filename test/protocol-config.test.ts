@@ -16,6 +16,7 @@ const cases = [
   { name: 'tls cert missing', tls: '{ cert: ./no-such.crt, key: ./gw.key }', expect: 'listen.tls.cert: cannot read ' },
   { name: 'tls key not PEM', tls: '{ cert: ./gw.crt, key: ./gw.crt }', expect: 'listen.tls.key: ' },
   { name: 'tls without key', tls: '{ cert: ./gw.crt }', expect: 'listen.tls.key: is required' },
+  { name: 'tls not served yet', tls: '{ cert: ./gw.crt, key: ./gw.key }', expect: 'listen.tls: TLS on the data plane is not supported yet' },
 ];
 
 t.test('protocol and listen.tls errors exit 2 naming the key path', async (t) => {
