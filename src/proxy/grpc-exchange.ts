@@ -78,6 +78,11 @@ export class H2Exchange extends ExchangeRecord {
     c.on('close', () => this.#clientClosed());
     c.on('error', () => undefined);
     c.on('drain', () => this.#up?.resume());
+    // A stream can arrive already closed (its session went at once): its 'close' has passed.
+    if (c.closed || c.destroyed) {
+      this.#clientClosed();
+      return;
+    }
     this.#send();
   }
 
