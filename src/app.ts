@@ -1,4 +1,4 @@
-import type { GatewayConfig } from './config/types.js';
+import type { GatewayConfig, UpstreamProtocol } from './config/types.js';
 import { RouteHealthChecks } from './health/route-checks.js';
 import { wireHooks } from './hooks/wiring.js';
 import { MetricsRecorder, type MetricsSource } from './metrics/recorder.js';
@@ -68,7 +68,7 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     rollouts.add({
       config: r.config,
       picker: r.picker,
-      makeUpstream: (version, url, data) => new Upstream({ version, url, data }, r.config.timeouts),
+      makeUpstream: (version, url, data) => new Upstream({ version, url, data, protocol: deployedProtocol(r.config.stable.protocol, url) }, r.config.timeouts),
       retire: (u: Upstream) => gateway.retire(r.name, u),
     });
   }
@@ -147,4 +147,10 @@ function metricsView(rollouts: Rollouts<Upstream>, gateway: Gateway): ReturnType
     const checks: ('json' | 'llm')[] = [...(json !== null ? (['json'] as const) : []), ...(llm !== null ? (['llm'] as const) : [])];
     return { name: s.name, weight: s.weight, hooks, windows, checks, agreement: c.config.agreement !== null, shadow: { sent: mirror?.sent ?? 0, dropped: { ...(mirror?.dropped ?? { concurrency: 0, body: 0 }) } } };
   });
+}
+
+/** A version deployed through the admin API speaks what the route's configured stable speaks: HTTP/2 stays HTTP/2 (h2 for an https URL, h2c for http). */
+function deployedProtocol(configured: UpstreamProtocol | undefined, url: string): UpstreamProtocol {
+  if (configured === undefined || configured === 'http1') return 'http1';
+  return url.startsWith('https:') ? 'h2' : 'h2c';
 }

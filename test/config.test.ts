@@ -72,7 +72,7 @@ t.test('the documented example loads', async (t) => {
 
 t.test('omitted keys get their defaults', async (t) => {
   const c = parseConfig(base());
-  t.same(c.listen, { host: '0.0.0.0', port: 8080, drainTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 65_000 });
+  t.same(c.listen, { host: '0.0.0.0', port: 8080, drainTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 65_000, tls: null });
   t.same(c.admin, { host: '127.0.0.1', port: 9090, tokenEnv: 'ROLLGATE_ADMIN_TOKEN' });
   t.same(c.store, { kind: 'memory' });
   t.same(c.notify, []);
@@ -80,8 +80,8 @@ t.test('omitted keys get their defaults', async (t) => {
   t.strictSame(c.routes[0], {
     name: 'sentiment',
     pathPrefix: '/v1/models/sentiment',
-    stable: { version: 'v1', url: 'http://127.0.0.1:9001', data: null },
-    candidate: { version: 'v2', url: 'http://127.0.0.1:9002', data: null, weight: 5 },
+    stable: { version: 'v1', url: 'http://127.0.0.1:9001', data: null, protocol: 'http1' },
+    candidate: { version: 'v2', url: 'http://127.0.0.1:9002', data: null, protocol: 'http1', weight: 5 },
     strategy: 'canary',
     dataHeader: 'x-rollgate-data-snapshot',
     steps: [],
@@ -126,7 +126,7 @@ t.test('values are normalised', async (t) => {
   const r = parseConfig(c).routes[0]!;
   t.same(r.replayMethods, ['GET', 'POST'], 'replayMethods upper-cased, each once');
   t.equal(r.stable.url, 'http://model-a.internal/base');
-  t.same(r.candidate, { version: 'v2', url: 'https://model-b.internal', data: null, weight: 0 });
+  t.same(r.candidate, { version: 'v2', url: 'https://model-b.internal', data: null, protocol: 'http1', weight: 0 });
   t.equal(r.pathPrefix, '/v1/models/sentiment/', 'path prefix kept as written');
   t.same(r.sticky, { kind: 'header', name: 'x-user-id' });
   t.same(r.healthCheck, { path: '/health', intervalMs: 2000, timeoutMs: 500, unhealthyAfter: 3 });

@@ -9,6 +9,8 @@ import type {
   RouteConfig,
   StoreConfig,
   Strategy,
+  TlsConfig,
+  UpstreamProtocol,
 } from './types.js';
 
 /** Data plane address, and how long graceful shutdown waits for in-flight requests. */
@@ -43,6 +45,7 @@ export const DEFAULT_SHADOW: Readonly<RouteConfig['shadow']> = Object.freeze({
   maxBodyBytes: 1_048_576,
 });
 export const DEFAULT_ALLOW_OVERRIDE = false;
+export const DEFAULT_PROTOCOL: UpstreamProtocol = 'http1';
 export const DEFAULT_RETRY_ON_STABLE = false;
 /** On a rollback, open WebSocket connections of the rolled-back version are closed with 1012. */
 export const DEFAULT_WEBSOCKET_KEEP_ON_ROLLBACK = false;
@@ -113,12 +116,13 @@ function route(r: RouteInput, schema?: object): RouteConfig {
   return {
     name: r.name,
     pathPrefix: r.match.pathPrefix,
-    stable: { version: r.stable.version, url: normalizeUrl(r.stable.url), data: r.stable.data ?? null },
+    stable: { version: r.stable.version, url: normalizeUrl(r.stable.url), data: r.stable.data ?? null, protocol: r.stable.protocol ?? DEFAULT_PROTOCOL },
     candidate: r.candidate
       ? {
           version: r.candidate.version,
           url: normalizeUrl(r.candidate.url),
           data: r.candidate.data ?? null,
+          protocol: r.candidate.protocol ?? DEFAULT_PROTOCOL,
           weight: r.candidate.weight ?? DEFAULT_CANDIDATE_WEIGHT,
         }
       : null,
@@ -201,7 +205,7 @@ function store(s: ConfigInput['store']): StoreConfig {
  * Fills every omitted key with its default and converts durations to milliseconds. The input
  * must already have passed validation (`parseConfig` does both).
  */
-export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, object> = new Map()): GatewayConfig {
+export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, object> = new Map(), tls: TlsConfig | null = null): GatewayConfig {
   return {
     listen: {
       host: input.listen?.host ?? DEFAULT_LISTEN.host,
@@ -210,6 +214,7 @@ export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, o
       headersTimeoutMs: ms(input.listen?.headersTimeout, DEFAULT_LISTEN.headersTimeoutMs),
       requestTimeoutMs: ms(input.listen?.requestTimeout, DEFAULT_LISTEN.requestTimeoutMs),
       idleTimeoutMs: ms(input.listen?.idleTimeout, DEFAULT_LISTEN.idleTimeoutMs),
+      tls,
     },
     admin: {
       host: input.admin?.host ?? DEFAULT_ADMIN.host,

@@ -8,6 +8,7 @@ import { ConfigSchema, DURATION_MESSAGE, VALUE_CHECKS, type ConfigInput } from '
 import type { GatewayConfig } from './types.js';
 import { crossChecks, isObj, type Problem, type Segment } from './rules.js';
 import { resolveChecks } from './checks.js';
+import { resolveTls } from './tls.js';
 import { dirname } from 'node:path';
 
 /** A config that cannot be used; `problems` lists every reason, one `<key path>: <message>` each. */
@@ -176,7 +177,9 @@ export function parseConfig(raw: unknown, source?: string, baseDir = source === 
   found.push(...crossChecks(raw));
   const checks = resolveChecks(raw, baseDir);
   found.push(...checks.problems);
-  if (found.length === 0) return applyDefaults(raw as ConfigInput, checks.schemas);
+  const tls = resolveTls(raw, baseDir);
+  found.push(...tls.problems);
+  if (found.length === 0) return applyDefaults(raw as ConfigInput, checks.schemas, tls.tls);
   const ranked = found
     .map((p) => ({ line: `${formatPath(p.path)}: ${p.message}`, at: position(raw, p.path) }))
     .sort((a, b) => comparePositions(a.at, b.at));

@@ -37,6 +37,9 @@ export function crossChecks(raw: unknown): Problem[] {
     else add(['listen', 'requestTimeout'], `must not be shorter than headersTimeout (default ${formatDuration(headersTimeout)})`);
   }
 
+  // TLS termination on the data plane is not built yet: refused rather than served in cleartext.
+  if (isObj(field(listen, 'tls'))) add(['listen', 'tls'], 'TLS on the data plane is not supported yet: terminate TLS in front of rollgate (h2c behind it)');
+
   const store = field(raw, 'store');
   const kind = field(store, 'kind');
   const used: Record<string, string[]> = { memory: [], file: ['path'], redis: ['url', 'prefix', 'maxReplicas'] };
@@ -78,6 +81,14 @@ export function crossChecks(raw: unknown): Problem[] {
       const first = prefixes.get(key);
       if (first === undefined) prefixes.set(key, i);
       else add(at('match', 'pathPrefix'), `duplicates routes[${first}].match.pathPrefix`);
+    }
+    for (const role of ['stable', 'candidate']) {
+      const v = field(r, role);
+      const protocol = field(v, 'protocol');
+      const url = field(v, 'url');
+      if (typeof url !== 'string' || typeof protocol !== 'string') continue;
+      if (protocol === 'h2' && !url.startsWith('https:')) add(at(role, 'protocol'), 'h2 needs an https URL (h2c is HTTP/2 in cleartext)');
+      if (protocol === 'h2c' && !url.startsWith('http:')) add(at(role, 'protocol'), 'h2c needs an http URL (h2 is HTTP/2 over TLS)');
     }
     const stableVersion = field(field(r, 'stable'), 'version');
     if (typeof stableVersion === 'string' && field(field(r, 'candidate'), 'version') === stableVersion) {

@@ -82,11 +82,14 @@ const Label = () =>
 
 const Data = () =>
   Type.Optional(Obj({ snapshot: Str('must be 1-128 letters, digits or _.:@/+-', SNAPSHOT_ID) }));
-const VersionSchema = Obj({ version: Label(), url: HttpUrl(), data: Data() });
+const PROTOCOLS = ['http1', 'h2c', 'h2'] as const;
+const Protocol = () => Type.Optional(OneOf(PROTOCOLS));
+const VersionSchema = Obj({ version: Label(), url: HttpUrl(), data: Data(), protocol: Protocol() });
 const CandidateSchema = Obj({
   version: Label(),
   url: HttpUrl(),
   data: Data(),
+  protocol: Protocol(),
   weight: Type.Optional(
     Percent('must be between 0 and 100 with at most two decimals', { minimum: 0 }),
   ),
@@ -216,6 +219,8 @@ export const ConfigSchema = Obj({
       headersTimeout: Type.Optional(PositiveDuration()),
       requestTimeout: Type.Optional(PositiveDuration()),
       idleTimeout: Type.Optional(PositiveDuration()),
+      // The files are read in tls.ts, which says why one cannot be used.
+      tls: Type.Optional(Obj({ cert: Str('must be a file path'), key: Str('must be a file path') })),
     }),
   ),
   admin: Type.Optional(

@@ -15,7 +15,11 @@ export interface VersionConfig {
   url: string;
   /** The data snapshot this version was built for: sent upstream on its every request. */
   data: DataRef | null;
+  /** How the gateway speaks to it: HTTP/1.1, HTTP/2 in cleartext (prior knowledge) or HTTP/2 over TLS. */
+  protocol?: UpstreamProtocol;
 }
+
+export type UpstreamProtocol = 'http1' | 'h2c' | 'h2';
 
 export interface CandidateConfig extends VersionConfig {
   /** Percent of live traffic, 0-100 with at most two decimals. */
@@ -116,13 +120,21 @@ export interface WebhookConfig {
   url: string;
 }
 
+/** `listen.tls`: the paths as written and the PEM text read from them at load. */
+export interface TlsConfig {
+  certPath: string;
+  keyPath: string;
+  cert: string;
+  key: string;
+}
+
 export interface GatewayConfig {
   /**
    * Data plane address and client limits: the whole request head within `headersTimeoutMs`, the
    * whole request (head and body) within `requestTimeoutMs`, and a kept-alive connection closed
    * after `idleTimeoutMs` without a request.
    */
-  listen: { host: string; port: number; drainTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number };
+  listen: { host: string; port: number; drainTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; tls?: TlsConfig | null };
   admin: { host: string; port: number; tokenEnv: string };
   store: StoreConfig;
   notify: WebhookConfig[];

@@ -18,6 +18,8 @@ import { Upstream } from './upstream.js';
 import { badFraming, missingHost, notFound, originForm } from './not-found.js';
 import { dataPlaneServer } from './http-server.js';
 import { WebSockets } from './websocket.js';
+import { acceptH2c, type H2Side } from './h2-listener.js';
+import { routeStream } from './h2-route.js';
 
 /** The small part of a pino logger the data plane uses. */
 export interface GatewayLogger {
@@ -126,6 +128,8 @@ export class Gateway {
   readonly #onVersionGone: (route: string, version: string) => void;
   /** WebSocket upgrades and the connections they opened (websocket.ts). */
   readonly websockets: WebSockets;
+  /** HTTP/2 on the same port (SPEC §9): each stream is one call, routed on its own. */
+  readonly #h2: H2Side;
   #closed: Promise<void> | null = null;
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -141,6 +145,7 @@ export class Gateway {
     this.#server = dataPlaneServer(config.listen, this.handle);
     this.websockets = new WebSockets({ match: (url) => this.#table.match(url), nextId: () => this.#ids.next(), sink: this.#sink, plain: this.handle });
     this.#server.on('upgrade', this.websockets.upgrade);
+    this.#h2 = acceptH2c(this.#server, config.listen, (stream, headers, remote) => routeStream(this.#table, this.#context, this.#ids, stream, headers, remote));
   }
 
   get server(): Server {
@@ -177,7 +182,10 @@ export class Gateway {
     this.websockets.closeAll();
     this.#closed = new Promise<void>((resolve) => {
       const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
-      const deadline = setTimeout(() => this.#server.closeAllConnections(), drainTimeoutMs);
+      const deadline = setTimeout(() => {
+        this.#server.closeAllConnections();
+        this.#h2.destroySessions();
+      }, drainTimeoutMs);
       deadline.unref();
       this.#server.close(() => {
         clearInterval(sweep);
@@ -186,6 +194,7 @@ export class Gateway {
         void Promise.all(pools.map((u) => u.destroy())).then(() => resolve());
       });
       this.#server.closeIdleConnections();
+      this.#h2.closeSessions();
     });
     return this.#closed;
   }

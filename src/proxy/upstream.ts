@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
-import type { VersionConfig } from '../config/types.js';
+import type { UpstreamProtocol, VersionConfig } from '../config/types.js';
+import { H2Client } from './h2-upstream.js';
 
 /** One version's upstream: its label, where it lives and its own keep-alive connection pool. */
 export class Upstream {
@@ -10,6 +11,9 @@ export class Upstream {
   readonly pool: Pool;
   /** The data snapshot id sent upstream with every request to this version, or null. */
   readonly snapshot: string | null;
+  readonly protocol: UpstreamProtocol;
+  /** The HTTP/2 session of an h2c or h2 version; null for http1. */
+  readonly h2: H2Client | null;
   /**
    * Requests (and shadow copies) on this upstream whose outcome has not yet reached the sink.
    * A plain counter, so that knowing when a retired version is done costs the hot path nothing.
@@ -23,6 +27,8 @@ export class Upstream {
     this.url = version.url;
     this.snapshot = version.data?.snapshot ?? null;
     const u = new URL(version.url);
+    this.protocol = version.protocol ?? 'http1';
+    this.h2 = this.protocol === 'http1' ? null : new H2Client(u.origin, timeouts.connectMs);
     this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
     this.pool = new Pool(u.origin, {
       connect: { timeout: timeouts.connectMs },
@@ -56,10 +62,11 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
-    await this.pool.close().catch(() => undefined);
+    await Promise.all([this.pool.close().catch(() => undefined), this.h2?.close()]);
   }
 
   destroy(): Promise<void> {
+    void this.h2?.destroy();
     return this.pool.destroy().catch(() => undefined);
   }
 }

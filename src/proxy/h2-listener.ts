@@ -1,0 +1,106 @@
+import type { Server } from 'node:http';
+import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { GatewayConfig } from '../config/types.js';
+
+/** The connection preface every HTTP/2 client with prior knowledge starts with (RFC 9113 §3.4). */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** Streams one client may have open at once; more are refused (RST_STREAM REFUSED_STREAM). */
+export const H2_MAX_CONCURRENT_STREAMS = 100;
+/** The largest header block accepted, as for HTTP/1.1 heads (16 KiB). */
+export const H2_MAX_HEADER_LIST_SIZE = 16 * 1024;
+
+export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, remoteAddress: string | undefined) => void;
+
+/** The HTTP/2 side of the data plane, beside the HTTP/1.1 server on the same port. */
+export interface H2Side {
+  readonly server: Http2Server;
+  /** Sends GOAWAY to every client: streams in flight finish, no new ones open. */
+  closeSessions(): void;
+  destroySessions(): void;
+}
+
+/**
+ * Makes the HTTP/1.1 server take HTTP/2 with prior knowledge (h2c) on its own port: each new
+ * connection's first bytes are read; the HTTP/2 preface hands the socket to an HTTP/2 server,
+ * anything else goes to the HTTP/1.1 server as before. Once per connection, nothing per request.
+ * A connection that sends nothing within listen.headersTimeout is closed.
+ */
+export function acceptH2c(server: Server, listen: GatewayConfig['listen'], onStream: StreamHandler): H2Side {
+  const h2 = http2.createServer({
+    settings: { maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS, maxHeaderListSize: H2_MAX_HEADER_LIST_SIZE, enablePush: false },
+    maxHeaderListPairs: 256,
+    maxSessionMemory: 16,
+  });
+  const sessions = new Set<Http2Session>();
+  h2.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+    session.on('error', () => undefined);
+    session.setTimeout(listen.idleTimeoutMs, () => session.close());
+  });
+  h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    stream.on('error', () => undefined);
+    onStream(stream, headers, stream.session?.socket?.remoteAddress);
+  });
+  const http1 = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => sniff(socket, listen.headersTimeoutMs, (first, isH2) => {
+    socket.pause();
+    socket.unshift(first);
+    if (isH2) h2.emit('connection', socket);
+    else {
+      for (const l of http1) l.call(server, socket);
+      socket.resume();
+    }
+  }));
+  return {
+    server: h2,
+    closeSessions: () => sessions.forEach((s) => s.close()),
+    destroySessions: () => sessions.forEach((s) => s.destroy()),
+  };
+}
+
+function sniff(socket: Socket, timeoutMs: number, done: (first: Buffer, isH2: boolean) => void): void {
+  let seen: Buffer | null = null;
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const onData = (chunk: Buffer): void => {
+    const buf = seen === null ? chunk : Buffer.concat([seen, chunk]);
+    const n = Math.min(buf.length, PREFACE.length);
+    const prefix = buf.compare(PREFACE, 0, n, 0, n) === 0;
+    if (prefix && n < PREFACE.length) {
+      seen = buf; // the preface so far: wait for the rest
+      return;
+    }
+    clearTimeout(timer);
+    socket.off('data', onData).off('close', onClose);
+    done(buf, prefix);
+  };
+  const onClose = (): void => clearTimeout(timer);
+  socket.on('data', onData).on('close', onClose).on('error', () => undefined);
+}
+
+/** Request headers never forwarded upstream: pseudo-headers are remade, these are per connection. */
+const REQUEST_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/** The headers of a call to send upstream: the client's minus the dropped, with the forwarding ones set. */
+export function h2RequestHeaders(headers: IncomingHttpHeaders, requestId: string, remoteAddress: string | undefined, dataHeader: string, authority: string, scheme: string): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 || REQUEST_DROPPED.has(name) || name === dataHeader) continue;
+    if (name === 'te' && headers.te !== 'trailers') continue;
+    out[name] = headers[name];
+  }
+  const xff = headers['x-forwarded-for'];
+  const client = remoteAddress ?? 'unknown';
+  out['x-forwarded-for'] = typeof xff === 'string' && xff !== '' ? `${xff}, ${client}` : client;
+  out['x-forwarded-proto'] = 'http';
+  const host = headers[':authority'];
+  if (typeof host === 'string') out['x-forwarded-host'] = host;
+  out['x-request-id'] = requestId;
+  out[':method'] = headers[':method'] ?? 'POST';
+  out[':authority'] = authority;
+  out[':scheme'] = scheme;
+  return out;
+}

@@ -1,0 +1,341 @@
+import { connect as h2connect, constants as h2 } from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as loader from '@grpc/proto-loader';
+import t from 'tap';
+import { config, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
+
+const PROTO = fileURLToPath(new URL('../../test/fixtures/inference.proto', import.meta.url));
+const definition = loader.loadSync(PROTO, { keepCase: true, longs: String, defaults: true });
+const inference = (grpc.loadPackageDefinition(definition) as any).inference;
+const Service = inference.GRPCInferenceService as grpc.ServiceClientConstructor;
+
+interface InferRequest { model_name: string; id: string; raw_input_contents: Buffer[] }
+interface InferResponse { model_name: string; model_version: string; id: string; raw_output_contents: Buffer[] }
+type Mode = 'ok' | 'unavailable' | 'invalid' | 'hang';
+
+/** A grpc-js model server: ModelInfer answers its label (or the mode's error), the streams echo. */
+async function startModel(label: string): Promise<{ port: number; calls: () => number; set(m: Mode): void; close(): Promise<void> }> {
+  let mode: Mode = 'ok';
+  let calls = 0;
+  const server = new grpc.Server();
+  server.addService(Service.service, {
+    ModelInfer(call: grpc.ServerUnaryCall<InferRequest, InferResponse>, cb: grpc.sendUnaryData<InferResponse>) {
+      calls++;
+      if (mode === 'unavailable') return cb({ code: grpc.status.UNAVAILABLE, details: `${label} is warming up` });
+      if (mode === 'hang') return;
+      if (mode === 'invalid') return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'input shape [1,3] does not match [1,4]' });
+      const sticky = call.metadata.get('x-user')[0];
+      cb(null, { model_name: call.request.model_name, model_version: label, id: String(sticky ?? call.request.id), raw_output_contents: call.request.raw_input_contents });
+    },
+    ModelStreamInfer(call: grpc.ServerDuplexStream<InferRequest, { infer_response: InferResponse }>) {
+      calls++;
+      call.on('data', (r: InferRequest) => call.write({ infer_response: { model_name: r.model_name, model_version: label, id: r.id, raw_output_contents: r.raw_input_contents } }));
+      call.on('end', () => call.end());
+    },
+    ModelInferChunks(call: grpc.ServerWritableStream<{ chunks: number; chunk_bytes: number }, InferResponse>) {
+      calls++;
+      const { chunks, chunk_bytes } = call.request;
+      let i = 0;
+      const more = (): void => {
+        while (i < chunks) {
+          const ok = call.write({ model_name: 'm', model_version: label, id: String(i), raw_output_contents: [Buffer.alloc(chunk_bytes, i % 251)] });
+          i++;
+          if (!ok) return void call.once('drain', more);
+        }
+        call.end();
+      };
+      more();
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return { port, calls: () => calls, set: (m) => (mode = m), close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
+}
+
+function route(stablePort: number, candidatePort: number, extra: Record<string, unknown> = {}) {
+  return {
+    name: 'infer',
+    match: { pathPrefix: '/inference.GRPCInferenceService/' },
+    stable: { version: 'v1', url: `http://127.0.0.1:${stablePort}`, protocol: 'h2c' },
+    candidate: { version: 'v2', url: `http://127.0.0.1:${candidatePort}`, protocol: 'h2c', weight: 10 },
+    ...extra,
+  };
+}
+
+type Client = any;
+
+function infer(client: Client, req: Partial<InferRequest>, metadata = new grpc.Metadata()): Promise<{ res?: InferResponse; err?: grpc.ServiceError; version?: string }> {
+  return new Promise((resolve) => {
+    let version: string | undefined;
+    const call = client.ModelInfer({ model_name: 'm', id: '1', raw_input_contents: [], ...req }, metadata, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, res: InferResponse) => resolve(err ? { err, ...(version ? { version } : {}) } : { res, ...(version ? { version } : {}) }));
+    call.on('metadata', (md: grpc.Metadata) => (version = String(md.get('x-rollgate-version')[0])));
+  });
+}
+
+async function setup(t: { teardown(fn: () => unknown): void }, extra: Record<string, unknown> = {}, seed = 7): Promise<{ gw: TestGateway; stable: Awaited<ReturnType<typeof startModel>>; candidate: Awaited<ReturnType<typeof startModel>>; client: Client }> {
+  const stable = await startModel('v1');
+  const candidate = await startModel('v2');
+  const gw = await startGateway(config([route(stable.port, candidate.port, extra)]), { rng: seededRng(seed) });
+  const client = new Service(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure());
+  t.teardown(async () => {
+    client.close();
+    await gw.close();
+    await Promise.all([stable.close(), candidate.close()]);
+  });
+  return { gw, stable, candidate, client };
+}
+
+
+
+t.test('2,000 unary calls over one channel split at weight 10 per call, and the servers agree', async (t) => {
+  const { gw, stable, candidate, client } = await setup(t);
+  const versions = { v1: 0, v2: 0 } as Record<string, number>;
+  const N = 2_000;
+  for (let batch = 0; batch < N / 50; batch++) {
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => infer(client, { id: String(batch * 50 + i), raw_input_contents: [Buffer.from([1, 2, 3])] })));
+    for (const a of answers) {
+      if (a.err !== undefined || a.res?.raw_output_contents[0]?.toString('hex') !== '010203') return t.fail(`call failed or changed: ${a.err?.message}`);
+      versions[a.res.model_version] = (versions[a.res.model_version] ?? 0) + 1;
+      if (a.version !== a.res.model_version) return t.fail(`x-rollgate-version ${a.version} names the version that answered (${a.res.model_version})`);
+    }
+  }
+  const share = (100 * (versions.v2 ?? 0)) / N;
+  t.ok(Math.abs(share - 10) <= 1.5, `candidate share ${share.toFixed(2)}% is within 1.5 points of 10`);
+  t.equal(candidate.calls(), versions.v2, 'the candidate server counted the calls it answered');
+  t.equal(stable.calls(), versions.v1, 'the stable server counted the calls it answered');
+  const text = await gw.metrics.registry.metrics();
+  t.match(text, new RegExp(`^rollgate_requests_total\\{route="infer",version="v2",outcome="ok"\\} ${versions.v2}$`, 'm'), 'each call counts once in rollgate_requests_total');
+  t.equal(gw.outcomes.length, N, 'one outcome per call');
+});
+
+
+t.test('a candidate answering UNAVAILABLE is rolled back within consecutiveFailures calls; the client sees its errors', async (t) => {
+  const { gw, candidate, client } = await setup(t, { rollback: { consecutiveFailures: 5 } });
+  const controller = gw.rollouts.route('infer')!;
+  for (let i = 0; i < 200; i++) await infer(client, {});
+  t.equal(controller.phase, 'progressing', 'no rollback while both versions answer');
+  candidate.set('unavailable');
+  const before = candidate.calls();
+  let seenErrors = 0;
+  for (let i = 0; i < 2_000 && controller.phase !== 'rolled_back'; i++) {
+    const a = await infer(client, {});
+    if (a.err !== undefined) {
+      t.equal(a.err.code, grpc.status.UNAVAILABLE, 'the candidate status reaches the client');
+      t.match(a.err.details, /v2 is warming up/, 'with its message');
+      seenErrors++;
+    }
+  }
+  t.equal(controller.phase, 'rolled_back', 'the route is rolled back');
+  const failed = candidate.calls() - before;
+  t.ok(failed >= 1 && failed <= 5, `rolled back after ${failed} failed candidate calls (consecutiveFailures 5)`);
+  t.equal(seenErrors, failed, 'every failed candidate call reached the client (no retryOnStable)');
+  const after = candidate.calls();
+  for (let i = 0; i < 50; i++) t.equal((await infer(client, {})).res?.model_version, 'v1');
+  t.equal(candidate.calls(), after, 'no call reaches the candidate after the rollback');
+  const text = await gw.metrics.registry.metrics();
+  t.match(text, /^rollgate_requests_total\{route="infer",version="v2",outcome="error"\} [1-5]$/m, 'the failures count as errors');
+});
+
+t.test('with retryOnStable a candidate answering UNAVAILABLE is replayed on stable: the client sees no error', async (t) => {
+  const { gw, stable, candidate, client } = await setup(t, { retryOnStable: true, rollback: { consecutiveFailures: 5 } });
+  const controller = gw.rollouts.route('infer')!;
+  candidate.set('unavailable');
+  let errors = 0;
+  const payload = Buffer.from('tensor bytes');
+  for (let i = 0; i < 2_000 && controller.phase !== 'rolled_back'; i++) {
+    const a = await infer(client, { id: String(i), raw_input_contents: [payload] });
+    if (a.err !== undefined || a.res?.model_version !== 'v1' || !a.res.raw_output_contents[0]?.equals(payload)) errors++;
+  }
+  t.equal(controller.phase, 'rolled_back', 'the candidate failures still count: rolled back');
+  t.equal(errors, 0, 'every call got stable\'s whole answer');
+  const failed = candidate.calls();
+  t.ok(failed >= 1 && failed <= 5, `${failed} candidate calls failed before the rollback`);
+  t.ok(gw.outcomes.filter((o) => o.replayed).length === failed, 'each failed candidate call was replayed');
+  t.ok(stable.calls() >= failed, 'stable answered the replays');
+});
+
+t.test('INVALID_ARGUMENT from the candidate is the caller\'s: never counted, never rolled back', async (t) => {
+  const { gw, candidate, client } = await setup(t, { rollback: { consecutiveFailures: 3, warmup: 10 } }, 11);
+  candidate.set('invalid');
+  let invalid = 0;
+  for (let i = 0; i < 600; i++) {
+    const a = await infer(client, {});
+    if (a.err !== undefined) {
+      if (a.err.code !== grpc.status.INVALID_ARGUMENT) t.fail(`unexpected status ${a.err.code}`);
+      invalid++;
+    }
+  }
+  t.ok(invalid >= 30, `${invalid} calls answered INVALID_ARGUMENT`);
+  t.equal(gw.rollouts.route('infer')!.phase, 'progressing', 'the route is not rolled back');
+  const text = await gw.metrics.registry.metrics();
+  t.notMatch(text, /^rollgate_requests_total\{route="infer",version="v2",outcome="error"\} [1-9]/m, 'no candidate call counts as an error');
+  t.match(text, new RegExp(`^rollgate_requests_total\\{route="infer",version="v2",outcome="ok"\\} ${candidate.calls()}$`, 'm'), 'they count as answered');
+});
+
+t.test('errors the gateway makes are gRPC statuses with a message naming the route and version', async (t) => {
+  const stable = await startModel('v1');
+  const candidate = await startModel('v2');
+  const gw = await startGateway(config([
+    route(stable.port, candidate.port, { candidate: { version: 'v2', url: `http://127.0.0.1:${candidate.port}`, protocol: 'h2c', weight: 0 }, timeouts: { response: '300ms' } }),
+    { name: 'down', match: { pathPrefix: '/down.Service/' }, stable: { version: 'd1', url: 'http://127.0.0.1:1', protocol: 'h2c' } },
+    { name: 'rest', match: { pathPrefix: '/rest.Service/' }, stable: { version: 'r1', url: `http://127.0.0.1:${stable.port}` } },
+  ]));
+  const channel = `127.0.0.1:${gw.port}`;
+  const client = new Service(channel, grpc.credentials.createInsecure());
+  const generic = new grpc.Client(channel, grpc.credentials.createInsecure());
+  t.teardown(async () => {
+    client.close();
+    generic.close();
+    await gw.close();
+    await Promise.all([stable.close(), candidate.close()]);
+  });
+  const raw = (path: string): Promise<grpc.ServiceError> =>
+    new Promise((resolve) => generic.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err) => resolve(err!)));
+
+  const noRoute = await raw('/unknown.Service/Call');
+  t.equal(noRoute.code, grpc.status.UNIMPLEMENTED, 'no route: UNIMPLEMENTED, what a gRPC server says of an unknown method');
+  t.equal(noRoute.details, 'no route matches path /unknown.Service/Call');
+  const down = await raw('/down.Service/Call');
+  t.equal(down.code, grpc.status.UNAVAILABLE, 'upstream refused: UNAVAILABLE');
+  t.equal(down.details, 'upstream d1 of route down cannot be reached');
+  const http1 = await raw('/rest.Service/Call');
+  t.equal(http1.code, grpc.status.UNIMPLEMENTED, 'a version that speaks HTTP/1.1: UNIMPLEMENTED');
+  t.match(http1.details, /version r1 of route rest speaks HTTP\/1\.1/);
+  stable.set('hang');
+  const slow = await infer(client, {});
+  t.equal(slow.err?.code, grpc.status.DEADLINE_EXCEEDED, 'no answer within timeouts.response: DEADLINE_EXCEEDED');
+  t.equal(slow.err?.details, 'upstream v1 of route infer did not answer in time');
+  const text = await gw.metrics.registry.metrics();
+  t.match(text, /^rollgate_requests_total\{route="infer",version="v1",outcome="timeout"\} 1$/m, 'the timeout counts against the version');
+  t.match(text, /^rollgate_requests_total\{route="down",version="d1",outcome="error"\} 1$/m, 'the refused call counts against its version');
+});
+
+t.test('a server-streaming call of 50 MB and a bidirectional call pass through whole, with bounded memory', async (t) => {
+  const { client } = await setup(t, { candidate: undefined });
+  const CHUNK = 256 * 1024;
+  const CHUNKS = 200;
+  const read = async (): Promise<{ count: number; bytes: number; inOrder: boolean }> => {
+    const call = client.ModelInferChunks({ chunks: CHUNKS, chunk_bytes: CHUNK });
+    let count = 0;
+    let bytes = 0;
+    let inOrder = true;
+    for await (const m of call as AsyncIterable<InferResponse>) {
+      const body = m.raw_output_contents[0]!;
+      if (m.id !== String(count) || body[0] !== count % 251 || body[body.length - 1] !== count % 251) inOrder = false;
+      count++;
+      bytes += body.length;
+      // A slow reader: the gateway must hold back the upstream, not buffer the stream.
+      if (count % 2 === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    return { count, bytes, inOrder };
+  };
+  const work = read();
+  const growth = await peakGrowth(work);
+  const got = await work;
+  t.equal(got.count, CHUNKS, 'every message arrived');
+  t.equal(got.bytes, CHUNKS * CHUNK, '50 MB arrived');
+  t.ok(got.inOrder, 'in order and intact');
+  t.ok(growth < 24 * 1_048_576, `peak live memory growth ${(growth / 1_048_576).toFixed(1)} MB for a 50 MB stream`);
+
+  const bidi = client.ModelStreamInfer();
+  const echoed: string[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    bidi.on('data', (m: { infer_response: InferResponse }) => {
+      echoed.push(`${m.infer_response.id}:${m.infer_response.raw_output_contents[0]?.toString()}`);
+      if (echoed.length < 20) bidi.write({ model_name: 'm', id: String(echoed.length), raw_input_contents: [Buffer.from(`msg${echoed.length}`)] });
+      else bidi.end();
+    });
+    bidi.on('end', resolve);
+    bidi.on('error', reject);
+  });
+  bidi.write({ model_name: 'm', id: '0', raw_input_contents: [Buffer.from('msg0')] });
+  await ended;
+  t.same(echoed, Array.from({ length: 20 }, (_, i) => `${i}:msg${i}`), 'each message answered in turn on one call, the next sent after the answer');
+});
+
+/** Live memory (heap + Buffers) sampled after forced GCs while `work` runs; returns the peak growth. */
+async function peakGrowth(work: Promise<unknown>): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  const live = async (): Promise<number> => {
+    gc();
+    await new Promise((r) => setTimeout(r, 5));
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const base = await live();
+  let peak = base;
+  let done = false;
+  void work.finally(() => (done = true));
+  while (!done) {
+    await new Promise((r) => setTimeout(r, 50));
+    peak = Math.max(peak, await live());
+  }
+  return peak - base;
+}
+
+t.test('HTTP/2 clients that break the protocol are refused; other clients are served meanwhile', async (t) => {
+  const { gw, client } = await setup(t, { candidate: undefined });
+  const rawSend = (data: Buffer): Promise<Buffer> =>
+    new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      const s = netConnect(gw.port, '127.0.0.1', () => s.write(data));
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(Buffer.concat(chunks)));
+      setTimeout(() => s.destroy(), 5_000).unref();
+    });
+  const badPreface = await rawSend(Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'));
+  t.match(badPreface.toString('latin1'), /^HTTP\/1\.1 400 /, 'a broken preface is refused with 400 and the connection closed');
+  // The preface, then a DATA frame on stream 0, which RFC 9113 §6.1 makes a connection error.
+  const frame = Buffer.from([0, 0, 1, 0x0, 0x0, 0, 0, 0, 0, 0x61]);
+  const goaway = await rawSend(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame]));
+  t.ok(hasFrame(goaway, 0x7), 'a protocol error gets a GOAWAY and the connection closed');
+  t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served');
+
+  // A client that ignores SETTINGS_MAX_CONCURRENT_STREAMS: opens 150 streams before the server's settings arrive.
+  const flood = h2connect(`http://127.0.0.1:${gw.port}`, { peerMaxConcurrentStreams: 1_000 });
+  flood.on('error', () => undefined);
+  let refused = 0;
+  await new Promise<void>((resolve) => {
+    setTimeout(resolve, 10_000).unref();
+    for (let i = 0; i < 150; i++) {
+      const s = flood.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        if (s.rstCode === h2.NGHTTP2_REFUSED_STREAM && ++refused === 50) resolve();
+      });
+    }
+  });
+  t.equal(refused, 50, 'the 50 streams beyond maxConcurrentStreams (100) are refused with REFUSED_STREAM');
+  // Not inside the stream callbacks: node's client aborts (std::bad_alloc) on a destroy from there.
+  await new Promise((resolve) => setImmediate(resolve));
+  flood.destroy();
+  const during = await infer(client, {});
+  t.equal(during.res?.model_version, 'v1', `another client is served during and after the flood${during.err ? `: ${during.err.message}` : ""}`);
+
+  const big = h2connect(`http://127.0.0.1:${gw.port}`);
+  big.on('error', () => undefined);
+  const outcome = await new Promise<string>((resolve) => {
+    const s = big.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', 'x-big': 'a'.repeat(20_000) });
+    s.on('response', (h) => resolve(`status ${h[':status']} grpc-status ${h['grpc-status']}`));
+    s.on('error', (e: Error) => resolve(`error ${e.message}`));
+    s.on('close', () => resolve(`closed ${s.rstCode}`));
+    s.end();
+  });
+  t.equal(outcome, 'status 200 grpc-status 8', 'a 20 KB header block is refused: RESOURCE_EXHAUSTED');
+  big.destroy();
+  t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served after it');
+});
+
+/** Whether a buffer of HTTP/2 frames (after the server's own) holds one of this type. */
+function hasFrame(buf: Buffer, type: number): boolean {
+  for (let at = 0; at + 9 <= buf.length; ) {
+    const length = buf.readUIntBE(at, 3);
+    if (buf[at + 3] === type) return true;
+    at += 9 + length;
+  }
+  return false;
+}
