@@ -226,3 +226,17 @@ t.test('a head timeout longer than the request timeout is a config error naming 
   t.throws(() => config([route('http://127.0.0.1:1')], { listen: { requestTimeout: '5s' } }), /listen\.requestTimeout: must not be shorter than headersTimeout \(default 10s\)/);
   t.throws(() => config([route('http://127.0.0.1:1')], { listen: { idleTimeout: '0ms' } }), /listen\.idleTimeout: must be longer than 0ms/);
 });
+
+t.test('a connection that leaves before sending anything (a port probe) is let go at once', async (t) => {
+  const { gw } = await gatewayWith(t, { headersTimeout: '10s' });
+  const probe = net.connect(gw.port, '127.0.0.1');
+  await new Promise<void>((resolve) => probe.on('connect', () => resolve()));
+  probe.end();
+  const connections = () => new Promise<number>((resolve) => gw.gateway.server.getConnections((_e, n) => resolve(n)));
+  let open = await connections();
+  for (let i = 0; i < 40 && open > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    open = await connections();
+  }
+  t.equal(open, 0, 'the gateway closed its side long before headersTimeout (10 s)');
+});

@@ -74,11 +74,16 @@ function sniff(socket: Socket, timeoutMs: number, done: (first: Buffer, isH2: bo
       return;
     }
     clearTimeout(timer);
-    socket.off('data', onData).off('close', onClose);
+    socket.off('data', onData).off('close', onClose).off('end', onEnd);
     done(buf, prefix);
   };
   const onClose = (): void => clearTimeout(timer);
-  socket.on('data', onData).on('close', onClose).on('error', () => undefined);
+  // The server allows half-open sockets: a client that connects and leaves before sending
+  // anything (a port probe) would otherwise stay until the timer, holding up a shutdown.
+  const onEnd = (): void => {
+    socket.destroy();
+  };
+  socket.on('data', onData).on('close', onClose).on('end', onEnd).on('error', () => undefined);
 }
 
 /** Request headers never forwarded upstream: pseudo-headers are remade, these are per connection. */
