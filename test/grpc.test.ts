@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import t from 'tap';
+import { peakGrowth } from './helpers/memory.js';
 import { config, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
 
 const PROTO = fileURLToPath(new URL('../../test/fixtures/inference.proto', import.meta.url));
@@ -86,8 +87,6 @@ async function setup(t: { teardown(fn: () => unknown): void }, extra: Record<str
   return { gw, stable, candidate, client };
 }
 
-
-
 t.test('2,000 unary calls over one channel split at weight 10 per call, and the servers agree', async (t) => {
   const { gw, stable, candidate, client } = await setup(t);
   const versions = { v1: 0, v2: 0 } as Record<string, number>;
@@ -108,7 +107,6 @@ t.test('2,000 unary calls over one channel split at weight 10 per call, and the 
   t.match(text, new RegExp(`^rollgate_requests_total\\{route="infer",version="v2",outcome="ok"\\} ${versions.v2}$`, 'm'), 'each call counts once in rollgate_requests_total');
   t.equal(gw.outcomes.length, N, 'one outcome per call');
 });
-
 
 t.test('a candidate answering UNAVAILABLE is rolled back within consecutiveFailures calls; the client sees its errors', async (t) => {
   const { gw, candidate, client } = await setup(t, { rollback: { consecutiveFailures: 5 } });
@@ -253,28 +251,6 @@ t.test('a server-streaming call of 50 MB and a bidirectional call pass through w
   await ended;
   t.same(echoed, Array.from({ length: 20 }, (_, i) => `${i}:msg${i}`), 'each message answered in turn on one call, the next sent after the answer');
 });
-
-/** Live memory (heap + Buffers) sampled after forced GCs while `work` runs; returns the peak growth. */
-async function peakGrowth(work: Promise<unknown>): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('run with --expose-gc');
-  const live = async (): Promise<number> => {
-    gc();
-    await new Promise((r) => setTimeout(r, 5));
-    gc();
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const base = await live();
-  let peak = base;
-  let done = false;
-  void work.finally(() => (done = true));
-  while (!done) {
-    await new Promise((r) => setTimeout(r, 50));
-    peak = Math.max(peak, await live());
-  }
-  return peak - base;
-}
 
 t.test('HTTP/2 clients that break the protocol are refused; other clients are served meanwhile', async (t) => {
   const { gw, client } = await setup(t, { candidate: undefined });

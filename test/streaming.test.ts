@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import t from 'tap';
+import { peakGrowth } from './helpers/memory.js';
 import { request } from 'undici';
 import { config, rawExchange, startGateway, startUpstream } from './helpers/servers.js';
 
@@ -34,31 +35,6 @@ async function sha256(stream: AsyncIterable<Buffer>): Promise<{ bytes: number; s
     bytes += c.length;
   }
   return { bytes, sha: h.digest('hex') };
-}
-
-/** Live memory (heap + Buffers) sampled after forced GCs while `work` runs; returns the peak growth. */
-async function peakGrowth(work: Promise<unknown>): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('run with --expose-gc');
-  // V8 frees dead Buffers' memory on a background sweeper after a GC: let it finish and collect
-  // again, so that what is measured is what is alive.
-  const live = async (): Promise<number> => {
-    gc();
-    await new Promise((r) => setTimeout(r, 5));
-    gc();
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const base = await live();
-  let peak = base;
-  let done = false;
-  void work.finally(() => (done = true));
-  while (!done) {
-    await new Promise((r) => setTimeout(r, 50));
-    peak = Math.max(peak, await live());
-  }
-  await work;
-  return peak - base;
 }
 
 t.test('50 MB up and 50 MB down pass through byte-exact while memory stays flat', async (t) => {
