@@ -13,6 +13,7 @@ interface ClientError {
 function classify(err: ClientError): { code: ErrorCode; message: string } {
   if (err.code === 'HPE_HEADER_OVERFLOW') return { code: 'ROLLGATE_HEADERS_TOO_LARGE', message: 'the request line and headers are over 16 KiB' };
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { code: 'ROLLGATE_REQUEST_TIMEOUT', message: 'the request did not arrive in time' };
+  if (err.code === 'ROLLGATE_PLAIN_ON_TLS') return { code: 'ROLLGATE_MALFORMED_REQUEST', message: 'this port speaks TLS (listen.tls is set): send the request over https' };
   const why = err.reason ?? err.message ?? err.code ?? 'unreadable';
   return { code: 'ROLLGATE_MALFORMED_REQUEST', message: `the request is not valid HTTP/1.1: ${why}` };
 }
@@ -70,3 +71,13 @@ const STATUS_TEXT: Partial<Record<ErrorCode, string>> = {
   ROLLGATE_HEADERS_TOO_LARGE: 'Request Header Fields Too Large',
   ROLLGATE_REQUEST_TIMEOUT: 'Request Timeout',
 };
+
+/**
+ * Plain HTTP sent to the data plane's port when it speaks TLS (`listen.tls`): a 400 in cleartext
+ * that says so, as nginx does, then the connection closes. Anything else that is not TLS is closed.
+ */
+export function answerPlainOnTls(socket: Duplex, first: Buffer): void {
+  const start = first.toString('latin1', 0, 8);
+  if (/^[A-Z]{3,7} /.test(start) && !start.startsWith('PRI ')) answerAndClose({ code: 'ROLLGATE_PLAIN_ON_TLS' }, socket);
+  else socket.destroy();
+}

@@ -1,9 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { runCli } from './helpers/cli.js';
 import { config } from './helpers/servers.js';
+
+const CERT = fileURLToPath(new URL('../../test/fixtures/tls/cert.pem', import.meta.url));
 
 const ROUTE = `
   - name: infer
@@ -16,13 +20,15 @@ const cases = [
   { name: 'tls cert missing', tls: '{ cert: ./no-such.crt, key: ./gw.key }', expect: 'listen.tls.cert: cannot read ' },
   { name: 'tls key not PEM', tls: '{ cert: ./gw.crt, key: ./gw.crt }', expect: 'listen.tls.key: ' },
   { name: 'tls without key', tls: '{ cert: ./gw.crt }', expect: 'listen.tls.key: is required' },
-  { name: 'tls not served yet', tls: '{ cert: ./gw.crt, key: ./gw.key }', expect: 'listen.tls: TLS on the data plane is not supported yet' },
+  { name: 'tls cert not a certificate', tls: '{ cert: ./gw.crt, key: ./gw.key }', expect: 'listen.tls.cert: is not a usable certificate' },
+  { name: 'tls key of another certificate', tls: `{ cert: ${CERT}, key: ./other.key }`, expect: 'listen.tls.key: does not match the certificate in listen.tls.cert' },
 ];
 
 t.test('protocol and listen.tls errors exit 2 naming the key path', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rollgate-protocol-config-'));
   writeFileSync(join(dir, 'gw.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
   writeFileSync(join(dir, 'gw.key'), '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+  writeFileSync(join(dir, 'other.key'), generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   await Promise.all(cases.map(async (c, i) => {

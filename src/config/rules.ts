@@ -38,7 +38,7 @@ export function crossChecks(raw: unknown): Problem[] {
   }
 
   // TLS termination on the data plane is not built yet: refused rather than served in cleartext.
-  if (isObj(field(listen, 'tls'))) add(['listen', 'tls'], 'TLS on the data plane is not supported yet: terminate TLS in front of rollgate (h2c behind it)');
+
 
   const store = field(raw, 'store');
   const kind = field(store, 'kind');

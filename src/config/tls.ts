@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { field, type Problem } from './rules.js';
 import type { TlsConfig } from './types.js';
 
@@ -37,5 +38,27 @@ export function resolveTls(raw: unknown, baseDir: string): { problems: Problem[]
   };
   const cert = read('cert', certPath, /-----BEGIN CERTIFICATE-----/);
   const key = read('key', keyPath, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
-  return { problems, tls: cert === null || key === null ? null : { certPath, keyPath, cert, key } };
+  if (cert === null || key === null) return { problems, tls: null };
+  const problem = unusable(cert, key);
+  if (problem !== null) {
+    problems.push(problem);
+    return { problems, tls: null };
+  }
+  return { problems, tls: { certPath, keyPath, cert, key } };
+}
+
+/** Whether OpenSSL takes the certificate, then the key with it: the problem with the key path, or null. */
+function unusable(cert: string, key: string): Problem | null {
+  try {
+    createSecureContext({ cert });
+  } catch (err) {
+    return { path: ['listen', 'tls', 'cert'], message: `is not a usable certificate: ${(err as Error).message}` };
+  }
+  try {
+    createSecureContext({ cert, key });
+    return null;
+  } catch (err) {
+    const mismatch = (err as NodeJS.ErrnoException).code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH';
+    return { path: ['listen', 'tls', 'key'], message: mismatch ? 'does not match the certificate in listen.tls.cert' : `is not a usable private key: ${(err as Error).message}` };
+  }
 }

@@ -269,7 +269,7 @@ export class Gateway {
         copyBody = true;
       }
     }
-    const upstreamHeaders = upstreamRequestHeaders(req.rawHeaders, headers.connection, requestId, hasId, req.socket.remoteAddress, route.dataHeader, upstream.snapshot);
+    const upstreamHeaders = upstreamRequestHeaders(req.rawHeaders, headers.connection, requestId, hasId, req.socket.remoteAddress, (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http', route.dataHeader, upstream.snapshot);
     const path = upstream.basePath + url;
     if (headers['transfer-encoding'] !== undefined) {
       ex.startBuffered(req, path, upstreamHeaders, replay === null ? SMALL_BODY_BYTES : route.bufferLimit);

@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { GatewayConfig } from '../config/types.js';
+import tlsLib, { type TLSSocket } from 'node:tls';
+import { answerPlainOnTls } from '../client-error.js';
+import type { GatewayConfig, TlsConfig } from '../config/types.js';
 
 /** The connection preface every HTTP/2 client with prior knowledge starts with (RFC 9113 §3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -22,10 +24,12 @@ export interface H2Side {
 }
 
 /**
- * Makes the HTTP/1.1 server take HTTP/2 with prior knowledge (h2c) on its own port: each new
- * connection's first bytes are read; the HTTP/2 preface hands the socket to an HTTP/2 server,
- * anything else goes to the HTTP/1.1 server as before. Once per connection, nothing per request.
- * A connection that sends nothing within listen.headersTimeout is closed.
+ * Makes the HTTP/1.1 server take HTTP/2 on its own port as well. In cleartext (h2c), each new
+ * connection's first bytes are read: the HTTP/2 preface hands the socket to an HTTP/2 server,
+ * anything else goes to the HTTP/1.1 server as before. With `listen.tls`, every connection is
+ * TLS and ALPN decides: `h2` goes to the HTTP/2 server, `http/1.1` (or no ALPN) to the HTTP/1.1
+ * one. Once per connection, nothing per request. A connection that sends nothing (or does not
+ * finish its TLS handshake) within listen.headersTimeout is closed.
  */
 export function acceptH2c(server: Server, listen: GatewayConfig['listen'], onStream: StreamHandler): H2Side {
   const h2 = http2.createServer({
@@ -46,15 +50,15 @@ export function acceptH2c(server: Server, listen: GatewayConfig['listen'], onStr
   });
   const http1 = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => sniff(socket, listen.headersTimeoutMs, (first, isH2) => {
-    socket.pause();
-    socket.unshift(first);
-    if (isH2) h2.emit('connection', socket);
-    else {
-      for (const l of http1) l.call(server, socket);
-      socket.resume();
-    }
-  }));
+  const toHttp1 = (socket: Socket): void => {
+    for (const l of http1) l.call(server, socket);
+  };
+  const toH2 = (socket: Socket): void => {
+    h2.emit('connection', socket);
+  };
+  const tls = listen.tls ?? null;
+  const onConnection = tls !== null ? tlsConnections(tls, listen.headersTimeoutMs, toH2, toHttp1) : h2cConnections(listen.headersTimeoutMs, toH2, toHttp1);
+  server.on('connection', onConnection);
   return {
     server: h2,
     closeSessions: () => sessions.forEach((s) => s.close()),
@@ -62,20 +66,70 @@ export function acceptH2c(server: Server, listen: GatewayConfig['listen'], onStr
   };
 }
 
-function sniff(socket: Socket, timeoutMs: number, done: (first: Buffer, isH2: boolean) => void): void {
+/** Cleartext: the HTTP/2 preface (prior knowledge) or HTTP/1.1. */
+function h2cConnections(timeoutMs: number, toH2: (s: Socket) => void, toHttp1: (s: Socket) => void): (socket: Socket) => void {
+  const classify = (buf: Buffer): boolean | null => {
+    const n = Math.min(buf.length, PREFACE.length);
+    const prefix = buf.compare(PREFACE, 0, n, 0, n) === 0;
+    return prefix && n < PREFACE.length ? null : prefix;
+  };
+  return (socket) =>
+    sniff(socket, timeoutMs, classify, (isH2) => {
+      if (isH2) toH2(socket);
+      else {
+        toHttp1(socket);
+        socket.resume();
+      }
+    });
+}
+
+/** The first byte of every TLS connection: a handshake record (RFC 8446 §5.1). */
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * TLS (`listen.tls`): the handshake offers h2 and http/1.1 by ALPN. A connection that starts
+ * with anything but a TLS record (plain HTTP sent to the TLS port) is answered 400 in cleartext,
+ * naming the cause, and closed; a failed or unfinished handshake closes the connection.
+ */
+function tlsConnections(config: TlsConfig, timeoutMs: number, toH2: (s: Socket) => void, toHttp1: (s: Socket) => void): (socket: Socket) => void {
+  const server = tlsLib.createServer({ cert: config.cert, key: config.key, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: timeoutMs });
+  server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') toH2(socket);
+    else toHttp1(socket);
+  });
+  return (socket) =>
+    sniff(
+      socket,
+      timeoutMs,
+      (buf) => buf[0] === TLS_HANDSHAKE,
+      (isTls, first) => {
+        // The TLS socket reads what was put back itself: resuming here would take it from it.
+        if (isTls) server.emit('connection', socket);
+        else answerPlainOnTls(socket, first);
+      },
+    );
+}
+
+/**
+ * Reads a new connection's first bytes until `classify` can tell (null: not yet), then puts them
+ * back and hands the paused socket on. A connection that ends first is closed at once.
+ */
+function sniff(socket: Socket, timeoutMs: number, classify: (buf: Buffer) => boolean | null, done: (verdict: boolean, first: Buffer) => void): void {
   let seen: Buffer | null = null;
   const timer = setTimeout(() => socket.destroy(), timeoutMs);
   const onData = (chunk: Buffer): void => {
     const buf = seen === null ? chunk : Buffer.concat([seen, chunk]);
-    const n = Math.min(buf.length, PREFACE.length);
-    const prefix = buf.compare(PREFACE, 0, n, 0, n) === 0;
-    if (prefix && n < PREFACE.length) {
-      seen = buf; // the preface so far: wait for the rest
+    const verdict = classify(buf);
+    if (verdict === null) {
+      seen = buf; // not enough to tell: wait for more
       return;
     }
     clearTimeout(timer);
     socket.off('data', onData).off('close', onClose).off('end', onEnd);
-    done(buf, prefix);
+    socket.pause();
+    socket.unshift(buf);
+    done(verdict, buf);
   };
   const onClose = (): void => clearTimeout(timer);
   // The server allows half-open sockets: a client that connects and leaves before sending
@@ -100,7 +154,7 @@ export function h2RequestHeaders(headers: IncomingHttpHeaders, requestId: string
   const xff = headers['x-forwarded-for'];
   const client = remoteAddress ?? 'unknown';
   out['x-forwarded-for'] = typeof xff === 'string' && xff !== '' ? `${xff}, ${client}` : client;
-  out['x-forwarded-proto'] = 'http';
+  out['x-forwarded-proto'] = headers[':scheme'] === 'https' ? 'https' : 'http';
   const host = headers[':authority'];
   if (typeof host === 'string') out['x-forwarded-host'] = host;
   out['x-request-id'] = requestId;

@@ -50,6 +50,7 @@ export function upstreamRequestHeaders(
   requestId: string,
   hasRequestId: boolean,
   clientAddress: string | undefined,
+  scheme: 'http' | 'https',
   dataHeader: string,
   snapshot: string | null,
 ): string[] {
@@ -80,7 +81,7 @@ export function upstreamRequestHeaders(
     out.push('x-forwarded-for', forwardedFor);
   }
   if (host !== undefined) out.push('x-forwarded-host', host);
-  if (!proto) out.push('x-forwarded-proto', 'http');
+  if (!proto) out.push('x-forwarded-proto', scheme);
   if (!hasRequestId) out.push(REQUEST_ID, requestId);
   if (snapshot !== null) out.push(dataHeader, snapshot);
   return out;

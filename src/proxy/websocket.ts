@@ -95,7 +95,7 @@ export class WebSockets {
 
   #connect(route: WsRoute, req: IncomingMessage, socket: Socket, head: Buffer, url: string, requestId: string, hasId: boolean, upstream: Upstream, retry: (() => void) | null): void {
     const startedAt = performance.now();
-    const forwarded = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, requestId, hasId, socket.remoteAddress, route.dataHeader, upstream.snapshot);
+    const forwarded = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, requestId, hasId, socket.remoteAddress, (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http', route.dataHeader, upstream.snapshot);
     const target = this.#target(upstream);
     const request = handshakeRequest(upstream.basePath + url, target.host, forwarded, 'websocket');
     let set = this.#open.get(route.name);
