@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import t from 'tap';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../src/config/types.js';
 import { runCli, waitForPort, writeConfig } from './helpers/cli.js';
 import { config, eventually, freePort, rawExchange, seededRng, startGateway, startUpstream, type TestUpstream } from './helpers/servers.js';
@@ -149,6 +150,28 @@ t.test('listen.tls: an HTTP/2 client is served per stream on one TLS connection;
   await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
   t.equal(session.alpnProtocol, 'h2', 'ALPN chose h2');
   t.equal(session.encrypted, true);
+});
+
+t.test('listen.tls: a WebSocket over TLS (wss) is routed and echoes', async (t) => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`${String(req.headers['x-forwarded-proto'])}:${String(m)}`)));
+  const wsPort = (wss.address() as { port: number }).port;
+  const cfg = config([{ name: 'live', match: { pathPrefix: '/live' }, stable: { version: 'v1', url: `http://127.0.0.1:${wsPort}` } }]);
+  const gw = await startGateway(withTls(cfg));
+  t.teardown(async () => {
+    await gw.close();
+    await new Promise((resolve) => wss.close(resolve));
+  });
+  const ws = new WebSocket(`wss://127.0.0.1:${gw.port}/live`, { ca: CERT });
+  const version = await new Promise<string>((resolve, reject) => ws.once('upgrade', (res) => resolve(String(res.headers['x-rollgate-version']))).once('error', reject));
+  t.equal(version, 'v1', 'the handshake over TLS is routed');
+  const echo = await new Promise<string>((resolve) => {
+    ws.once('message', (m) => resolve(String(m)));
+    ws.send('hello');
+  });
+  t.equal(echo, 'https:hello', 'messages echo, and the upstream was told x-forwarded-proto https');
+  ws.close();
 });
 
 t.test('rollgate serve: listen.tls from files, and a version with protocol h2 reached over TLS', async (t) => {
