@@ -13,7 +13,7 @@ interface ClientError {
 function classify(err: ClientError): { code: ErrorCode; message: string } {
   if (err.code === 'HPE_HEADER_OVERFLOW') return { code: 'ROLLGATE_HEADERS_TOO_LARGE', message: 'the request line and headers are over 16 KiB' };
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { code: 'ROLLGATE_REQUEST_TIMEOUT', message: 'the request did not arrive in time' };
-  if (err.code === 'ROLLGATE_PLAIN_ON_TLS') return { code: 'ROLLGATE_MALFORMED_REQUEST', message: 'this port speaks TLS (listen.tls is set): send the request over https' };
+  if (err.code === 'ERR_PLAIN_ON_TLS') return { code: 'ROLLGATE_MALFORMED_REQUEST', message: 'this port speaks TLS (listen.tls is set): send the request over https' };
   const why = err.reason ?? err.message ?? err.code ?? 'unreadable';
   return { code: 'ROLLGATE_MALFORMED_REQUEST', message: `the request is not valid HTTP/1.1: ${why}` };
 }
@@ -78,6 +78,6 @@ const STATUS_TEXT: Partial<Record<ErrorCode, string>> = {
  */
 export function answerPlainOnTls(socket: Duplex, first: Buffer): void {
   const start = first.toString('latin1', 0, 8);
-  if (/^[A-Z]{3,7} /.test(start) && !start.startsWith('PRI ')) answerAndClose({ code: 'ROLLGATE_PLAIN_ON_TLS' }, socket);
+  if (/^[A-Z]{3,7} /.test(start) && !start.startsWith('PRI ')) answerAndClose({ code: 'ERR_PLAIN_ON_TLS' }, socket);
   else socket.destroy();
 }

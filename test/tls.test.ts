@@ -155,7 +155,7 @@ t.test('listen.tls: an HTTP/2 client is served per stream on one TLS connection;
 t.test('listen.tls: a WebSocket over TLS (wss) is routed and echoes', async (t) => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`${String(req.headers['x-forwarded-proto'])}:${String(m)}`)));
+  wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`${String(req.headers['x-forwarded-proto'])}:${m.toString()}`)));
   const wsPort = (wss.address() as { port: number }).port;
   const cfg = config([{ name: 'live', match: { pathPrefix: '/live' }, stable: { version: 'v1', url: `http://127.0.0.1:${wsPort}` } }]);
   const gw = await startGateway(withTls(cfg));
@@ -167,7 +167,7 @@ t.test('listen.tls: a WebSocket over TLS (wss) is routed and echoes', async (t) 
   const version = await new Promise<string>((resolve, reject) => ws.once('upgrade', (res) => resolve(String(res.headers['x-rollgate-version']))).once('error', reject));
   t.equal(version, 'v1', 'the handshake over TLS is routed');
   const echo = await new Promise<string>((resolve) => {
-    ws.once('message', (m) => resolve(String(m)));
+    ws.once('message', (m: Buffer) => resolve(m.toString()));
     ws.send('hello');
   });
   t.equal(echo, 'https:hello', 'messages echo, and the upstream was told x-forwarded-proto https');

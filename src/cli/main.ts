@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EXIT_USAGE, runVerb, VERBS } from './verbs.js';
+
+/** Exit code of a usage error (as in verbs.ts, which is loaded only for the admin verbs). */
+const EXIT_USAGE = 2;
 
 const USAGE = `usage: rollgate <command> [options]
 
@@ -72,9 +74,13 @@ async function main(argv: string[]): Promise<number> {
       const { demo } = await import('../demo/demo.js');
       return demo(rest);
     }
-    default:
+    default: {
+      // The admin verbs and their HTTP client load only when one is asked for: `serve` and a
+      // refused config start faster without them.
+      const { runVerb, VERBS } = await import('./verbs.js');
       if (VERBS.has(command)) return runVerb(command, rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
       return usageError(`unknown command '${command}'`);
+    }
   }
 }
 

@@ -2,14 +2,9 @@ import pino from 'pino';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 import { adminToken } from '../admin/auth.js';
-import { startAdmin } from '../admin/server.js';
-import { createRollgate } from '../app.js';
 import { StoreError } from '../store/index.js';
-import { keepState } from '../store/keep-state.js';
-import { RedisState } from '../store/redis-state.js';
-import { RedisHooks } from '../store/redis-hooks.js';
-import { ReplicaSync } from '../store/replica-sync.js';
-import { FleetEvidence } from '../store/fleet-evidence.js';
+import type { ReplicaSync } from '../store/replica-sync.js';
+import type { FleetEvidence } from '../store/fleet-evidence.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 
 export const EXIT_OK = 0;
@@ -35,6 +30,9 @@ export function loadOrReport(path: string, stderr: NodeJS.WritableStream): Gatew
 export async function serve(configPath: string): Promise<number> {
   const config = loadOrReport(configPath, process.stderr);
   if (config === null) return EXIT_USAGE;
+  // Loaded once the config is known to be good, and the Redis client only for a Redis store:
+  // a refused config exits at once, and a sidecar does not hold what it does not use.
+  const [{ createRollgate }, { startAdmin }, { keepState }] = await Promise.all([import('../app.js'), import('../admin/server.js'), import('../store/keep-state.js')]);
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
   // Replicas sharing evidence split each rule's alpha: half for the fleet's tests, the other half
   // over at most store.maxReplicas replicas' own tests (see the README).
@@ -45,6 +43,12 @@ export async function serve(configPath: string): Promise<number> {
   let sync: ReplicaSync<unknown> | null = null;
   let fleet: FleetEvidence<unknown> | null = null;
   if (config.store.kind === 'redis') {
+    const [{ RedisState }, { ReplicaSync }, { FleetEvidence }, { RedisHooks }] = await Promise.all([
+      import('../store/redis-state.js'),
+      import('../store/replica-sync.js'),
+      import('../store/fleet-evidence.js'),
+      import('../store/redis-hooks.js'),
+    ]);
     const redis = new RedisState(config.store.url, config.store.prefix);
     sync = new ReplicaSync(rollouts as Rollouts<unknown>, redis, log);
     const outcome = await sync.start();
