@@ -155,7 +155,7 @@ t.test('listen.tls: an HTTP/2 client is served per stream on one TLS connection;
 t.test('listen.tls: a WebSocket over TLS (wss) is routed and echoes', async (t) => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`${String(req.headers['x-forwarded-proto'])}:${m.toString()}`)));
+  wss.on('connection', (ws, req) => ws.on('message', (m: Buffer) => ws.send(`${String(req.headers['x-forwarded-proto'])}:${m.toString()}`)));
   const wsPort = (wss.address() as { port: number }).port;
   const cfg = config([{ name: 'live', match: { pathPrefix: '/live' }, stable: { version: 'v1', url: `http://127.0.0.1:${wsPort}` } }]);
   const gw = await startGateway(withTls(cfg));
