@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import t from 'tap';
 import { peakGrowth } from './helpers/memory.js';
-import { config, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
+import { config, eventually, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
 
 const PROTO = fileURLToPath(new URL('../../test/fixtures/inference.proto', import.meta.url));
 const definition = loader.loadSync(PROTO, { keepCase: true, longs: String, defaults: true });
@@ -271,7 +271,11 @@ t.test('HTTP/2 clients that break the protocol are refused; other clients are se
   t.ok(hasFrame(goaway, 0x7), 'a protocol error gets a GOAWAY and the connection closed');
   t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served');
 
-  // A client that ignores SETTINGS_MAX_CONCURRENT_STREAMS: opens 150 streams before the server's settings arrive.
+  // A client that ignores SETTINGS_MAX_CONCURRENT_STREAMS: opens 150 streams before the server's
+  // settings arrive, sends no message on them and leaves.
+  const runtime = gw.gateway.routes.get('infer')!;
+  const upstream = runtime.traffic.stable;
+  const outcomesBefore = gw.outcomes.length;
   const flood = h2connect(`http://127.0.0.1:${gw.port}`, { peerMaxConcurrentStreams: 1_000 });
   flood.on('error', () => undefined);
   let refused = 0;
@@ -288,7 +292,17 @@ t.test('HTTP/2 clients that break the protocol are refused; other clients are se
   t.equal(refused, 50, 'the 50 streams beyond maxConcurrentStreams (100) are refused with REFUSED_STREAM');
   // Not inside the stream callbacks: node's client aborts (std::bad_alloc) on a destroy from there.
   await new Promise((resolve) => setImmediate(resolve));
+  t.equal(upstream.active, 100, 'the 100 accepted streams are calls in flight on the upstream');
   flood.destroy();
+  // Every accepted call ends once its client is gone: none stays in flight on the upstream.
+  t.ok(await eventually(() => upstream.active === 0, 10_000), `no call left in flight on the upstream (${upstream.active})`);
+  t.equal(runtime.inflight.stable.size, 0, 'none in the route\'s in-flight list');
+  const flooded = gw.outcomes.slice(outcomesBefore);
+  t.equal(flooded.length, 100, 'one outcome per accepted call');
+  t.ok(flooded.every((o) => o.failure === 'aborted'), 'each recorded as aborted by its client');
+  const counted = await gw.metrics.registry.metrics();
+  t.match(counted, /^rollgate_requests_total\{route="infer",version="v1",outcome="ok"\} 1$/m, 'rollgate_requests_total counts only the one call answered: aborted calls never count');
+  t.match(counted, /^rollgate_requests_total\{route="infer",version="v1",outcome="error"\} 0$/m, 'and no error');
   const during = await infer(client, {});
   t.equal(during.res?.model_version, 'v1', `another client is served during and after the flood${during.err ? `: ${during.err.message}` : ""}`);
 
@@ -304,6 +318,25 @@ t.test('HTTP/2 clients that break the protocol are refused; other clients are se
   t.equal(outcome, 'status 200 grpc-status 8', 'a 20 KB header block is refused: RESOURCE_EXHAUSTED');
   big.destroy();
   t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served after it');
+});
+
+t.test('a client whose connection ends without resetting its streams has its calls ended, as aborted', async (t) => {
+  const { gw } = await setup(t, { candidate: undefined });
+  const upstream = gw.gateway.routes.get('infer')!.traffic.stable;
+  const socket = netConnect(gw.port, '127.0.0.1');
+  const session = h2connect(`http://127.0.0.1:${gw.port}`, { createConnection: () => socket });
+  session.on('error', () => undefined);
+  for (let i = 0; i < 3; i++) {
+    const s = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+    s.on('error', () => undefined);
+  }
+  t.ok(await eventually(() => upstream.active === 3, 10_000), 'three calls in flight, waiting for their messages');
+  // The TCP connection ends (FIN): no RST_STREAM, no GOAWAY, as from a client that went away.
+  socket.end();
+  t.ok(await eventually(() => upstream.active === 0, 10_000), `none left in flight on the upstream (${upstream.active})`);
+  t.same(gw.outcomes.map((o) => o.failure), ['aborted', 'aborted', 'aborted'], 'each recorded as aborted by its client');
+  await new Promise((resolve) => setImmediate(resolve));
+  session.destroy();
 });
 
 /** Whether a buffer of HTTP/2 frames (after the server's own) holds one of this type. */

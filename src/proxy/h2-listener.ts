@@ -49,8 +49,13 @@ export function acceptH2c(server: Server, listen: GatewayConfig['listen'], onStr
   server.on('connection', (socket: Socket) => sniff(socket, listen.headersTimeoutMs, (first, isH2) => {
     socket.pause();
     socket.unshift(first);
-    if (isH2) h2.emit('connection', socket);
-    else {
+    if (isH2) {
+      // The HTTP/1.1 server allows half-open sockets; HTTP/2 has no use for them. A client whose
+      // connection ended (FIN) is gone: the socket closes, its session and every stream with it.
+      // Left half-open, a stream whose RST_STREAM never came stayed in flight for good.
+      socket.allowHalfOpen = false;
+      h2.emit('connection', socket);
+    } else {
       for (const l of http1) l.call(server, socket);
       socket.resume();
     }
