@@ -143,6 +143,50 @@ t.test('2,000 unary calls over one channel split at weight 10 per call, and the 
   t.equal(gw.outcomes.length, N, 'one outcome per call');
 });
 
+t.test('a sticky metadata key holds each caller to one version over one channel; keys split by weight and stay on the candidate as it rises', async (t) => {
+  // Nothing here judges the versions: no rollback however slow a loaded machine makes either.
+  const { gw, client } = await setup(t, { sticky: { header: 'x-user' }, rollback: { warmup: 1_000_000 } });
+  const controller = gw.rollouts.route('infer')!;
+  const USERS = 400;
+  const user = (i: number): string => `user-${i}`;
+  /** Each user makes `rounds` calls, 50 users' calls at a time multiplexed on the one channel; their versions. */
+  const calls = async (rounds: number): Promise<Map<string, Set<string>>> => {
+    const versions = new Map<string, Set<string>>();
+    for (let r = 0; r < rounds; r++) {
+      for (let from = 0; from < USERS; from += 50) {
+        const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => {
+          const metadata = new grpc.Metadata();
+          metadata.set('x-user', user(from + i));
+          return infer(client, {}, metadata);
+        }));
+        answers.forEach((a, i) => {
+          const key = user(from + i);
+          if (a.err !== undefined || a.res?.id !== key) t.fail(`call of ${key} failed or lost its metadata: ${a.err?.message ?? a.res?.id}`);
+          const set = versions.get(key) ?? new Set<string>();
+          set.add(a.res?.model_version ?? 'none');
+          versions.set(key, set);
+        });
+      }
+    }
+    return versions;
+  };
+  const onCandidate = (v: Map<string, Set<string>>): string[] => [...v].filter(([, s]) => s.has('v2')).map(([k]) => k);
+  controller.setWeight(30);
+  const at30 = await calls(3);
+  t.ok([...at30.values()].every((s) => s.size === 1), 'each user\'s 3 calls landed on one version (by chance at weight 30: 37% a user)');
+  const share30 = (100 * onCandidate(at30).length) / USERS;
+  t.ok(Math.abs(share30 - 30) <= 7, `${share30.toFixed(1)}% of the users are on the candidate at weight 30`);
+  controller.setWeight(60);
+  const at60 = await calls(2);
+  t.ok([...at60.values()].every((s) => s.size === 1), 'at weight 60, still one version per user');
+  t.ok(onCandidate(at30).every((k) => at60.get(k)?.has('v2')), 'every user on the candidate at 30 is still on it at 60');
+  const share60 = (100 * onCandidate(at60).length) / USERS;
+  t.ok(Math.abs(share60 - 60) <= 7, `${share60.toFixed(1)}% of the users are on the candidate at weight 60`);
+  // Without the key, the same channel's calls are split per call.
+  const keyless = await Promise.all(Array.from({ length: 100 }, () => infer(client, {})));
+  t.equal(new Set(keyless.map((a) => a.res?.model_version)).size, 2, 'calls without the key reach both versions');
+});
+
 t.test('a candidate answering UNAVAILABLE is rolled back within consecutiveFailures calls; the client sees its errors', async (t) => {
   const { gw, candidate, client } = await setup(t, { rollback: { consecutiveFailures: 5 } });
   const controller = gw.rollouts.route('infer')!;
