@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { connect as h2connect, constants as h2 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -5,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import t from 'tap';
 import { peakGrowth } from './helpers/memory.js';
-import { config, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
+import { config, eventually, seededRng, startGateway, type TestGateway } from './helpers/servers.js';
 
 const PROTO = fileURLToPath(new URL('../../test/fixtures/inference.proto', import.meta.url));
 const definition = loader.loadSync(PROTO, { keepCase: true, longs: String, defaults: true });
@@ -16,10 +17,28 @@ interface InferRequest { model_name: string; id: string; raw_input_contents: Buf
 interface InferResponse { model_name: string; model_version: string; id: string; raw_output_contents: Buffer[] }
 type Mode = 'ok' | 'unavailable' | 'invalid' | 'hang';
 
-/** A grpc-js model server: ModelInfer answers its label (or the mode's error), the streams echo. */
-async function startModel(label: string): Promise<{ port: number; calls: () => number; set(m: Mode): void; close(): Promise<void> }> {
+interface Model {
+  port: number;
+  calls(): number;
+  set(m: Mode): void;
+  /** ModelInferChunks: the bytes handed to write() so far, writing only while write() says so. */
+  produced(): number;
+  /** ModelStreamInfer with `x-hold` metadata reads nothing until this is called. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A grpc-js model server: ModelInfer answers its label (or the mode's error), the streams echo.
+ * A ModelStreamInfer call with `x-hold` metadata does not read until release(), then reads it all
+ * and answers one message whose id is `<messages>:<bytes>` received.
+ */
+async function startModel(label: string): Promise<Model> {
   let mode: Mode = 'ok';
   let calls = 0;
+  let produced = 0;
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
   const server = new grpc.Server();
   server.addService(Service.service, {
     ModelInfer(call: grpc.ServerUnaryCall<InferRequest, InferResponse>, cb: grpc.sendUnaryData<InferResponse>) {
@@ -32,6 +51,21 @@ async function startModel(label: string): Promise<{ port: number; calls: () => n
     },
     ModelStreamInfer(call: grpc.ServerDuplexStream<InferRequest, { infer_response: InferResponse }>) {
       calls++;
+      if (call.metadata.get('x-hold').length > 0) {
+        let messages = 0;
+        let bytes = 0;
+        void released.then(() => {
+          call.on('data', (r: InferRequest) => {
+            messages++;
+            bytes += r.raw_input_contents[0]?.length ?? 0;
+          });
+          call.on('end', () => {
+            call.write({ infer_response: { model_name: 'm', model_version: label, id: `${messages}:${bytes}`, raw_output_contents: [] } });
+            call.end();
+          });
+        });
+        return;
+      }
       call.on('data', (r: InferRequest) => call.write({ infer_response: { model_name: r.model_name, model_version: label, id: r.id, raw_output_contents: r.raw_input_contents } }));
       call.on('end', () => call.end());
     },
@@ -42,6 +76,7 @@ async function startModel(label: string): Promise<{ port: number; calls: () => n
       const more = (): void => {
         while (i < chunks) {
           const ok = call.write({ model_name: 'm', model_version: label, id: String(i), raw_output_contents: [Buffer.alloc(chunk_bytes, i % 251)] });
+          produced += chunk_bytes;
           i++;
           if (!ok) return void call.once('drain', more);
         }
@@ -51,7 +86,7 @@ async function startModel(label: string): Promise<{ port: number; calls: () => n
     },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  return { port, calls: () => calls, set: (m) => (mode = m), close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
+  return { port, calls: () => calls, set: (m) => (mode = m), produced: () => produced, release: () => release(), close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
 }
 
 function route(stablePort: number, candidatePort: number, extra: Record<string, unknown> = {}) {
@@ -74,7 +109,7 @@ function infer(client: Client, req: Partial<InferRequest>, metadata = new grpc.M
   });
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, extra: Record<string, unknown> = {}, seed = 7): Promise<{ gw: TestGateway; stable: Awaited<ReturnType<typeof startModel>>; candidate: Awaited<ReturnType<typeof startModel>>; client: Client }> {
+async function setup(t: { teardown(fn: () => unknown): void }, extra: Record<string, unknown> = {}, seed = 7): Promise<{ gw: TestGateway; stable: Model; candidate: Model; client: Client }> {
   const stable = await startModel('v1');
   const candidate = await startModel('v2');
   const gw = await startGateway(config([route(stable.port, candidate.port, extra)]), { rng: seededRng(seed) });
@@ -106,6 +141,50 @@ t.test('2,000 unary calls over one channel split at weight 10 per call, and the 
   const text = await gw.metrics.registry.metrics();
   t.match(text, new RegExp(`^rollgate_requests_total\\{route="infer",version="v2",outcome="ok"\\} ${versions.v2}$`, 'm'), 'each call counts once in rollgate_requests_total');
   t.equal(gw.outcomes.length, N, 'one outcome per call');
+});
+
+t.test('a sticky metadata key holds each caller to one version over one channel; keys split by weight and stay on the candidate as it rises', async (t) => {
+  // Nothing here judges the versions: no rollback however slow a loaded machine makes either.
+  const { gw, client } = await setup(t, { sticky: { header: 'x-user' }, rollback: { warmup: 1_000_000 } });
+  const controller = gw.rollouts.route('infer')!;
+  const USERS = 400;
+  const user = (i: number): string => `user-${i}`;
+  /** Each user makes `rounds` calls, 50 users' calls at a time multiplexed on the one channel; their versions. */
+  const calls = async (rounds: number): Promise<Map<string, Set<string>>> => {
+    const versions = new Map<string, Set<string>>();
+    for (let r = 0; r < rounds; r++) {
+      for (let from = 0; from < USERS; from += 50) {
+        const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => {
+          const metadata = new grpc.Metadata();
+          metadata.set('x-user', user(from + i));
+          return infer(client, {}, metadata);
+        }));
+        answers.forEach((a, i) => {
+          const key = user(from + i);
+          if (a.err !== undefined || a.res?.id !== key) t.fail(`call of ${key} failed or lost its metadata: ${a.err?.message ?? a.res?.id}`);
+          const set = versions.get(key) ?? new Set<string>();
+          set.add(a.res?.model_version ?? 'none');
+          versions.set(key, set);
+        });
+      }
+    }
+    return versions;
+  };
+  const onCandidate = (v: Map<string, Set<string>>): string[] => [...v].filter(([, s]) => s.has('v2')).map(([k]) => k);
+  controller.setWeight(30);
+  const at30 = await calls(3);
+  t.ok([...at30.values()].every((s) => s.size === 1), 'each user\'s 3 calls landed on one version (by chance at weight 30: 37% a user)');
+  const share30 = (100 * onCandidate(at30).length) / USERS;
+  t.ok(Math.abs(share30 - 30) <= 7, `${share30.toFixed(1)}% of the users are on the candidate at weight 30`);
+  controller.setWeight(60);
+  const at60 = await calls(2);
+  t.ok([...at60.values()].every((s) => s.size === 1), 'at weight 60, still one version per user');
+  t.ok(onCandidate(at30).every((k) => at60.get(k)?.has('v2')), 'every user on the candidate at 30 is still on it at 60');
+  const share60 = (100 * onCandidate(at60).length) / USERS;
+  t.ok(Math.abs(share60 - 60) <= 7, `${share60.toFixed(1)}% of the users are on the candidate at weight 60`);
+  // Without the key, the same channel's calls are split per call.
+  const keyless = await Promise.all(Array.from({ length: 100 }, () => infer(client, {})));
+  t.equal(new Set(keyless.map((a) => a.res?.model_version)).size, 2, 'calls without the key reach both versions');
 });
 
 t.test('a candidate answering UNAVAILABLE is rolled back within consecutiveFailures calls; the client sees its errors', async (t) => {
@@ -209,7 +288,7 @@ t.test('errors the gateway makes are gRPC statuses with a message naming the rou
   t.match(text, /^rollgate_requests_total\{route="down",version="d1",outcome="error"\} 1$/m, 'the refused call counts against its version');
 });
 
-t.test('a server-streaming call of 50 MB and a bidirectional call pass through whole, with bounded memory', async (t) => {
+t.test('a server-streaming call of 50 MB read slowly and a bidirectional call pass through whole', async (t) => {
   const { client } = await setup(t, { candidate: undefined });
   const CHUNK = 256 * 1024;
   const CHUNKS = 200;
@@ -223,18 +302,16 @@ t.test('a server-streaming call of 50 MB and a bidirectional call pass through w
       if (m.id !== String(count) || body[0] !== count % 251 || body[body.length - 1] !== count % 251) inOrder = false;
       count++;
       bytes += body.length;
-      // A slow reader: the gateway must hold back the upstream, not buffer the stream.
+      // A slow reader: the stream is paused and resumed all along (the flow-control tests below
+      // check that the upstream is held back meanwhile).
       if (count % 2 === 0) await new Promise((r) => setTimeout(r, 10));
     }
     return { count, bytes, inOrder };
   };
-  const work = read();
-  const growth = await peakGrowth(work);
-  const got = await work;
+  const got = await read();
   t.equal(got.count, CHUNKS, 'every message arrived');
   t.equal(got.bytes, CHUNKS * CHUNK, '50 MB arrived');
   t.ok(got.inOrder, 'in order and intact');
-  t.ok(growth < 24 * 1_048_576, `peak live memory growth ${(growth / 1_048_576).toFixed(1)} MB for a 50 MB stream`);
 
   const bidi = client.ModelStreamInfer();
   const echoed: string[] = [];
@@ -250,6 +327,94 @@ t.test('a server-streaming call of 50 MB and a bidirectional call pass through w
   bidi.write({ model_name: 'm', id: '0', raw_input_contents: [Buffer.from('msg0')] });
   await ended;
   t.same(echoed, Array.from({ length: 20 }, (_, i) => `${i}:msg${i}`), 'each message answered in turn on one call, the next sent after the answer');
+});
+
+const MB = 1_048_576;
+
+/** Reads `value` every 100 ms until it stays the same for `quietMs` (at most `maxMs` in all); returns it. */
+async function settled(value: () => number, quietMs = 1_000, maxMs = 30_000): Promise<number> {
+  const end = Date.now() + maxMs;
+  let last = value();
+  let since = Date.now();
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = value();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) break;
+  }
+  return last;
+}
+
+// Flow control, seen from the ends: without the gateway's backpressure each of these streams
+// would be pushed whole (256 MB) into the gateway; with it, the writer is held to what the
+// HTTP/2 windows and the streams' buffers on the way hold.
+t.test('flow control, upstream to client: a client that stops reading holds a server stream back; then it gets it whole', async (t) => {
+  const { stable, client } = await setup(t, { candidate: undefined });
+  const CHUNK = 64 * 1024;
+  const CHUNKS = 4_096;
+  const total = CHUNK * CHUNKS;
+  const call = client.ModelInferChunks({ chunks: CHUNKS, chunk_bytes: CHUNK }, { deadline: Date.now() + 120_000 });
+  // The client reads the first message, then nothing until the hold is measured. (Before its
+  // first read, grpc-js itself takes in whatever arrives, without limit: it must read once.)
+  const messages = (call as AsyncIterable<InferResponse>)[Symbol.asyncIterator]();
+  const first = await messages.next();
+  t.equal(first.value?.id, '0', 'the first message arrived');
+  const holding = settled(() => stable.produced());
+  const growth = await peakGrowth(holding);
+  const held = await holding;
+  t.ok(held < 8 * MB, `the upstream is held at ${(held / MB).toFixed(2)} MB of a ${total / MB} MB stream`);
+  t.ok(growth < 16 * MB, `peak live memory growth ${(growth / MB).toFixed(1)} MB meanwhile`);
+  t.equal((await infer(client, {})).res?.model_version, 'v1', 'another call on the same connection and upstream session is served meanwhile');
+  let count = 1;
+  let bytes = CHUNK;
+  let inOrder = true;
+  for (let next = await messages.next(); next.done !== true; next = await messages.next()) {
+    const m = next.value;
+    const body = m.raw_output_contents[0]!;
+    if (m.id !== String(count) || body[0] !== count % 251 || body.length !== CHUNK) inOrder = false;
+    count++;
+    bytes += body.length;
+  }
+  t.equal(count, CHUNKS, 'once the client reads, every message arrives');
+  t.equal(bytes, total, `${total / MB} MB arrived`);
+  t.ok(inOrder, 'in order and intact');
+});
+
+t.test('flow control, client to upstream: an upstream that reads nothing holds the client\'s writes back; then it gets them all', async (t) => {
+  const { stable, client } = await setup(t, { candidate: undefined });
+  const CHUNK = 64 * 1024;
+  const CHUNKS = 4_096;
+  const total = CHUNK * CHUNKS;
+  const metadata = new grpc.Metadata();
+  metadata.set('x-hold', '1');
+  const call = client.ModelStreamInfer(metadata, { deadline: Date.now() + 120_000 });
+  const answers: string[] = [];
+  call.on('data', (m: { infer_response: InferResponse }) => answers.push(m.infer_response.id));
+  const ended = once(call, 'end');
+  ended.catch(() => undefined); // awaited below
+  let accepted = 0;
+  const message = { model_name: 'm', id: 'x', raw_input_contents: [Buffer.alloc(CHUNK, 7)] };
+  // The client writes as fast as write() lets it: on false it waits for 'drain'.
+  const writing = (async () => {
+    for (let i = 0; i < CHUNKS; i++) {
+      accepted += CHUNK;
+      if (!call.write(message)) await once(call, 'drain');
+    }
+    call.end();
+  })();
+  writing.catch(() => undefined); // awaited below
+  const holding = settled(() => accepted);
+  const growth = await peakGrowth(holding);
+  const held = await holding;
+  t.ok(held < 8 * MB, `the client's writes are held at ${(held / MB).toFixed(2)} MB of ${total / MB} MB while the upstream reads nothing`);
+  t.ok(growth < 16 * MB, `peak live memory growth ${(growth / MB).toFixed(1)} MB meanwhile`);
+  t.equal((await infer(client, {})).res?.model_version, 'v1', 'another call on the same connection and upstream session is served meanwhile');
+  stable.release();
+  await writing;
+  await ended;
+  t.same(answers, [`${CHUNKS}:${total}`], `once the upstream reads, it gets every message, ${total / MB} MB`);
 });
 
 t.test('HTTP/2 clients that break the protocol are refused; other clients are served meanwhile', async (t) => {
@@ -271,7 +436,11 @@ t.test('HTTP/2 clients that break the protocol are refused; other clients are se
   t.ok(hasFrame(goaway, 0x7), 'a protocol error gets a GOAWAY and the connection closed');
   t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served');
 
-  // A client that ignores SETTINGS_MAX_CONCURRENT_STREAMS: opens 150 streams before the server's settings arrive.
+  // A client that ignores SETTINGS_MAX_CONCURRENT_STREAMS: opens 150 streams before the server's
+  // settings arrive, sends no message on them and leaves.
+  const runtime = gw.gateway.routes.get('infer')!;
+  const upstream = runtime.traffic.stable;
+  const outcomesBefore = gw.outcomes.length;
   const flood = h2connect(`http://127.0.0.1:${gw.port}`, { peerMaxConcurrentStreams: 1_000 });
   flood.on('error', () => undefined);
   let refused = 0;
@@ -288,7 +457,17 @@ t.test('HTTP/2 clients that break the protocol are refused; other clients are se
   t.equal(refused, 50, 'the 50 streams beyond maxConcurrentStreams (100) are refused with REFUSED_STREAM');
   // Not inside the stream callbacks: node's client aborts (std::bad_alloc) on a destroy from there.
   await new Promise((resolve) => setImmediate(resolve));
+  t.equal(upstream.active, 100, 'the 100 accepted streams are calls in flight on the upstream');
   flood.destroy();
+  // Every accepted call ends once its client is gone: none stays in flight on the upstream.
+  t.ok(await eventually(() => upstream.active === 0, 10_000), `no call left in flight on the upstream (${upstream.active})`);
+  t.equal(runtime.inflight.stable.size, 0, 'none in the route\'s in-flight list');
+  const flooded = gw.outcomes.slice(outcomesBefore);
+  t.equal(flooded.length, 100, 'one outcome per accepted call');
+  t.ok(flooded.every((o) => o.failure === 'aborted'), 'each recorded as aborted by its client');
+  const counted = await gw.metrics.registry.metrics();
+  t.match(counted, /^rollgate_requests_total\{route="infer",version="v1",outcome="ok"\} 1$/m, 'rollgate_requests_total counts only the one call answered: aborted calls never count');
+  t.match(counted, /^rollgate_requests_total\{route="infer",version="v1",outcome="error"\} 0$/m, 'and no error');
   const during = await infer(client, {});
   t.equal(during.res?.model_version, 'v1', `another client is served during and after the flood${during.err ? `: ${during.err.message}` : ""}`);
 
@@ -304,6 +483,25 @@ t.test('HTTP/2 clients that break the protocol are refused; other clients are se
   t.equal(outcome, 'status 200 grpc-status 8', 'a 20 KB header block is refused: RESOURCE_EXHAUSTED');
   big.destroy();
   t.equal((await infer(client, {})).res?.model_version, 'v1', 'another client is served after it');
+});
+
+t.test('a client whose connection ends without resetting its streams has its calls ended, as aborted', async (t) => {
+  const { gw } = await setup(t, { candidate: undefined });
+  const upstream = gw.gateway.routes.get('infer')!.traffic.stable;
+  const socket = netConnect(gw.port, '127.0.0.1');
+  const session = h2connect(`http://127.0.0.1:${gw.port}`, { createConnection: () => socket });
+  session.on('error', () => undefined);
+  for (let i = 0; i < 3; i++) {
+    const s = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+    s.on('error', () => undefined);
+  }
+  t.ok(await eventually(() => upstream.active === 3, 10_000), 'three calls in flight, waiting for their messages');
+  // The TCP connection ends (FIN): no RST_STREAM, no GOAWAY, as from a client that went away.
+  socket.end();
+  t.ok(await eventually(() => upstream.active === 0, 10_000), `none left in flight on the upstream (${upstream.active})`);
+  t.same(gw.outcomes.map((o) => o.failure), ['aborted', 'aborted', 'aborted'], 'each recorded as aborted by its client');
+  await new Promise((resolve) => setImmediate(resolve));
+  session.destroy();
 });
 
 /** Whether a buffer of HTTP/2 frames (after the server's own) holds one of this type. */

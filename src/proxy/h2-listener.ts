@@ -54,6 +54,10 @@ export function acceptH2c(server: Server, listen: GatewayConfig['listen'], onStr
     for (const l of http1) l.call(server, socket);
   };
   const toH2 = (socket: Socket): void => {
+    // The HTTP/1.1 server allows half-open sockets; HTTP/2 has no use for them. A client whose
+    // connection ended (FIN) is gone: the socket closes, its session and every stream with it.
+    // Left half-open, a stream whose RST_STREAM never came stayed in flight for good.
+    socket.allowHalfOpen = false;
     h2.emit('connection', socket);
   };
   const tls = listen.tls ?? null;
