@@ -348,12 +348,12 @@ async function settled(value: () => number, quietMs = 1_000, maxMs = 30_000): Pr
 }
 
 // Flow control, seen from the ends: without the gateway's backpressure each of these streams
-// would be pushed whole (256 MB) into the gateway; with it, the writer is held to what the
+// would be pushed whole (64 MB) into the gateway; with it, the writer is held to what the
 // HTTP/2 windows and the streams' buffers on the way hold.
 t.test('flow control, upstream to client: a client that stops reading holds a server stream back; then it gets it whole', async (t) => {
   const { stable, client } = await setup(t, { candidate: undefined });
   const CHUNK = 64 * 1024;
-  const CHUNKS = 4_096;
+  const CHUNKS = 1_024;
   const total = CHUNK * CHUNKS;
   const call = client.ModelInferChunks({ chunks: CHUNKS, chunk_bytes: CHUNK }, { deadline: Date.now() + 120_000 });
   // The client reads the first message, then nothing until the hold is measured. (Before its
@@ -385,7 +385,7 @@ t.test('flow control, upstream to client: a client that stops reading holds a se
 t.test('flow control, client to upstream: an upstream that reads nothing holds the client\'s writes back; then it gets them all', async (t) => {
   const { stable, client } = await setup(t, { candidate: undefined });
   const CHUNK = 64 * 1024;
-  const CHUNKS = 4_096;
+  const CHUNKS = 1_024;
   const total = CHUNK * CHUNKS;
   const metadata = new grpc.Metadata();
   metadata.set('x-hold', '1');
