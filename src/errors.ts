@@ -30,7 +30,7 @@ export const ERRORS = {
   ROLLGATE_MALFORMED_REQUEST: {
     status: 400,
     from: 'both planes',
-    doc: "The request is not valid HTTP/1.1 (Node's parser refused its request line, a header or its framing, or it has no Host header); the connection is closed.",
+    doc: "The request is not valid HTTP/1.1 (Node's parser refused its request line, a header or its framing, or it has no Host header); the connection is closed. An HTTP/2 CONNECT is refused the same way, on its stream alone.",
   },
   ROLLGATE_HEADERS_TOO_LARGE: { status: 431, from: 'both planes', doc: 'The request line and headers are over 16 KiB; the connection is closed.' },
   ROLLGATE_EXPECTATION_FAILED: {

@@ -96,6 +96,7 @@ t.test('the error mapping table', (t) => {
     ['UND_ERR_HEADERS_TIMEOUT', 'timeout', 'ROLLGATE_UPSTREAM_TIMEOUT'],
     ['UND_ERR_BODY_TIMEOUT', 'timeout', 'ROLLGATE_UPSTREAM_TIMEOUT'],
     ['HPE_INVALID_CONSTANT', 'protocol', 'ROLLGATE_UPSTREAM_ERROR'],
+    ['ERR_HTTP2_HEADER_SINGLE_VALUE', 'protocol', 'ROLLGATE_UPSTREAM_ERROR'],
     ['SOMETHING_ELSE', 'reset', 'ROLLGATE_UPSTREAM_UNAVAILABLE'],
   ];
   for (const [code, failure, errorCode] of table) {

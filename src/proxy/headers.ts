@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1): meaningful for one connection only, so never forwarded
  * in either direction. Proxy-Authenticate/-Authorization and Trailer are the older RFC 2616
@@ -143,6 +145,44 @@ export function clientResponseHeaders(
   }
   out.push('x-rollgate-route', route, 'x-rollgate-version', version, REQUEST_ID, requestId);
   if (closing) out.push('connection', 'close');
+  return out;
+}
+
+/**
+ * The flat [name, value, ...] array of an HTTP/2 request's headers as HTTP/1.1 has them: the
+ * pseudo-headers dropped but `:authority`, which is the Host (RFC 9113 §8.3.1). Node already
+ * joined repeated fields, cookies with "; " as §8.2.3 asks before passing them to HTTP/1.1.
+ */
+export function flatHeaders(headers: IncomingHttpHeaders): string[] {
+  const raw: string[] = [];
+  const authority = headers[':authority'];
+  if (typeof authority === 'string') raw.push('host', authority);
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || name.charCodeAt(0) === 58 || (name === 'host' && authority !== undefined)) continue;
+    if (typeof v === 'string') raw.push(name, v);
+    else for (const one of v) raw.push(name, one);
+  }
+  return raw;
+}
+
+/**
+ * The answer's head for the HTTP/2 client: what HTTP/1.1 clients get (hop-by-hop fields dropped,
+ * the gateway's own added), lowercased as HTTP/2 requires (RFC 9113 §8.2.2), repeated fields as
+ * lists. Throws as clientResponseHeaders does; node's respond() throws on a repeated single-value field.
+ */
+export function h2ResponseHeaders(status: number, raw: Buffer[], ex: { route: string; version: string; requestId: string }): OutgoingHttpHeaders {
+  const flat = clientResponseHeaders(raw, ex.route, ex.version, ex.requestId, false);
+  const out: OutgoingHttpHeaders = { ':status': status };
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    if (name === 'http2-settings') continue; // §8.2.2: connection-specific, never sent in HTTP/2
+    const value = flat[i + 1] as string;
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else out[name] = [String(had), value];
+  }
   return out;
 }
 

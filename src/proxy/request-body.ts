@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import { Readable } from 'node:stream';
 import { kExchange, onRequestData, onRequestEnd, type WithRequestExchange } from './exchange-parts.js';
 
@@ -58,4 +59,34 @@ export interface ReadAheadTarget {
 /** Scheduled (setImmediate) for a chunked body: runs once the client's current read is handled. */
 export function endOfFirstRead(ex: ReadAheadTarget, req: IncomingMessage): void {
   ex.readAheadOver(req);
+}
+
+/**
+ * The client's request body as undici reads it. Not the stream itself: undici destroys a body
+ * on failure, and the HTTP/2 stream must stay open for the 502. Pauses the stream when undici
+ * is behind (HTTP/2 flow control holds the client); once destroyed, the rest is read and dropped.
+ */
+export class StreamBody extends Readable {
+  readonly #src: ServerHttp2Stream;
+  readonly #onData = (chunk: Buffer): void => {
+    if (!this.push(chunk)) this.#src.pause();
+  };
+  readonly #onEnd = (): void => {
+    this.push(null);
+  };
+
+  constructor(src: ServerHttp2Stream) {
+    super();
+    this.#src = src;
+    src.on('data', this.#onData).on('end', this.#onEnd);
+  }
+
+  override _read(): void {
+    this.#src.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#src.off('data', this.#onData).off('end', this.#onEnd).resume();
+    cb(err);
+  }
 }

@@ -27,6 +27,10 @@ const TABLE: Record<string, MappedError> = {
   ERR_INVALID_CHAR: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
   ERR_HTTP_INVALID_HEADER_VALUE: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
   ERR_INVALID_HTTP_TOKEN: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
+  // Passing an HTTP/1.1 answer on over HTTP/2: node refuses a repeated single-value field (two content-types).
+  ERR_HTTP2_HEADER_SINGLE_VALUE: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
+  ERR_HTTP2_INVALID_HEADER_VALUE: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
+  ERR_HTTP2_INVALID_CONNECTION_HEADERS: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a header the gateway cannot pass on' },
   UND_ERR_INFO: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent an invalid answer' },
   UND_ERR_HEADERS_OVERFLOW: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent response headers over the size limit (16 KiB by default)' },
   [TRANSFER_CODING]: { failure: 'protocol', code: 'ROLLGATE_UPSTREAM_ERROR', what: 'sent a Transfer-Encoding other than chunked' },
@@ -58,13 +62,18 @@ export function mapUpstreamError(err: unknown): MappedError {
   return DEFAULT;
 }
 
+/** What the 502/504 body says: the route, the version and its URL, and what went wrong. */
+export function upstreamErrorMessage(mapped: MappedError, ex: { route: string; version: string }, upstreamUrl: string): string {
+  return `route ${ex.route}: upstream ${ex.version} (${upstreamUrl}) ${mapped.what}`;
+}
+
 /**
  * The client's answer to an upstream failure (502/504 with the JSON error body naming the route
  * and version), unless the response already started or the client is gone.
  */
 export function writeUpstreamError(res: ServerResponse, mapped: MappedError, ex: { route: string; version: string; requestId: string }, upstreamUrl: string, draining: boolean): void {
   if (res.headersSent || res.destroyed) return;
-  const body = errorBody(mapped.code, `route ${ex.route}: upstream ${ex.version} (${upstreamUrl}) ${mapped.what}`, { route: ex.route });
+  const body = errorBody(mapped.code, upstreamErrorMessage(mapped, ex, upstreamUrl), { route: ex.route });
   res.writeHead(errorStatus(mapped.code), [
     'content-type', 'application/json; charset=utf-8',
     'content-length', String(Buffer.byteLength(body)),
