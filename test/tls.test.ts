@@ -144,12 +144,23 @@ t.test('listen.tls: plain HTTP, a broken handshake and a silent client are refus
 });
 
 t.test('listen.tls: an HTTP/2 client is served per stream on one TLS connection; ALPN h2 is chosen when offered', async (t) => {
-  const { port } = await setup(t);
+  const { port, seenProto } = await setup(t);
   const session = h2connect(`https://localhost:${port}`, { ca: CERT });
   t.teardown(() => session.close());
   await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
   t.equal(session.alpnProtocol, 'h2', 'ALPN chose h2');
-  t.equal(session.encrypted, true);
+  const get = (): Promise<{ status: number; version: string; body: string }> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': '/v1/models/m:predict' });
+      let body = '';
+      let head = { status: 0, version: '' };
+      s.on('response', (h) => (head = { status: Number(h[':status']), version: String(h['x-rollgate-version']) }));
+      s.setEncoding('utf8').on('data', (c: string) => (body += c));
+      s.on('end', () => resolve({ ...head, body })).on('error', reject);
+    });
+  const answers = await Promise.all(Array.from({ length: 10 }, get));
+  t.same(answers.map((a) => `${a.status} ${a.version} ${a.body}`), Array(10).fill('200 v1 {"version":"v1"}'), 'ten requests over one TLS connection reach the http1 version');
+  t.same(seenProto, Array(10).fill('https'), 'and the upstream is told x-forwarded-proto https');
 });
 
 t.test('listen.tls: a WebSocket over TLS (wss) is routed and echoes', async (t) => {

@@ -82,7 +82,7 @@ export class H2Http1Exchange extends ExchangeRecord implements Dispatcher.Dispat
     const u = this.#upstream;
     const method = headers[':method'] ?? 'GET';
     const path = u.basePath + (headers[':path'] ?? '/');
-    const sent = upstreamRequestHeaders(flatHeaders(headers), undefined, plan.requestId, plan.hasId, plan.remoteAddress, this.#route.dataHeader, u.snapshot);
+    const sent = upstreamRequestHeaders(flatHeaders(headers), undefined, plan.requestId, plan.hasId, plan.remoteAddress, headers[':scheme'] === 'https' ? 'https' : 'http', this.#route.dataHeader, u.snapshot);
     if (s.endAfterHeaders) {
       this.#dispatch(method, path, sent, null);
       return;
