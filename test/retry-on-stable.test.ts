@@ -113,20 +113,21 @@ t.test('without retryOnStable the client sees the candidate failure', async (t) 
 });
 
 t.test('a replayed request carries the same Idempotency-Key and request id to both tries', async (t) => {
-  const seen: { version: string; key: unknown; id: unknown; body: string }[] = [];
+  const seen: { version: string; path: unknown; key: unknown; id: unknown; body: string }[] = [];
   const model = (version: string, status: number) =>
     startUpstream((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
-        seen.push({ version, key: req.headers['idempotency-key'], id: req.headers['x-request-id'], body });
+        seen.push({ version, path: req.url, key: req.headers['idempotency-key'], id: req.headers['x-request-id'], body });
         res.writeHead(status, { 'content-type': 'application/json' }).end(`{"model":"${version}"}`);
       });
     });
   const stable = await model('v1', 200);
   const candidate = await model('v2', 503);
   const gw = await startGateway(
-    config([{ name: 'm', match: { pathPrefix: '/v1/models/m' }, stable: { version: 'v1', url: stable.url }, candidate: { version: 'v2', url: candidate.url, weight: 0 }, allowOverride: true, retryOnStable: true, rollback: { consecutiveFailures: 100 } }]),
+    // Each version's URL has its own path: the replay goes to stable's, not the candidate's.
+    config([{ name: 'm', match: { pathPrefix: '/v1/models/m' }, stable: { version: 'v1', url: `${stable.url}/stable` }, candidate: { version: 'v2', url: `${candidate.url}/next`, weight: 0 }, allowOverride: true, retryOnStable: true, rollback: { consecutiveFailures: 100 } }]),
   );
   t.teardown(closeAll(gw, stable, candidate));
   const pool = new Pool(gw.url);
@@ -140,9 +141,9 @@ t.test('a replayed request carries the same Idempotency-Key and request id to bo
   t.equal(r.statusCode, 200, "the client gets stable's answer");
   t.equal(await r.body.text(), '{"model":"v1"}');
   t.same(seen, [
-    { version: 'v2', key: 'order-7f3a', id: 'req-42', body: '{"inputs":[7]}' },
-    { version: 'v1', key: 'order-7f3a', id: 'req-42', body: '{"inputs":[7]}' },
-  ], 'the candidate, then stable, each with the key, the id and the body unchanged');
+    { version: 'v2', path: '/next/v1/models/m:predict', key: 'order-7f3a', id: 'req-42', body: '{"inputs":[7]}' },
+    { version: 'v1', path: '/stable/v1/models/m:predict', key: 'order-7f3a', id: 'req-42', body: '{"inputs":[7]}' },
+  ], "the candidate, then stable under its own URL's path, each with the key, the id and the body unchanged");
 });
 
 t.test('replayMethods: a failure the candidate received is replayed only for the listed methods; one it never received, always', async (t) => {
@@ -225,7 +226,8 @@ t.test('a chunked request body that came whole is replayed on stable too', async
   const stable = await model('v1', 200);
   const candidate = await model('v2', 503);
   const gw = await startGateway(
-    config([{ name: 'm', match: { pathPrefix: '/v1/models/m' }, stable: { version: 'v1', url: stable.url }, candidate: { version: 'v2', url: candidate.url, weight: 0 }, allowOverride: true, retryOnStable: true, rollback: { consecutiveFailures: 100 } }]),
+    // Each version's URL has its own path: the replay goes to stable's, not the candidate's.
+    config([{ name: 'm', match: { pathPrefix: '/v1/models/m' }, stable: { version: 'v1', url: `${stable.url}/stable` }, candidate: { version: 'v2', url: `${candidate.url}/next`, weight: 0 }, allowOverride: true, retryOnStable: true, rollback: { consecutiveFailures: 100 } }]),
   );
   t.teardown(closeAll(gw, stable, candidate));
   const answer = await rawExchange(

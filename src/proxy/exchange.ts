@@ -262,6 +262,8 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     const sent = this.#sent as SentRequest;
     // Stable reads its own data: the replay carries stable's snapshot id, not the candidate's.
     const headers = stable.snapshot === this.#upstream.snapshot ? sent.headers : repinned(sent.headers, this.#dataHeader, stable.snapshot);
+    // And under its own URL's path: the request's path was made with the candidate's.
+    const path = stable.basePath + sent.path.slice(this.#upstream.basePath.length);
     const now = performance.now();
     this.latencyMs = now - this.startedAt;
     this.replayed = true;
@@ -279,7 +281,7 @@ export class Exchange extends ExchangeRecord implements Dispatcher.DispatchHandl
     this.#held = null;
     this.#abort = null;
     this.#resume = null;
-    this.start(sent.method, sent.path, headers, sent.body);
+    this.start(sent.method, path, headers, sent.body);
   }
 
   #finish(): void {
