@@ -15,16 +15,19 @@ import {
   rssMiB,
   type WrkResult,
 } from './lib.js';
+import { runGrpc, type GrpcOptions } from './overhead-grpc.js';
 import { REGIMES, REQUEST_BODY, REQUEST_PATH, TARGETS, startServers, type Harness, type Regime, type Server, type Target } from './overhead-targets.js';
 
 /**
  * Proxy overhead: direct to an upstream vs a bare Fastify proxy vs rollgate (90/10 split), and
  * rollgate as a Fastify plugin in a bare host app, interleaved in rounds within one run, so that
- * only ratios between targets are compared.
+ * only ratios between targets are compared; then the gRPC row (bench/overhead-grpc.ts): unary
+ * calls direct to a grpc-js server vs through rollgate over h2c.
  */
 
 const USAGE = `usage: overhead.js [--duration 5s] [--warmup 10s] [--rounds 3]
-  [--only throughput|latency2ms] [--targets direct,undici,fastify,rollgate,plugin,rollgate-json,rollgate-sse,rollgate-llm] [--quick]`;
+  [--only throughput|latency2ms|grpc] [--targets direct,undici,fastify,rollgate,plugin,rollgate-json,rollgate-sse,rollgate-llm]
+  [--grpc-duration 3s] [--grpc-warmup 5s] [--grpc-in-flight 50,10] [--quick]`;
 
 interface Options {
   durationS: number;
@@ -32,6 +35,8 @@ interface Options {
   rounds: number;
   regimes: Regime[];
   targets: Target[];
+  /** The gRPC row's settings; null when `--only` names an HTTP regime. */
+  grpc: GrpcOptions | null;
 }
 
 function options(): Options {
@@ -42,6 +47,9 @@ function options(): Options {
       rounds: { type: 'string', default: '3' },
       only: { type: 'string' },
       targets: { type: 'string', default: TARGETS.join(',') },
+      'grpc-duration': { type: 'string', default: '3s' },
+      'grpc-warmup': { type: 'string', default: '5s' },
+      'grpc-in-flight': { type: 'string', default: '50,10' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -50,11 +58,14 @@ function options(): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const regimes = values.only ? [values.only] : Object.keys(REGIMES);
+  const grpc = values.only === undefined || values.only === 'grpc';
+  const regimes = values.only === 'grpc' ? [] : values.only ? [values.only] : Object.keys(REGIMES);
   const targets = values.targets.split(',').map((t) => t.trim());
   const rounds = Number(values.rounds);
+  const inFlight = values['grpc-in-flight'].split(',').map(Number);
   if (
     !regimes.every((r): r is Regime => r in REGIMES) ||
+    !inFlight.every((n) => Number.isInteger(n) && n >= 1 && n <= 100) ||
     !targets.every((t): t is Target => (TARGETS as readonly string[]).includes(t)) ||
     targets.length === 0 ||
     !Number.isInteger(rounds) ||
@@ -68,6 +79,14 @@ function options(): Options {
     rounds: values.quick ? 1 : rounds,
     regimes: regimes,
     targets: TARGETS.filter((t) => targets.includes(t)),
+    grpc: grpc
+      ? {
+          inFlight,
+          durationS: values.quick ? 2 : parseSeconds(values['grpc-duration']),
+          warmupS: values.quick ? 3 : parseSeconds(values['grpc-warmup']),
+          rounds: values.quick ? 1 : rounds,
+        }
+      : null,
   };
 }
 
@@ -218,7 +237,7 @@ function emit(line: object): void {
 
 async function main(): Promise<void> {
   const opts = options();
-  if (!hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
+  if (opts.regimes.length > 0 && !hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
   // Other work on the two CPUs skews every figure; say so rather than print quiet-looking numbers.
   const loadStart = round3(os.loadavg()[0]!);
   if (loadStart > 1) console.error(`warning: load average ${loadStart} before the run; figures will be noisy`);
@@ -232,6 +251,7 @@ async function main(): Promise<void> {
 
   const all = new Map<Regime, Results>();
   for (const regime of opts.regimes) all.set(regime, await runRegime(regime, opts, tmp, lua));
+  if (opts.grpc) await runGrpc(harness, opts.grpc, tmp, emit);
 
   const tp = all.get('throughput');
   const lat = all.get('latency2ms');
@@ -253,6 +273,7 @@ async function main(): Promise<void> {
       warmup_s: opts.warmupS,
       rounds: opts.rounds,
       body_bytes: Buffer.byteLength(REQUEST_BODY),
+      grpc: opts.grpc,
       node: process.version,
       load_avg_1m: { start: loadStart, end: round3(os.loadavg()[0]!) },
     },
