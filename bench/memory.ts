@@ -95,6 +95,10 @@ async function main(): Promise<void> {
     }
   }
   await sleep(3_000);
+  // Paired within each round against the first variant, then the median: drift cancels out.
+  const base = gateways[0]!;
+  const paired = (g: (typeof gateways)[number], f: (x: { rps: number; p99: number; cpuUs: number }) => number): number =>
+    round3(median(g.rounds.map((x, r) => f(x) / f(base.rounds[r]!))));
   const lines = gateways.map((g) => ({
     variant: g.variant,
     rss_mib_started: g.rss.started,
@@ -104,6 +108,9 @@ async function main(): Promise<void> {
     rps: round3(median(g.rounds.map((x) => x.rps))),
     p99_ms: round3(median(g.rounds.map((x) => x.p99))),
     cpu_us_per_req: round3(median(g.rounds.map((x) => x.cpuUs))),
+    rps_vs_first: paired(g, (x) => x.rps),
+    cpu_per_req_vs_first: paired(g, (x) => x.cpuUs),
+    p99_vs_first: paired(g, (x) => x.p99),
   }));
   for (const l of lines) console.log(JSON.stringify(l));
   console.log(JSON.stringify({ summary: true, bare_node_rss_mib: rssMiB(bare.pid), connections, rounds, seconds, pinning: pin }));
