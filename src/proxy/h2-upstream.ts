@@ -45,19 +45,30 @@ export class H2Client {
     return this.#connected.has(session);
   }
 
-  /** Closes the session after the streams still on it; no new one is made. */
+  /**
+   * Closes the session after the streams still on it; no new one is made. Never from inside one
+   * of its streams' callbacks (a rollback decided on a call's outcome): node 20 aborts the
+   * process when a client session goes while nghttp2 is still in that stream's close, so the
+   * session goes on the next turn of the loop.
+   */
   close(): Promise<void> {
     this.#closed = true;
     const s = this.#session;
     this.#session = null;
     if (s === null || s.closed) return Promise.resolve();
-    return new Promise((resolve) => s.close(() => resolve()));
+    return new Promise((resolve) => setImmediate(() => (s.closed ? resolve() : s.close(() => resolve()))));
   }
 
   destroy(): Promise<void> {
     this.#closed = true;
-    this.#session?.destroy();
+    const s = this.#session;
     this.#session = null;
-    return Promise.resolve();
+    if (s === null) return Promise.resolve();
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        s.destroy();
+        resolve();
+      }),
+    );
   }
 }
