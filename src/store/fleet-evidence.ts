@@ -2,7 +2,7 @@ import { FleetJudge } from '../judge/fleet-judge.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { RecordError } from './record-check.js';
 import { evidenceMessage, type EvidenceMessage } from './records.js';
-import type { RedisState } from './redis-state.js';
+import type { SharedState } from './shared-state.js';
 
 /** How often each replica shares what its judges saw, and how long the fleet lease lasts. */
 export const EVIDENCE_INTERVAL_MS = 250;
@@ -30,7 +30,7 @@ export interface FleetEvidenceOptions {
  */
 export class FleetEvidence<U> {
   readonly #rollouts: Rollouts<U>;
-  readonly #redis: RedisState;
+  readonly #redis: SharedState;
   readonly #id: string;
   readonly #fleetAlphaScale: number;
   readonly #now: () => number;
@@ -41,7 +41,7 @@ export class FleetEvidence<U> {
   readonly #terms = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(rollouts: Rollouts<U>, redis: RedisState, id: string, fleetAlphaScale: number, options: FleetEvidenceOptions = {}) {
+  constructor(rollouts: Rollouts<U>, redis: SharedState, id: string, fleetAlphaScale: number, options: FleetEvidenceOptions = {}) {
     this.#rollouts = rollouts;
     this.#redis = redis;
     this.#id = id;

@@ -3,9 +3,10 @@ import type { PersistedRoute } from '../rollout/types.js';
 import { RecordError } from './record-check.js';
 import { changeMessage, sharedRoute, type SharedRoute } from './records.js';
 
-export type { SharedRoute } from './records.js';
+import type { SharedState, WriteResult } from './shared-state.js';
 
-export type WriteResult = { ok: true } | { ok: false; current: SharedRoute | null };
+export type { SharedRoute } from './records.js';
+export type { WriteResult } from './shared-state.js';
 
 // Compare-and-set of one route's state, and the news of it, in one step: the write happens only
 // when the stored generation is the one the writer started from.
@@ -40,7 +41,7 @@ return {0, 0}
  * `{route, generation, by}` after each write. Commands fail at once while Redis is unreachable
  * (no offline queue); the caller retries.
  */
-export class RedisState {
+export class RedisState implements SharedState {
   readonly prefix: string;
   readonly #cmd: Redis;
   readonly #sub: Redis;

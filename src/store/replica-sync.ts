@@ -4,7 +4,8 @@ import type { RouteEvent } from '../rollout/types.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { RecordError } from './record-check.js';
 import type { PersistedState } from './state-store.js';
-import type { RedisState, SharedRoute } from './redis-state.js';
+import type { SharedRoute } from './records.js';
+import type { SharedState } from './shared-state.js';
 
 export interface SyncLog {
   info(obj: object, msg: string): void;
@@ -30,7 +31,7 @@ const RETRY_MAX_MS = 2_000;
 export class ReplicaSync<U> {
   readonly id: string;
   readonly #rollouts: Rollouts<U>;
-  readonly #redis: RedisState;
+  readonly #redis: SharedState;
   readonly #log: SyncLog;
   /** The generation Redis had for each route when this replica last wrote or applied it. */
   readonly #known = new Map<string, number>();
@@ -43,7 +44,7 @@ export class ReplicaSync<U> {
   /** Routes whose record in Redis this replica refused (not one a replica wrote): not shared. */
   readonly #refusedRoutes = new Set<string>();
 
-  constructor(rollouts: Rollouts<U>, redis: RedisState, log: SyncLog, id = randomBytes(4).toString('hex')) {
+  constructor(rollouts: Rollouts<U>, redis: SharedState, log: SyncLog, id = randomBytes(4).toString('hex')) {
     this.#rollouts = rollouts;
     this.#redis = redis;
     this.#log = log;
