@@ -1,0 +1,92 @@
+import type { PersistedRoute } from '../rollout/types.js';
+import type { RecordError } from './record-check.js';
+import { sharedRoute, type SharedRoute } from './records.js';
+import type { SharedState, WriteResult } from './shared-state.js';
+
+interface Stored {
+  generation: string;
+  by: string;
+  state: string;
+}
+
+/**
+ * Route state shared in one place without Redis: the records, the news of each write, the
+ * evidence channel and the fleet-test leases of `RedisState`, kept in memory. Each participant
+ * (a data-plane process's ReplicaSync and FleetEvidence) talks to it through `client()`. Records
+ * are kept as the text Redis would keep, so no participant shares an object with another, and
+ * news is delivered on the next tick, after the writer's write resolved, as Redis delivers it.
+ */
+export class SharedHub {
+  readonly #records = new Map<string, Stored>();
+  readonly #changes = new Set<(route: string, generation: number, by: string) => void>();
+  readonly #evidence = new Set<(message: string, channel: string) => void>();
+  readonly #leases = new Map<string, { holder: string; until: number }>();
+  readonly #terms = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  read(route: string): SharedRoute | null {
+    const s = this.#records.get(route);
+    return s === undefined ? null : sharedRoute({ ...s }, `shared record ${route}`);
+  }
+
+  write(name: string, expected: number, generation: number, by: string, route: PersistedRoute): WriteResult {
+    const stored = Number(this.#records.get(name)?.generation ?? '0');
+    if (stored !== expected) return { ok: false, current: this.read(name) };
+    this.#records.set(name, { generation: String(generation), by, state: JSON.stringify(route) });
+    process.nextTick(() => {
+      for (const fn of this.#changes) fn(name, generation, by);
+    });
+    return { ok: true };
+  }
+
+  publishEvidence(message: string): void {
+    process.nextTick(() => {
+      for (const fn of this.#evidence) fn(message, 'evidence');
+    });
+  }
+
+  lease(route: string, revision: number, id: string, ms: number): { state: 'kept' | 'taken' | 'other'; term: number } {
+    const now = this.#now();
+    const held = this.#leases.get(route);
+    if (held !== undefined && held.until > now && held.holder !== id) return { state: 'other', term: 0 };
+    this.#leases.set(route, { holder: id, until: now + ms });
+    if (held !== undefined && held.until > now) return { state: 'kept', term: 0 };
+    const key = `${route}:${revision}`;
+    const term = (this.#terms.get(key) ?? 0) + 1;
+    this.#terms.set(key, term);
+    return { state: 'taken', term };
+  }
+
+  /** One participant's view: its subscriptions end with its `close()`. */
+  client(): SharedState {
+    const mine: { changes: ((route: string, generation: number, by: string) => void)[]; evidence: ((message: string, channel: string) => void)[] } = { changes: [], evidence: [] };
+    return {
+      ready: true,
+      connect: () => Promise.resolve(),
+      onReady: () => undefined,
+      read: (route) => Promise.resolve(this.read(route)),
+      write: (name, expected, generation, by, route) => Promise.resolve(this.write(name, expected, generation, by, route)),
+      subscribe: (onChange: (route: string, generation: number, by: string) => void, _onRefused: (err: RecordError) => void) => {
+        mine.changes.push(onChange);
+        this.#changes.add(onChange);
+        return Promise.resolve();
+      },
+      publishEvidence: (message) => this.publishEvidence(message),
+      subscribeEvidence: (onEvidence) => {
+        mine.evidence.push(onEvidence);
+        this.#evidence.add(onEvidence);
+        return Promise.resolve();
+      },
+      lease: (route, revision, id, ms) => Promise.resolve(this.lease(route, revision, id, ms)),
+      close: () => {
+        for (const fn of mine.changes) this.#changes.delete(fn);
+        for (const fn of mine.evidence) this.#evidence.delete(fn);
+        return Promise.resolve();
+      },
+    };
+  }
+}

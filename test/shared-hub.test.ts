@@ -1,0 +1,98 @@
+import t, { type Test } from 'tap';
+import { Pool } from 'undici';
+import { FleetEvidence } from '../src/store/fleet-evidence.js';
+import { ReplicaSync } from '../src/store/replica-sync.js';
+import { SharedHub } from '../src/store/shared-hub.js';
+import { config, eventually, startGateway, startLabelled, startUpstream, type TestUpstream } from './helpers/servers.js';
+
+// Processes acting as one through a SharedHub instead of Redis: the same ReplicaSync and
+// FleetEvidence, over the in-memory transport the data-plane workers will share.
+
+async function models(t: Test): Promise<{ stable: TestUpstream; candidate: TestUpstream }> {
+  const stable = await startLabelled('v1');
+  const candidate = await startUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(req.headers['x-fail'] ? 500 : 200, { 'content-type': 'application/json' }).end('{"served":"v2"}'));
+  });
+  t.teardown(async () => {
+    await stable.close();
+    await candidate.close();
+  });
+  return { stable, candidate };
+}
+
+async function participant(t: Test, hub: SharedHub, m: { stable: TestUpstream; candidate: TestUpstream }, options: { weight?: number; fleetEvidence?: boolean } = {}) {
+  const cfg = config([
+    {
+      name: 'm',
+      match: { pathPrefix: '/m' },
+      stable: { version: 'v1', url: m.stable.url },
+      candidate: { version: 'v2', url: m.candidate.url, weight: options.weight ?? 50 },
+      rollback: { latency: { minDelta: '10s' } },
+    },
+  ]);
+  const gw = await startGateway(cfg, { alphaScale: 1 / 16 });
+  const log = { info: () => undefined, warn: () => undefined };
+  const shared = hub.client();
+  const sync = new ReplicaSync(gw.rollouts, shared, log);
+  await sync.start();
+  const evidence = new FleetEvidence(gw.rollouts, shared, sync.id, 0.5, { log });
+  if (options.fleetEvidence === true) await evidence.start(50);
+  const pool = new Pool(gw.url, { connections: 4 });
+  t.teardown(async () => {
+    evidence.close();
+    await pool.close();
+    await sync.close();
+    await gw.close();
+  });
+  const send = async (headers: Record<string, string> = {}) => {
+    const r = await pool.request({ path: '/m/predict', method: 'POST', body: '{}', headers });
+    await r.body.dump();
+    return String(r.headers['x-rollgate-version']);
+  };
+  return { sync, evidence, controller: gw.rollouts.route('m')!, send, traffic: () => gw.gateway.routes.get('m')!.traffic };
+}
+
+t.test('through a SharedHub, a weight set on one is the weight on all, and a trip on one rolls back all', async (t) => {
+  const hub = new SharedHub();
+  const m = await models(t);
+  const [a, b, c] = [await participant(t, hub, m), await participant(t, hub, m), await participant(t, hub, m)];
+  a.controller.setWeight(30, 'manual');
+  t.ok(await eventually(() => [b, c].every((r) => r.controller.state().weight === 30 && r.traffic().weightBp === 3_000)), 'the others route 30% to the candidate');
+  t.ok(a.sync.shared && b.sync.shared && c.sync.shared, 'state is shared');
+
+  for (let i = 0; i < 200 && a.controller.phase !== 'rolled_back'; i++) await a.send({ 'x-fail': '1' });
+  t.equal(a.controller.phase, 'rolled_back', 'A tripped on its own traffic');
+  t.ok(await eventually(() => [b, c].every((r) => r.controller.phase === 'rolled_back' && r.traffic().weightBp === 0)), 'B and C send the candidate nothing');
+  t.match(b.controller.state().lastDecision, { reason: 'peer', evidence: { replica: a.sync.id } }, 'reason peer, naming the deciding participant');
+  t.same(new Set(await Promise.all(Array.from({ length: 30 }, () => b.send()))), new Set(['v1']), 'B serves stable only');
+
+  const d = await participant(t, hub, m);
+  t.match(d.controller.state(), { phase: 'rolled_back', weight: 0 }, 'one started after the trip comes up rolled back');
+});
+
+t.test('through a SharedHub, racing changes end in one state, and a rollback wins', async (t) => {
+  const hub = new SharedHub();
+  const m = await models(t);
+  const [a, b] = [await participant(t, hub, m), await participant(t, hub, m)];
+  a.controller.setWeight(30, 'manual');
+  b.controller.setWeight(70, 'manual');
+  t.ok(await eventually(() => {
+    const [wa, wb] = [a.controller.state().weight, b.controller.state().weight];
+    return wa === wb && (wa === 30 || wa === 70) && a.traffic().weightBp === wa * 100 && b.traffic().weightBp === wa * 100;
+  }), 'one weight on both');
+  a.controller.rollback('manual');
+  b.controller.setWeight(80, 'manual');
+  t.ok(await eventually(() => [a, b].every((r) => r.controller.phase === 'rolled_back' && r.traffic().weightBp === 0)), 'the rollback holds on both');
+});
+
+t.test('through a SharedHub, participants that each see too little decide together on the pooled evidence', async (t) => {
+  const hub = new SharedHub();
+  const m = await models(t);
+  const rs = [await participant(t, hub, m, { weight: 100, fleetEvidence: true }), await participant(t, hub, m, { weight: 100, fleetEvidence: true }), await participant(t, hub, m, { weight: 100, fleetEvidence: true })];
+  t.ok(await eventually(() => rs.filter((r) => r.evidence.holding('m')).length === 1), 'one holds the lease on the pooled tests');
+  for (const r of rs) for (let i = 0; i < 40; i++) await r.send(i % 5 === 4 ? { 'x-fail': '1' } : {});
+  t.ok(await eventually(() => rs.every((r) => r.controller.phase === 'rolled_back')), 'rolled back on every participant');
+  const holder = rs.find((r) => r.controller.state().lastDecision?.reason !== 'peer')!;
+  t.match(holder.controller.state().lastDecision, { reason: 'error_rate', evidence: { test: 'fleet' } }, 'decided by the pooled test');
+});
