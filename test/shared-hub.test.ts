@@ -96,3 +96,17 @@ t.test('through a SharedHub, participants that each see too little decide togeth
   const holder = rs.find((r) => r.controller.state().lastDecision?.reason !== 'peer')!;
   t.match(holder.controller.state().lastDecision, { reason: 'error_rate', evidence: { test: 'fleet' } }, 'decided by the pooled test');
 });
+
+t.test('a preferred participant (the primary) runs the pooled tests on the evidence of the others, which see too little', async (t) => {
+  const hub = new SharedHub();
+  const m = await models(t);
+  const workers = [await participant(t, hub, m, { weight: 100, fleetEvidence: true }), await participant(t, hub, m, { weight: 100, fleetEvidence: true })];
+  t.ok(await eventually(() => workers.some((r) => r.evidence.holding('m'))), 'a worker holds the lease at first');
+  const primary = await participant(t, hub, m, { weight: 100, fleetEvidence: true });
+  hub.prefer(primary.sync.id);
+  t.ok(await eventually(() => primary.evidence.holding('m') && workers.every((r) => !r.evidence.holding('m'))), 'the preferred one takes the lease, and the workers let it go');
+  for (const r of workers) for (let i = 0; i < 60; i++) await r.send(i % 5 === 4 ? { 'x-fail': '1' } : {});
+  t.ok(await eventually(() => [primary, ...workers].every((r) => r.controller.phase === 'rolled_back')), 'rolled back everywhere');
+  t.match(primary.controller.state().lastDecision, { reason: 'error_rate', evidence: { test: 'fleet' } }, 'decided by the preferred one, which served no request, on the pooled evidence');
+  for (const r of workers) t.match(r.controller.state().lastDecision, { reason: 'peer' }, 'the workers took it as a peer\'s decision');
+});

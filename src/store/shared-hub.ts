@@ -23,9 +23,20 @@ export class SharedHub {
   readonly #leases = new Map<string, { holder: string; until: number }>();
   readonly #terms = new Map<string, number>();
   readonly #now: () => number;
+  /** The participant that runs the fleet's tests whenever it asks (the primary); null: the first to ask. */
+  #preferred: string | null = null;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
+  }
+
+  /**
+   * Gives the fleet-test lease of every route to `id` whenever it asks, taking it from another
+   * holder at once: the process that sees every participant's evidence (the primary) runs the
+   * pooled tests, and the others' leases lapse.
+   */
+  prefer(id: string): void {
+    this.#preferred = id;
   }
 
   read(route: string): SharedRoute | null {
@@ -52,9 +63,11 @@ export class SharedHub {
   lease(route: string, revision: number, id: string, ms: number): { state: 'kept' | 'taken' | 'other'; term: number } {
     const now = this.#now();
     const held = this.#leases.get(route);
-    if (held !== undefined && held.until > now && held.holder !== id) return { state: 'other', term: 0 };
+    const live = held !== undefined && held.until > now;
+    if (live && held.holder !== id && id !== this.#preferred) return { state: 'other', term: 0 };
+    if (!live && this.#preferred !== null && id !== this.#preferred) return { state: 'other', term: 0 };
     this.#leases.set(route, { holder: id, until: now + ms });
-    if (held !== undefined && held.until > now) return { state: 'kept', term: 0 };
+    if (live && held.holder === id) return { state: 'kept', term: 0 };
     const key = `${route}:${revision}`;
     const term = (this.#terms.get(key) ?? 0) + 1;
     this.#terms.set(key, term);
