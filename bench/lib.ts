@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
+import { join } from 'node:path';
 
 /** Free loopback ports, all held open together so no two are the same. */
 export async function freePorts(count: number): Promise<number[]> {
@@ -231,3 +232,22 @@ export function rssMiB(pid: number | undefined): number | null {
 }
 
 export const round3 = (n: number): number => Math.round(n * 1000) / 1000;
+
+/** `cmd args` pinned to `cpu` with taskset when `pin` says so, else as they are. */
+export function pinnedTo(pin: ReturnType<typeof pinning>): (cpu: 0 | 1, cmd: string, args: string[]) => [string, string[]] {
+  return (cpu, cmd, args) => (pin.enabled ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
+}
+
+/** A wrk script in `dir` that POSTs a small KServe-v2-shaped JSON request; returns its path. */
+export function smallPostScript(dir: string): string {
+  const body = '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["the film was a quiet, patient delight"]}]}';
+  const file = join(dir, 'post.lua');
+  writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${body}]]\n`);
+  return file;
+}
+
+/** The config of `rollgate serve` the memory and profile benches run: one route, 90/10 over one model. */
+export function oneRouteConfig(port: number, admin: number, upstreamPort: number): string {
+  const url = `http://127.0.0.1:${upstreamPort}`;
+  return `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${admin} }\nlog: { level: warn }\nroutes:\n  - name: sentiment\n    match: { pathPrefix: /v1/models/sentiment }\n    stable: { version: v1, url: "${url}" }\n    candidate: { version: v2, url: "${url}", weight: 10 }\n`;
+}

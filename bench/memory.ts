@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuMicros, freePorts, hasCommand, median, parseSeconds, parseWrk, pinning, Procs, round3, rssMiB } from './lib.js';
+import { cpuMicros, freePorts, hasCommand, median, oneRouteConfig, parseSeconds, parseWrk, pinnedTo, pinning, Procs, round3, rssMiB, smallPostScript } from './lib.js';
 
 /**
  * `npm run bench:memory`: what `rollgate serve` holds, with one route and a candidate, idle and
@@ -33,8 +33,7 @@ const CLI = join(ROOT, 'dist/src/cli/main.js');
 const UPSTREAM = join(ROOT, 'dist/bench/upstream.js');
 const procs = new Procs();
 const pin = pinning();
-const pinned = (cpu: 0 | 1, cmd: string, args: string[]): [string, string[]] => (pin.enabled ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
-const BODY = '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["the film was a quiet, patient delight"]}]}';
+const pinned = pinnedTo(pin);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function hwmMiB(pid: number | undefined): number | null {
@@ -62,8 +61,7 @@ async function ready(url: string): Promise<void> {
 async function main(): Promise<void> {
   if (!hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
   const dir = mkdtempSync(join(tmpdir(), 'rollgate-bench-memory-'));
-  const lua = join(dir, 'post.lua');
-  writeFileSync(lua, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${BODY}]]\n`);
+  const lua = smallPostScript(dir);
   const [upPort, ...ports] = await freePorts(1 + 2 * variants.length);
   procs.start('upstream', ...pinned(0, process.execPath, [UPSTREAM, '--port', String(upPort)]));
   await procs.waitForPort('upstream', upPort!);
@@ -71,7 +69,7 @@ async function main(): Promise<void> {
   const gateways = variants.map((variant, i) => {
     const [port, admin] = [ports[2 * i]!, ports[2 * i + 1]!];
     const cfg = join(dir, `v${i}.yaml`);
-    writeFileSync(cfg, `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${admin} }\nlog: { level: warn }\nroutes:\n  - name: sentiment\n    match: { pathPrefix: /v1/models/sentiment }\n    stable: { version: v1, url: "http://127.0.0.1:${upPort}" }\n    candidate: { version: v2, url: "http://127.0.0.1:${upPort}", weight: 10 }\n`);
+    writeFileSync(cfg, oneRouteConfig(port, admin, upPort!));
     const flags = variant === 'default' ? [] : variant.split(/\s+/);
     const child = procs.start(`rollgate ${variant}`, ...pinned(0, process.execPath, [...flags, CLI, 'serve', '--config', cfg]), { env: { ...process.env, ROLLGATE_ADMIN_TOKEN: 'bench' } });
     const rss: { started: number | null; idle: number | null } = { started: null, idle: null };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePorts, hasCommand, parseSeconds, parseWrk, pinning, Procs, round3 } from './lib.js';
+import { freePorts, hasCommand, oneRouteConfig, parseSeconds, parseWrk, pinnedTo, pinning, Procs, round3, smallPostScript } from './lib.js';
 
 /**
  * `npm run bench:profile`: where one proxied request's CPU goes. `rollgate serve` (one route,
@@ -26,8 +26,7 @@ const { values } = parseArgs({
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const procs = new Procs();
 const pin = pinning();
-const pinned = (cpu: 0 | 1, cmd: string, args: string[]): [string, string[]] => (pin.enabled ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
-const BODY = '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["the film was a quiet, patient delight"]}]}';
+const pinned = pinnedTo(pin);
 
 interface ProfileNode {
   id: number;
@@ -55,13 +54,12 @@ function bucket(frame: ProfileNode['callFrame']): string {
 async function main(): Promise<void> {
   if (!hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
   const dir = mkdtempSync(join(tmpdir(), 'rollgate-bench-profile-'));
-  const lua = join(dir, 'post.lua');
-  writeFileSync(lua, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${BODY}]]\n`);
+  const lua = smallPostScript(dir);
   const [upPort, port, admin] = await freePorts(3);
   procs.start('upstream', ...pinned(0, process.execPath, [join(ROOT, 'dist/bench/upstream.js'), '--port', String(upPort)]));
   await procs.waitForPort('upstream', upPort!);
   const cfg = join(dir, 'rollgate.yaml');
-  writeFileSync(cfg, `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${admin} }\nlog: { level: warn }\nroutes:\n  - name: sentiment\n    match: { pathPrefix: /v1/models/sentiment }\n    stable: { version: v1, url: "http://127.0.0.1:${upPort}" }\n    candidate: { version: v2, url: "http://127.0.0.1:${upPort}", weight: 10 }\n`);
+  writeFileSync(cfg, oneRouteConfig(port!, admin!, upPort!));
   const profDir = join(dir, 'prof');
   const rg = procs.start('rollgate', ...pinned(0, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, join(ROOT, 'dist/src/cli/main.js'), 'serve', '--config', cfg]), { env: { ...process.env, ROLLGATE_ADMIN_TOKEN: 'bench' } });
   await procs.waitForPort('rollgate', port!);

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { Pool } from 'undici';
 import { serveHub } from '../src/store/hub-ipc.js';
 import { SharedHub } from '../src/store/shared-hub.js';
-import { eventually, startLabelled, startUpstream } from './helpers/servers.js';
+import { eventually, startFailingOnHeader, startLabelled } from './helpers/servers.js';
 
 // Data planes in their own processes sharing route state through the hub in this one, over
 // their IPC channels: what the workers of `listen.workers` are built on.
@@ -48,10 +48,7 @@ async function worker(t: Test, hub: SharedHub, stable: string, candidate: string
 
 t.test('processes sharing one hub over IPC: a weight, a trip and a late starter see one state', async (t) => {
   const stable = await startLabelled('v1');
-  const candidate = await startUpstream((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(req.headers['x-fail'] ? 500 : 200, { 'content-type': 'application/json' }).end('{"served":"v2"}'));
-  });
+  const candidate = await startFailingOnHeader();
   t.teardown(async () => {
     await stable.close();
     await candidate.close();

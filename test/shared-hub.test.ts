@@ -1,19 +1,14 @@
 import t, { type Test } from 'tap';
-import { Pool } from 'undici';
-import { FleetEvidence } from '../src/store/fleet-evidence.js';
-import { ReplicaSync } from '../src/store/replica-sync.js';
 import { SharedHub } from '../src/store/shared-hub.js';
-import { config, eventually, startGateway, startLabelled, startUpstream, type TestUpstream } from './helpers/servers.js';
+import { fleetConfig, joinFleet } from './helpers/replica-fleet.js';
+import { eventually, startFailingOnHeader, startGateway, startLabelled, type TestUpstream } from './helpers/servers.js';
 
 // Processes acting as one through a SharedHub instead of Redis: the same ReplicaSync and
 // FleetEvidence, over the in-memory transport the data-plane workers will share.
 
 async function models(t: Test): Promise<{ stable: TestUpstream; candidate: TestUpstream }> {
   const stable = await startLabelled('v1');
-  const candidate = await startUpstream((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(req.headers['x-fail'] ? 500 : 200, { 'content-type': 'application/json' }).end('{"served":"v2"}'));
-  });
+  const candidate = await startFailingOnHeader();
   t.teardown(async () => {
     await stable.close();
     await candidate.close();
@@ -22,35 +17,9 @@ async function models(t: Test): Promise<{ stable: TestUpstream; candidate: TestU
 }
 
 async function participant(t: Test, hub: SharedHub, m: { stable: TestUpstream; candidate: TestUpstream }, options: { weight?: number; fleetEvidence?: boolean } = {}) {
-  const cfg = config([
-    {
-      name: 'm',
-      match: { pathPrefix: '/m' },
-      stable: { version: 'v1', url: m.stable.url },
-      candidate: { version: 'v2', url: m.candidate.url, weight: options.weight ?? 50 },
-      rollback: { latency: { minDelta: '10s' } },
-    },
-  ]);
-  const gw = await startGateway(cfg, { alphaScale: 1 / 16 });
-  const log = { info: () => undefined, warn: () => undefined };
-  const shared = hub.client();
-  const sync = new ReplicaSync(gw.rollouts, shared, log);
-  await sync.start();
-  const evidence = new FleetEvidence(gw.rollouts, shared, sync.id, 0.5, { log });
-  if (options.fleetEvidence === true) await evidence.start(50);
-  const pool = new Pool(gw.url, { connections: 4 });
-  t.teardown(async () => {
-    evidence.close();
-    await pool.close();
-    await sync.close();
-    await gw.close();
-  });
-  const send = async (headers: Record<string, string> = {}) => {
-    const r = await pool.request({ path: '/m/predict', method: 'POST', body: '{}', headers });
-    await r.body.dump();
-    return String(r.headers['x-rollgate-version']);
-  };
-  return { sync, evidence, controller: gw.rollouts.route('m')!, send, traffic: () => gw.gateway.routes.get('m')!.traffic };
+  const gw = await startGateway(fleetConfig(m.stable.url, m.candidate.url, options.weight), { alphaScale: 1 / 16 });
+  const p = await joinFleet(t, gw, hub.client(), options);
+  return { ...p, send: async (headers: Record<string, string> = {}) => (await p.send(headers)).version };
 }
 
 t.test('through a SharedHub, a weight set on one is the weight on all, and a trip on one rolls back all', async (t) => {

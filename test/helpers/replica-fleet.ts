@@ -4,8 +4,9 @@ import { Pool } from 'undici';
 import { RedisState } from '../../src/store/redis-state.js';
 import { ReplicaSync } from '../../src/store/replica-sync.js';
 import { FleetEvidence } from '../../src/store/fleet-evidence.js';
+import type { SharedState } from '../../src/store/shared-state.js';
 import { startRedis, type TestRedis } from './redis.js';
-import { config, startGateway, startLabelled, startUpstream, type TestUpstream } from './servers.js';
+import { config, startFailingOnHeader, startGateway, startLabelled, type TestGateway, type TestUpstream } from './servers.js';
 
 let prefixes = 0;
 
@@ -22,10 +23,7 @@ export interface Fleet {
 export async function fleet(t: Test): Promise<Fleet> {
   const redis = await startRedis();
   const stable = await startLabelled('v1');
-  const candidate = await startUpstream((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(req.headers['x-fail'] ? 500 : 200, { 'content-type': 'application/json' }).end('{"served":"v2"}'));
-  });
+  const candidate = await startFailingOnHeader();
   const raw = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await raw.connect();
   t.teardown(async () => {
@@ -44,29 +42,31 @@ export function capturingLog() {
   return { lines, info: keep, warn: keep };
 }
 
-/**
- * One replica in this process on the fleet's Redis, route `m` (v1, and v2 at `weight`), as
- * `rollgate serve` wires it, with its log captured.
- */
-export async function replica(t: Test, f: Fleet, options: { weight?: number; fleetEvidence?: boolean } = {}) {
-  const cfg = config(
+/** Route `m` (v1, and v2 at `weight`) over two model servers, as the fleet tests use it. */
+export function fleetConfig(stableUrl: string, candidateUrl: string, weight = 50, extra: Record<string, unknown> = {}) {
+  return config(
     [
       {
         name: 'm',
         match: { pathPrefix: '/m' },
-        stable: { version: 'v1', url: f.stable.url },
-        candidate: { version: 'v2', url: f.candidate.url, weight: options.weight ?? 50 },
+        stable: { version: 'v1', url: stableUrl },
+        candidate: { version: 'v2', url: candidateUrl, weight },
         rollback: { latency: { minDelta: '10s' } },
       },
     ],
-    { store: { kind: 'redis', url: f.redis.url, prefix: f.prefix } },
+    extra,
   );
-  const gw = await startGateway(cfg, { alphaScale: 1 / 16 });
+}
+
+/**
+ * A gateway in this process joins the processes sharing `shared` as `rollgate serve` wires a
+ * replica: its ReplicaSync, and its FleetEvidence (started when `fleetEvidence`), log captured.
+ */
+export async function joinFleet(t: Test, gw: TestGateway, shared: SharedState, options: { fleetEvidence?: boolean } = {}) {
   const log = capturingLog();
-  const redis = new RedisState(f.redis.url, f.prefix);
-  const sync = new ReplicaSync(gw.rollouts, redis, log);
+  const sync = new ReplicaSync(gw.rollouts, shared, log);
   await sync.start();
-  const evidence = new FleetEvidence(gw.rollouts, redis, sync.id, 0.5, { log });
+  const evidence = new FleetEvidence(gw.rollouts, shared, sync.id, 0.5, { log });
   if (options.fleetEvidence === true) await evidence.start(50);
   const pool = new Pool(gw.url, { connections: 4 });
   t.teardown(async () => {
@@ -82,6 +82,16 @@ export async function replica(t: Test, f: Fleet, options: { weight?: number; fle
   };
   const controller = gw.rollouts.route('m')!;
   return { gw, sync, evidence, controller, send, log: log.lines, traffic: () => gw.gateway.routes.get('m')!.traffic };
+}
+
+/**
+ * One replica in this process on the fleet's Redis, route `m` (v1, and v2 at `weight`), as
+ * `rollgate serve` wires it, with its log captured.
+ */
+export async function replica(t: Test, f: Fleet, options: { weight?: number; fleetEvidence?: boolean } = {}) {
+  const cfg = fleetConfig(f.stable.url, f.candidate.url, options.weight, { store: { kind: 'redis', url: f.redis.url, prefix: f.prefix } });
+  const gw = await startGateway(cfg, { alphaScale: 1 / 16 });
+  return joinFleet(t, gw, new RedisState(f.redis.url, f.prefix), options);
 }
 
 export type Replica = Awaited<ReturnType<typeof replica>>;

@@ -62,6 +62,14 @@ export function startLabelled(label: string, status = 200): Promise<TestUpstream
   });
 }
 
+/** A candidate model server that answers 500 to the requests carrying `x-fail`, else `{"served":"v2"}`. */
+export function startFailingOnHeader(): Promise<TestUpstream> {
+  return startUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(req.headers['x-fail'] ? 500 : 200, { 'content-type': 'application/json' }).end('{"served":"v2"}'));
+  });
+}
+
 /** Builds a validated config from a partial YAML-shaped object (listen and admin on port 0). */
 export function config(routes: unknown[], extra: Record<string, unknown> = {}): GatewayConfig {
   return parseConfig({
