@@ -32,6 +32,12 @@ export interface RollgateOptions {
   hookBackoffMs?: (n: number) => number;
   /** Timeouts and retry bounds of the `notify:` webhooks. */
   webhook?: Omit<WebhookOptions, 'onGiveUp'>;
+  /**
+   * A process of `listen.workers` sharing state through its primary: workers run no data hook
+   * and the primary runs those of its workers' changes; the primary counts every rollback once,
+   * with the deciding process's reason, since the fleet's /metrics sums every process.
+   */
+  workers?: 'primary' | 'worker';
 }
 
 export interface Rollgate {
@@ -58,7 +64,7 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     ...(options.alphaScale !== undefined ? { alphaScale: options.alphaScale } : {}),
     ...(log ? { logger: log } : {}),
   });
-  const metrics = new MetricsRecorder();
+  const metrics = new MetricsRecorder(undefined, options.workers === undefined ? {} : { workers: options.workers });
   const onAgreement: AgreementSink = (route, r) => {
     rollouts.observeAgreement(route, r);
     metrics.agreement(route, r.agree);
@@ -96,7 +102,8 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     rollouts.on('notify', (e) => notifier.notify(e));
     closers.push(() => notifier.close());
   }
-  if (log !== undefined) rollouts.on('log', (event) => log.info({ event }, event.message));
+  // The primary of `listen.workers` logs every change once (its workers' as `peer`); they log none.
+  if (log !== undefined && options.workers !== 'worker') rollouts.on('log', (event) => log.info({ event }, event.message));
   // Active health checks (SPEC §3 healthCheck): stable's always, the candidate's while it is live.
   for (const c of rollouts.routes()) {
     if (c.config.healthCheck === null) continue;
@@ -105,7 +112,7 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
     rollouts.subscribe((e) => e.route === checks.route && checks.sync());
     closers.push(() => checks.stop());
   }
-  const hooks = wireHooks(rollouts as Rollouts<unknown>, metrics, { ...(options.timers ? { timers: options.timers } : {}), ...(options.hookBackoffMs ? { backoffMs: options.hookBackoffMs } : {}) });
+  const hooks = wireHooks(rollouts as Rollouts<unknown>, metrics, { ...(options.timers ? { timers: options.timers } : {}), ...(options.hookBackoffMs ? { backoffMs: options.hookBackoffMs } : {}), ...(options.workers ? { workers: options.workers } : {}) });
   closers.push(() => hooks.runner.close());
   gateway.server.once('close', () => closers.forEach((close) => close()));
   return { gateway, rollouts, metrics, hooks };

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { MetricsReader } from '../metrics/recorder.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { errorAnswers, EventsQuery } from './schemas.js';
 import { StatusFeed, type StatsPayload } from './status-feed.js';
@@ -10,7 +10,7 @@ import { StatusFeed, type StatsPayload } from './status-feed.js';
  * GET /api/events: server-sent events, one per state change with the route's state after it;
  * with ?stats=true also a `stats` event every statsIntervalMs with each version's live figures.
  */
-export function eventsRoute<U>(instance: FastifyInstance, rollouts: Rollouts<U>, metrics: MetricsRecorder | undefined, statsIntervalMs: number | undefined): void {
+export function eventsRoute<U>(instance: FastifyInstance, rollouts: Rollouts<U>, metrics: MetricsReader | undefined, statsIntervalMs: number | undefined): void {
   const api = instance.withTypeProvider<TypeBoxTypeProvider>();
   const streams = new Set<ServerResponse>();
   const feed = new StatusFeed(

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { answerClientError, answerUnknownExpectation } from '../client-error.js';
 import type { GatewayConfig } from '../config/types.js';
 import { RollgateError } from '../errors.js';
-import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { MetricsReader } from '../metrics/recorder.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { apiRoutes } from './api-routes.js';
 import { bearerMatches, isApiCall } from './auth.js';
@@ -23,7 +23,7 @@ export interface AdminOptions<U> {
   /** Whether the data plane is listening (readiness). */
   ready: () => boolean;
   /** Serves /metrics when given, and the status page's live figures. */
-  metrics?: MetricsRecorder;
+  metrics?: MetricsReader;
   /** How often `/api/events?stats=true` sends a `stats` event (ms). */
   statsIntervalMs?: number;
   /** With shared state (Redis): whether this replica's state is shared right now. */

@@ -1,10 +1,10 @@
 import pino from 'pino';
-import { ConfigError, loadConfigFile } from '../config/load.js';
+import cluster from 'node:cluster';
+import { ConfigError, parseConfigText, readConfigText } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 import { adminToken } from '../admin/auth.js';
 import { StoreError } from '../store/index.js';
-import type { ReplicaSync } from '../store/replica-sync.js';
-import type { FleetEvidence } from '../store/fleet-evidence.js';
+import { ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 
 export const EXIT_OK = 0;
@@ -13,8 +13,14 @@ export const EXIT_USAGE = 2;
 
 /** Loads and validates a config file, printing every problem; null when it is invalid. */
 export function loadOrReport(path: string, stderr: NodeJS.WritableStream): GatewayConfig | null {
+  return loadTextOrReport(path, stderr)?.config ?? null;
+}
+
+/** loadOrReport, with the text the config was read from (which the workers are given). */
+function loadTextOrReport(path: string, stderr: NodeJS.WritableStream): { config: GatewayConfig; text: string } | null {
   try {
-    return loadConfigFile(path);
+    const text = readConfigText(path);
+    return { config: parseConfigText(text, path), text };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     stderr.write(`invalid config ${path}:\n`);
@@ -28,37 +34,23 @@ export function loadOrReport(path: string, stderr: NodeJS.WritableStream): Gatew
  * in-flight requests (up to listen.drainTimeout) and resolves with the exit code.
  */
 export async function serve(configPath: string): Promise<number> {
-  const config = loadOrReport(configPath, process.stderr);
-  if (config === null) return EXIT_USAGE;
+  // A process of `listen.workers`: its primary gives it the config it runs.
+  if (cluster.isWorker) return (await import('./serve-worker.js')).serveWorker();
+  const loaded = loadTextOrReport(configPath, process.stderr);
+  if (loaded === null) return EXIT_USAGE;
+  const { config, text } = loaded;
+  if (config.listen.workers > 1) return (await import('./serve-primary.js')).servePrimary(config, { text, path: configPath });
   // Loaded once the config is known to be good, and the Redis client only for a Redis store:
   // a refused config exits at once, and a sidecar does not hold what it does not use.
   const [{ createRollgate }, { startAdmin }, { keepState }] = await Promise.all([import('../app.js'), import('../admin/server.js'), import('../store/keep-state.js')]);
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
-  // Replicas sharing evidence split each rule's alpha: half for the fleet's tests, the other half
-  // over at most store.maxReplicas replicas' own tests (see the README).
-  const alphaScale = config.store.kind === 'redis' ? 1 / (2 * config.store.maxReplicas) : 1;
-  const { gateway, rollouts, metrics, hooks } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale });
+  const { gateway, rollouts, metrics, hooks } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale: ownAlphaScale(config) });
   // Where route state lives: a file or memory (this replica alone), or Redis (shared by replicas).
   let persister: { flush(): Promise<void> };
-  let sync: ReplicaSync<unknown> | null = null;
-  let fleet: FleetEvidence<unknown> | null = null;
+  let shared: Shared | null = null;
   if (config.store.kind === 'redis') {
-    const [{ RedisState }, { ReplicaSync }, { FleetEvidence }, { RedisHooks }] = await Promise.all([
-      import('../store/redis-state.js'),
-      import('../store/replica-sync.js'),
-      import('../store/fleet-evidence.js'),
-      import('../store/redis-hooks.js'),
-    ]);
-    const redis = new RedisState(config.store.url, config.store.prefix);
-    sync = new ReplicaSync(rollouts as Rollouts<unknown>, redis, log);
-    const outcome = await sync.start();
-    fleet = new FleetEvidence(rollouts as Rollouts<unknown>, redis, sync.id, 0.5, { log });
-    await fleet.start();
-    log.info({ store: { kind: 'redis', url: config.store.url, prefix: config.store.prefix }, replica: sync.id, routes: outcome }, 'route state shared through redis');
-    // Hook jobs are shared in Redis: one replica runs each, another takes it over if it dies.
-    hooks.runner.share(new RedisHooks(redis, sync.id));
-    hooks.start();
-    persister = sync;
+    shared = await shareThroughRedis(config, rollouts as Rollouts<unknown>, hooks, log);
+    persister = shared.sync;
   } else {
     try {
       persister = await keepState(config.store, rollouts as Rollouts<unknown>, log, hooks);
@@ -84,7 +76,7 @@ export async function serve(configPath: string): Promise<number> {
   const { token, generated } = adminToken(process.env, config.admin.tokenEnv);
   let admin: Awaited<ReturnType<typeof startAdmin>>;
   try {
-    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining, metrics, log, ...(sync === null ? {} : { stateShared: () => sync.shared }) });
+    admin = await startAdmin({ config, rollouts, token, ready: () => !gateway.draining, metrics, log, ...(shared === null ? {} : { stateShared: () => shared.sync.shared }) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(`cannot listen on ${config.admin.host}:${config.admin.port} (admin): ${e.code ?? e.message}\n`);
@@ -108,8 +100,8 @@ export async function serve(configPath: string): Promise<number> {
       log.info({ signal, drainTimeoutMs: config.listen.drainTimeoutMs }, 'shutting down: draining in-flight requests');
       void Promise.all([gateway.close(), admin.app.close()]).then(async () => {
         await persister.flush();
-        fleet?.close();
-        await sync?.close();
+        shared?.fleet.close();
+        await shared?.sync.close();
         log.info({}, 'stopped');
         resolve(EXIT_OK);
       });

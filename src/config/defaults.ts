@@ -1,5 +1,7 @@
+import { availableParallelism } from 'node:os';
 import { DEFAULT_DATA_HEADER } from '../shapes.js';
 import { parseDuration } from './duration.js';
+import { MAX_WORKERS } from './schema.js';
 import type { ConfigInput, RouteInput } from './schema.js';
 import type {
   GatewayConfig,
@@ -17,6 +19,8 @@ import type {
 export const DEFAULT_LISTEN: Readonly<GatewayConfig['listen']> = Object.freeze({
   host: '0.0.0.0',
   port: 8080,
+  // One process: the sidecar case. `auto` (or N) runs a data-plane process per core.
+  workers: 1,
   drainTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
@@ -210,6 +214,7 @@ export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, o
     listen: {
       host: input.listen?.host ?? DEFAULT_LISTEN.host,
       port: input.listen?.port ?? DEFAULT_LISTEN.port,
+      workers: workerCount(input.listen?.workers),
       drainTimeoutMs: ms(input.listen?.drainTimeout, DEFAULT_LISTEN.drainTimeoutMs),
       headersTimeoutMs: ms(input.listen?.headersTimeout, DEFAULT_LISTEN.headersTimeoutMs),
       requestTimeoutMs: ms(input.listen?.requestTimeout, DEFAULT_LISTEN.requestTimeoutMs),
@@ -227,4 +232,10 @@ export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, o
     log: { level: input.log?.level ?? DEFAULT_LOG_LEVEL },
     routes: input.routes.map((r, i) => route(r, schemas.get(i))),
   };
+}
+
+/** `listen.workers`: `auto` is one per core the process may use (at most MAX_WORKERS). */
+function workerCount(value: number | 'auto' | undefined): number {
+  if (value === undefined) return DEFAULT_LISTEN.workers;
+  return value === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : value;
 }

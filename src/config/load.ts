@@ -223,12 +223,15 @@ const READ_ERRORS: Record<string, string> = {
  * @throws ConfigError, also for a file that cannot be read (`cannot read <path>: <reason>`).
  */
 export function loadConfigFile(path: string): GatewayConfig {
-  let text: string;
+  return parseConfigText(readConfigText(path), path);
+}
+
+/** A config file's text. @throws ConfigError when it cannot be read */
+export function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
     throw new ConfigError([`cannot read ${path}: ${READ_ERRORS[code ?? ''] ?? message}`], path, { cause: err });
   }
-  return parseConfigText(text, path);
 }

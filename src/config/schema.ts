@@ -73,6 +73,16 @@ const Flag = () => Type.Boolean({ 'x-message': 'must be true or false' });
 const HttpUrl = () => Str('must be an http(s) URL', undefined, 'http-url');
 const Host = () => Str('must be a host name or IP address', /^[^\s/?#@]+$/);
 const Port = () => Int(0, 65535);
+/** The data plane's processes: a count, or `auto` for one per core. */
+export const MAX_WORKERS = 64;
+const WORKERS_MESSAGE = `must be an integer between 1 and ${MAX_WORKERS}, or auto (one per core)`;
+const Workers = () =>
+  Type.Unsafe<number | 'auto'>({
+    anyOf: [
+      { type: 'integer', minimum: 1, maximum: MAX_WORKERS, 'x-message': WORKERS_MESSAGE },
+      { type: 'string', enum: ['auto'], 'x-message': WORKERS_MESSAGE },
+    ],
+  });
 const Label = () =>
   Str(
     'must be 1-64 letters, digits or _.:+- starting with a letter or digit',
@@ -215,6 +225,7 @@ export const ConfigSchema = Obj({
     Obj({
       host: Type.Optional(Host()),
       port: Type.Optional(Port()),
+      workers: Type.Optional(Workers()),
       drainTimeout: Type.Optional(Duration(0)),
       headersTimeout: Type.Optional(PositiveDuration()),
       requestTimeout: Type.Optional(PositiveDuration()),

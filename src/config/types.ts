@@ -134,7 +134,7 @@ export interface GatewayConfig {
    * whole request (head and body) within `requestTimeoutMs`, and a kept-alive connection closed
    * after `idleTimeoutMs` without a request.
    */
-  listen: { host: string; port: number; drainTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; tls?: TlsConfig | null };
+  listen: { host: string; port: number; workers: number; drainTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; tls?: TlsConfig | null };
   admin: { host: string; port: number; tokenEnv: string };
   store: StoreConfig;
   notify: WebhookConfig[];

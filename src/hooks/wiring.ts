@@ -6,9 +6,12 @@ import type { RouteEvent, RouteState } from '../rollout/types.js';
 import type { HookJob } from './job.js';
 import { HookRunner, type HookChange, type HookRunnerOptions } from './runner.js';
 
-/** Which event a state change starts hooks for; a peer's change is the deciding replica's to run. */
-function hookEventOf(e: RouteEvent): HookEvent | null {
-  if (e.cause === 'peer') return null;
+/**
+ * Which event a state change starts hooks for. A peer's change is the deciding replica's to run,
+ * except in the primary of `listen.workers`, which runs the hooks of its workers' changes.
+ */
+function hookEventOf(e: RouteEvent, workersPeers: boolean): HookEvent | null {
+  if (e.cause === 'peer' && (!workersPeers || e.peerCause === undefined || e.peerCause === 'peer')) return null;
   if (e.type === 'deploy') return 'beforeTraffic';
   if (e.type === 'rollback') return 'afterRollback';
   if (e.type === 'promote') return 'afterPromote';
@@ -24,7 +27,7 @@ const WORDS: Record<HookChange, string> = { attempt: 'attempt {n} started', atte
  * job's progress goes to the route's history and state, and to the metrics; a failed one is
  * notified. `start()` takes the saved jobs once the routes' state is restored.
  */
-export function wireHooks(rollouts: Rollouts<unknown>, metrics: MetricsRecorder, options: { timers?: Timers; backoffMs?: HookRunnerOptions['backoffMs'] } = {}) {
+export function wireHooks(rollouts: Rollouts<unknown>, metrics: MetricsRecorder, options: { timers?: Timers; backoffMs?: HookRunnerOptions['backoffMs']; workers?: 'primary' | 'worker' } = {}) {
   const runner = new HookRunner({
     actions: (route, event) => rollouts.route(route)?.config.hooks[event] ?? [],
     ...(options.timers ? { timers: options.timers } : {}),
@@ -37,10 +40,13 @@ export function wireHooks(rollouts: Rollouts<unknown>, metrics: MetricsRecorder,
       if (change !== 'attempt') metrics.hooks.record(job.route, job.event, change === 'attempt_failed' ? 'retry' : change, ms / 1000);
     },
   });
-  rollouts.on('hooks', (e, state) => {
-    const event = hookEventOf(e);
-    if (event !== null) runner.enqueue(facts(event, e, state));
-  });
+  // The workers of `listen.workers` run no hook: their primary runs every one, once.
+  if (options.workers !== 'worker') {
+    rollouts.on('hooks', (e, state) => {
+      const event = hookEventOf(e, options.workers === 'primary');
+      if (event !== null) runner.enqueue(facts(event, e.cause === 'peer' && e.peerCause !== undefined ? { ...e, cause: e.peerCause } : e, state));
+    });
+  }
   /** Takes the saved jobs and starts what is due, including the beforeTraffic hooks of a candidate the config declared. */
   const start = (saved: readonly HookJob[] = []): void => {
     runner.restore(saved);

@@ -70,10 +70,17 @@ export class MetricsRecorder {
   readonly #children = new Map<string, Map<string, Children>>();
   #source: MetricsSource = { routes: () => [] };
   readonly #seedVersions: () => void;
+  readonly #workers: 'primary' | 'worker' | undefined;
 
-  /** `source`: what the scrape-time gauges read; also settable later with `collectFrom()`. */
-  constructor(source?: MetricsSource) {
+  /**
+   * `source`: what the scrape-time gauges read; also settable later with `collectFrom()`.
+   * `workers`: a process of `listen.workers`, whose registries are summed. The primary sees every
+   * rollback once (its workers' as `peer`) and counts each with the deciding process's reason;
+   * the workers count none (two workers tripping at once make one rollback).
+   */
+  constructor(source?: MetricsSource, options: { workers?: 'primary' | 'worker' } = {}) {
     if (source !== undefined) this.#source = source;
+    this.#workers = options.workers;
     // The gauges below read whatever source is set when they are scraped.
     const routes = (): ReturnType<MetricsSource['routes']> => this.#source.routes();
     const registers = [this.registry];
@@ -199,7 +206,8 @@ export class MetricsRecorder {
   readonly event = (e: RouteEvent): void => {
     if (e.type === 'deploy' || e.type === 'promote' || e.type === 'rollback') this.#seedVersions();
     if (e.type !== 'rollback') return;
-    this.#rollbacks.inc({ route: e.route, reason: e.cause });
+    if (this.#workers === 'primary') this.#rollbacks.inc({ route: e.route, reason: e.cause === 'peer' ? (e.peerCause ?? 'peer') : e.cause });
+    else if (this.#workers === undefined) this.#rollbacks.inc({ route: e.route, reason: e.cause });
     if (e.decisionSeconds !== undefined) this.#decision.observe(e.decisionSeconds);
   };
 
@@ -217,24 +225,7 @@ export class MetricsRecorder {
 
   /** Every (route, version)'s cumulative counts, read from the registry (not on the hot path). */
   async tallies(): Promise<VersionTally[]> {
-    const byKey = new Map<string, VersionTally>();
-    const tally = (route: string, version: string): VersionTally => {
-      const key = `${route}\u0000${version}`;
-      let t = byKey.get(key);
-      if (t === undefined) byKey.set(key, (t = { route, version, requests: 0, failures: 0, atOrUnder: DURATION_BUCKETS.map(() => 0) }));
-      return t;
-    };
-    for (const v of (await this.#requests.get()).values) {
-      const t = tally(String(v.labels.route), String(v.labels.version));
-      t.requests += v.value;
-      if (v.labels.outcome === 'error' || v.labels.outcome === 'timeout') t.failures += v.value;
-    }
-    for (const v of (await this.#duration.get()).values) {
-      if (v.metricName !== 'rollgate_request_duration_seconds_bucket') continue;
-      const i = DURATION_BUCKETS.indexOf(Number((v.labels as Record<string, string | number>).le) as (typeof DURATION_BUCKETS)[number]);
-      if (i >= 0) tally(String(v.labels.route), String(v.labels.version)).atOrUnder[i] = v.value;
-    }
-    return [...byKey.values()];
+    return talliesOf([await this.#requests.get(), await this.#duration.get()]);
   }
 
   #bound(route: string, version: string): Children {
@@ -254,4 +245,40 @@ export class MetricsRecorder {
     }
     return c;
   }
+}
+
+/** What the admin plane reads: /metrics, and the counts behind the status page's live figures. */
+export interface MetricsReader {
+  registry: { metrics(): Promise<string>; readonly contentType: string };
+  tallies(): Promise<VersionTally[]>;
+}
+
+/** The metrics a registry's JSON holds (prom-client's `getMetricsAsJSON()`). */
+export type MetricsJson = { name: string; values: { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[] }[];
+
+/** Every (route, version)'s cumulative counts in a registry's JSON (one process's or the fleet's). */
+export function talliesOf(metrics: MetricsJson): VersionTally[] {
+  const byKey = new Map<string, VersionTally>();
+  const tally = (route: string, version: string): VersionTally => {
+    const key = `${route}\u0000${version}`;
+    let t = byKey.get(key);
+    if (t === undefined) byKey.set(key, (t = { route, version, requests: 0, failures: 0, atOrUnder: DURATION_BUCKETS.map(() => 0) }));
+    return t;
+  };
+  for (const m of metrics) {
+    if (m.name === 'rollgate_requests_total') {
+      for (const v of m.values) {
+        const t = tally(String(v.labels.route), String(v.labels.version));
+        t.requests += v.value;
+        if (v.labels.outcome === 'error' || v.labels.outcome === 'timeout') t.failures += v.value;
+      }
+    } else if (m.name === 'rollgate_request_duration_seconds') {
+      for (const v of m.values) {
+        if (v.metricName !== 'rollgate_request_duration_seconds_bucket') continue;
+        const i = DURATION_BUCKETS.indexOf(Number(v.labels.le) as (typeof DURATION_BUCKETS)[number]);
+        if (i >= 0) tally(String(v.labels.route), String(v.labels.version)).atOrUnder[i] = v.value;
+      }
+    }
+  }
+  return [...byKey.values()];
 }

@@ -28,7 +28,7 @@ export function applyPeer<U>(core: RouteCore<U>, plan: RolloutPlan<U>, p: Persis
   core.generation = generation;
   const latest = p.events[0];
   if (latest === undefined) return null;
-  const event: RouteEvent = { ...latest, cause: 'peer', message: `${latest.message} (applied from replica ${by})` };
+  const event: RouteEvent = { ...latest, cause: 'peer', peerCause: latest.cause, message: `${latest.message} (applied from replica ${by})` };
   if (tripped && p.lastDecision !== null) {
     const evidence = { replica: by, reason: p.lastDecision.reason, ...(p.lastDecision.evidence ?? {}) } as unknown as TripEvidence;
     core.lastDecision = { reason: 'peer', at: core.wallIso(), message: `route ${core.name} rolled back (peer): replica ${by} decided ${p.lastDecision.reason}: ${p.lastDecision.message}`, evidence };

@@ -66,6 +66,8 @@ export interface RouteEvent {
   hook?: { event: 'beforeTraffic' | 'afterRollback' | 'afterPromote'; state: RestoreState['state']; attempts: number; lastError: string | null };
   /** Deciding sample to new weights visible, seconds (trips only). */
   decisionSeconds?: number;
+  /** With cause `peer`: the cause on the process that made the change. */
+  peerCause?: Cause;
 }
 
 export interface Revision extends VersionState {

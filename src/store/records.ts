@@ -59,6 +59,7 @@ const RouteEventSchema = Type.Object({
   weight: Type.Optional(Weight),
   evidence: Type.Optional(EvidenceSchema),
   decisionSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  peerCause: Type.Optional(CauseSchema),
   hook: Type.Optional(
     Type.Object({
       event: OneOf(['beforeTraffic', 'afterRollback', 'afterPromote']),
