@@ -102,6 +102,12 @@ routes:
   let metrics = await scrape(adminPort);
   const counted = metricValue(metrics, 'rollgate_requests_total{route="m",version="v1",outcome="ok"}') + metricValue(metrics, 'rollgate_requests_total{route="m",version="v2",outcome="ok"}');
   t.equal(counted, 400, "the fleet's /metrics counts every worker's requests, once");
+  // The admin view's windows are both workers', merged.
+  const windowCount = async (): Promise<number> => {
+    const w = (await api('GET', '/api/routes/m')).body.windows;
+    return (w.stable?.count ?? 0) + (w.candidate?.count ?? 0);
+  };
+  t.ok(await eventually(async () => (await windowCount()) === 400, 5_000), `the route's windows hold every worker's requests (${await windowCount()} of 400)`);
 
   // A weight set through the admin plane is the weight every worker routes by.
   t.equal((await api('PUT', '/api/routes/m/weight', { weight: 0 })).status, 200);

@@ -7,6 +7,7 @@ import type { Rollouts } from '../rollout/rollouts.js';
 import { StoreError } from '../store/index.js';
 import { joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
 import { WorkerPool } from './worker-pool.js';
+import { FleetWindows } from './worker-windows.js';
 
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
@@ -48,7 +49,21 @@ export async function servePrimary(config: GatewayConfig, setup: { text: string;
     shared = await joinShared(rollouts as Rollouts<unknown>, hub.client(), log, 'primary');
   }
   const fleetMetrics = new FleetMetrics(metrics.registry, () => pool.listening());
-  const pool = new WorkerPool({ cluster, count: config.listen.workers, setup, hub, log, onExit: (id) => fleetMetrics.retire(id) });
+  // The admin view's windows (and the window gauges) are the workers', merged.
+  const windows = new FleetWindows();
+  windows.showIn(rollouts as Rollouts<unknown>);
+  const pool = new WorkerPool({
+    cluster,
+    count: config.listen.workers,
+    setup,
+    hub,
+    log,
+    onExit: (id) => {
+      fleetMetrics.retire(id);
+      windows.forget(id);
+    },
+    onMessage: (id, m) => windows.receive(id, m),
+  });
   const started = await pool.start();
   const closeState = async (): Promise<void> => {
     await persister.flush();

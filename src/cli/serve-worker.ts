@@ -5,6 +5,7 @@ import type { Rollouts } from '../rollout/rollouts.js';
 import { answerMetricRequests } from '../metrics/fleet-metrics.js';
 import { hubClient, type IpcChannel } from '../store/hub-ipc.js';
 import { joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
+import { sendWindows } from './worker-windows.js';
 import { isWorkerMessage, WORKER_TAG, type FromWorker, type ToWorker, type WorkerSetup } from './worker-protocol.js';
 
 const channel = process as unknown as IpcChannel;
@@ -41,6 +42,7 @@ export async function serveWorker(): Promise<number> {
   const redis = config.store.kind === 'redis';
   const { gateway, rollouts, metrics, hooks } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale: ownAlphaScale(config), ...(redis ? {} : { workers: 'worker' as const }) });
   answerMetricRequests(metrics.registry, channel);
+  const stopWindows = sendWindows(rollouts as Rollouts<unknown>, channel);
   const shared: Shared = redis ? await shareThroughRedis(config, rollouts as Rollouts<unknown>, hooks, log) : await joinShared(rollouts as Rollouts<unknown>, hubClient(channel), log, `worker${cluster.worker?.id ?? 0}`);
   try {
     const addr = await gateway.listen();
@@ -59,6 +61,7 @@ export async function serveWorker(): Promise<number> {
         return;
       }
       stopping = true;
+      stopWindows();
       void gateway.close().then(async () => {
         await shared.sync.flush();
         shared.fleet.close();

@@ -34,6 +34,7 @@ export class WorkerPool {
   readonly #hub: SharedHub | null;
   readonly #log: PoolLog;
   readonly #onExit: (id: number) => void;
+  readonly #onMessage: (id: number, message: unknown) => void;
   readonly #members = new Map<number, Member>();
   #started = false;
   #stopping = false;
@@ -42,13 +43,22 @@ export class WorkerPool {
   restarts = 0;
   #startup: { resolve: (r: AddressInfo | string) => void } | null = null;
 
-  constructor(options: { cluster: Cluster; count: number; setup: { text: string; path: string }; hub: SharedHub | null; log: PoolLog; onExit: (id: number) => void }) {
+  constructor(options: {
+    cluster: Cluster;
+    count: number;
+    setup: { text: string; path: string };
+    hub: SharedHub | null;
+    log: PoolLog;
+    onExit: (id: number) => void;
+    onMessage: (id: number, message: unknown) => void;
+  }) {
     this.#cluster = options.cluster;
     this.#count = options.count;
     this.#setup = options.setup;
     this.#hub = options.hub;
     this.#log = options.log;
     this.#onExit = options.onExit;
+    this.#onMessage = options.onMessage;
   }
 
   /** Forks every worker; the address once all listen, or why one could not start. */
@@ -96,7 +106,7 @@ export class WorkerPool {
     this.#members.set(worker.id, member);
     if (this.#hub !== null) serveHub(this.#hub, worker.process);
     worker.on('message', (raw: unknown) => {
-      if (!isWorkerMessage<FromWorker>(raw)) return;
+      if (!isWorkerMessage<FromWorker>(raw)) return this.#onMessage(worker.id, raw);
       if ('hello' in raw) this.#send(worker, { t: WORKER_TAG, setup: this.#setup });
       else if ('listening' in raw) this.#listening(member, raw.listening);
       else if ('failed' in raw) this.#failed(raw.failed);

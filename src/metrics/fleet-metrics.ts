@@ -5,10 +5,11 @@ import { talliesOf, type VersionTally } from './recorder.js';
 /** Every message of this protocol carries this tag, so it shares the channel with any other. */
 const TAG = 'rollgate-metrics';
 
-/** Route state the primary holds itself: its value alone, never one per worker. */
-const PRIMARY_ONLY = new Set(['rollgate_candidate_weight']);
-/** Each worker's window over its own traffic; the fleet's is their mean (error rate) or worst (latency). */
-const WINDOW_AGGREGATORS: Record<string, 'average' | 'max'> = { rollgate_window_error_rate: 'average', rollgate_window_latency_seconds: 'max' };
+/**
+ * What the primary shows for the fleet: the route state it holds, and the windows merged from its
+ * workers' (worker-windows.ts); never one value per worker added up.
+ */
+const PRIMARY_ONLY = new Set(['rollgate_candidate_weight', 'rollgate_window_error_rate', 'rollgate_window_latency_seconds']);
 /** Kept from a worker that exited: the counts it had made (its gauges died with it). */
 const KEPT_TYPES = new Set(['counter', 'histogram']);
 
@@ -28,8 +29,8 @@ export function answerMetricRequests(registry: Registry, channel: IpcChannel): v
 }
 
 /**
- * The fleet's metrics in the primary of `listen.workers`: its own registry (route state, the
- * rollbacks it decided, its process) and every live worker's (traffic, windows, theirs), asked
+ * The fleet's metrics in the primary of `listen.workers`: its own registry (route state and
+ * windows, every rollback, its process) and every live worker's (traffic, their processes), asked
  * over IPC at each scrape and aggregated as prom-client's cluster mode does (counters and
  * histograms summed). A worker that does not answer within `timeoutMs` is left out of that
  * scrape; a worker that exited leaves its counts as last scraped, so the fleet's counters do not
@@ -69,10 +70,10 @@ export class FleetMetrics {
   }
 
   async #aggregate(): Promise<Registry> {
-    const own = (await this.#own.getMetricsAsJSON()).filter((m) => WINDOW_AGGREGATORS[m.name] === undefined);
+    const own = await this.#own.getMetricsAsJSON();
     const answers = await Promise.all([...this.#workers()].map((w) => this.#ask(w)));
     await this.#retiring;
-    const workers = answers.filter((a): a is Json => a !== null).map((metrics) => metrics.filter((m) => !PRIMARY_ONLY.has(m.name)).map((m) => (WINDOW_AGGREGATORS[m.name] === undefined ? m : { ...m, aggregator: WINDOW_AGGREGATORS[m.name] })));
+    const workers = answers.filter((a): a is Json => a !== null).map((metrics) => metrics.filter((m) => !PRIMARY_ONLY.has(m.name)));
     return AggregatorRegistry.aggregate([own, ...workers, ...(this.#retired.length > 0 ? [this.#retired] : [])]);
   }
 

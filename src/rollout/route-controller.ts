@@ -274,6 +274,11 @@ export class RouteController<U> {
     return true;
   }
 
+  /** The view's windows from elsewhere: the primary of `listen.workers` shows its workers' merged. */
+  showWindows(source: (stable: string, candidate: string | null) => RouteState['windows'] | null): void {
+    this.#core.windowsSource = source;
+  }
+
   /** The route's state as the admin API shows it (SPEC §6). */
   state(): RouteState {
     return routeView(this.#core, this.#plan);

@@ -55,6 +55,8 @@ export class RouteCore<U> {
   /** Stable's window, kept across deployments while the stable version stays the same. */
   stableWindow: SlidingWindow;
   lastDecision: RouteState['lastDecision'] = null;
+  /** Where the view's windows come from instead of this process's judge (see RouteController.showWindows). */
+  windowsSource: ((stable: string, candidate: string | null) => RouteState['windows'] | null) | null = null;
   /** The data restore after the last rollback, as the route state shows it. */
   restore: RestoreState | null = null;
   /** Held: the candidate gets nothing until released (a replica that has not seen the fleet's state). */

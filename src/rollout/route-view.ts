@@ -36,7 +36,7 @@ export function routeView<U>(core: RouteCore<U>, plan: RolloutPlan<U>): RouteSta
         ? { stage, endsAt, remainingMs: Math.round(remaining) }
         : null,
     mirrorPercent: core.deps.picker.state.mirrorBp / 100,
-    windows: { stable: snap?.stable ?? core.stableWindow.snapshot(now, core.config.rollback.latency.quantiles), candidate: snap?.candidate ?? null },
+    windows: core.windowsSource?.(core.stable.version, core.candidate?.version ?? null) ?? { stable: snap?.stable ?? core.stableWindow.snapshot(now, core.config.rollback.latency.quantiles), candidate: snap?.candidate ?? null },
     lastDecision: core.lastDecision,
     answers: answersView(core.config, core.judge?.signals ?? null, core.candidate !== null, now),
   };
