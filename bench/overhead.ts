@@ -116,14 +116,14 @@ async function measure(target: Target, server: Server, connections: number, seco
   const cpu1 = treeCpu(root);
   const spent = treeCpuSince(cpu0, cpu1);
   const perReq = (us: number) => Math.round(us / r.requests);
-  const primary = root === undefined ? undefined : cpu1.get(root);
+  const [primary0, primary1] = root === undefined ? [undefined, undefined] : [cpu0.get(root), cpu1.get(root)];
   return {
     rps: Math.round(r.rps),
     p50_ms: round3(r.p50_ms),
     p99_ms: round3(r.p99_ms),
     errors: r.non2xx + r.socket_errors,
     cpu_us_per_req: spent === null ? null : perReq(spent),
-    ...(cpu1.size > 1 ? { primary_cpu_us_per_req: primary === undefined ? null : perReq(primary - (cpu0.get(root!) ?? 0)) } : {}),
+    ...(cpu1.size > 1 ? { primary_cpu_us_per_req: primary1 === undefined ? null : perReq(primary1 - (primary0 ?? 0)) } : {}),
     processes: cpu1.size,
   };
 }
@@ -146,7 +146,7 @@ async function runRegime(regime: Regime, opts: Options, tmp: string, lua: string
       const rounds = results.get(t)!;
       const med = (k: 'rps' | 'p50_ms' | 'p99_ms') => round3(median(rounds.map((r) => r[k])));
       const cpus = rounds.map((r) => r.cpu_us_per_req).filter((c): c is number => c !== null);
-      const primaryCpus = rounds.flatMap((r) => (r.primary_cpu_us_per_req == null ? [] : [r.primary_cpu_us_per_req]));
+      const primaryCpus = rounds.flatMap((r) => (typeof r.primary_cpu_us_per_req === 'number' ? [r.primary_cpu_us_per_req] : []));
       emit({
         bench: 'overhead',
         regime,
@@ -199,6 +199,14 @@ function announce(opts: Options): void {
   if (opts.targets.length === 0) throw new UsageError(`nothing to run: the only target named is not installed\n${USAGE}`);
 }
 
+/** Where everything ran: the upstream, the proxies, rollgate-w2's workers and wrk. */
+function pinningLine() {
+  if (!pin.enabled) return { ...pin, proxies: null, rollgate_w2_workers: null };
+  const { proxies, workers } = harness.layout;
+  const w2 = workers?.map((c) => `cpu${c}`).join(',') ?? `cpu${proxies}`;
+  return { ...pin, servers: proxies === 0 ? pin.servers : `cpu0,${w2}`, upstream: 'cpu0', proxies: `cpu${proxies}`, rollgate_w2_workers: w2 };
+}
+
 async function main(): Promise<void> {
   const opts = options();
   if (opts.regimes.length > 0 && !hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
@@ -222,7 +230,7 @@ async function main(): Promise<void> {
   emit({
     bench: 'overhead',
     ...verdicts(all.get('throughput'), all.get('latency2ms'), harness.layout),
-    pinning: { ...pin, proxies: pin.enabled ? `cpu${harness.layout.proxies}` : null, rollgate_w2_workers: pin.enabled ? (harness.layout.workers?.map((c) => `cpu${c}`).join(',') ?? `cpu${harness.layout.proxies}`) : null },
+    pinning: pinningLine(),
     settings: {
       duration_s: opts.durationS,
       warmup_s: opts.warmupS,
