@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { join } from 'node:path';
@@ -215,11 +215,80 @@ export function cpuMicros(pid: number | undefined): number | null {
   }
 }
 
+/**
+ * A process and all its descendants (a gateway's workers, nginx's master and worker), found by
+ * each process's parent in /proc/<pid>/stat; just `[root]` where there is no /proc to scan.
+ */
+export function processTree(root: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [root];
+  }
+  const children = new Map<number, number[]>();
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone since the directory was read
+    }
+    // After the parenthesised command name: state, then ppid.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ', 2)[1]);
+    const siblings = children.get(ppid);
+    if (siblings) siblings.push(Number(entry));
+    else children.set(ppid, [Number(entry)]);
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+/** CPU microseconds of every process in `root`'s tree now, by pid (empty when /proc has none). */
+export function treeCpu(root: number | undefined): Map<number, number> {
+  const byPid = new Map<number, number>();
+  if (root === undefined) return byPid;
+  for (const pid of processTree(root)) {
+    const us = cpuMicros(pid);
+    if (us !== null) byPid.set(pid, us);
+  }
+  return byPid;
+}
+
+/**
+ * CPU the tree spent between two treeCpu() snapshots: a process that started in between counts
+ * from zero; one that exited in between loses what it spent after the first snapshot (a
+ * restarted worker; /proc keeps nothing of it). Null when the second snapshot is empty.
+ */
+export function treeCpuSince(start: Map<number, number>, end: Map<number, number>): number | null {
+  if (end.size === 0) return null;
+  let sum = 0;
+  for (const [pid, us] of end) sum += us - (start.get(pid) ?? 0);
+  return sum;
+}
+
 const CLOCK_TICKS = (() => {
   const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
   const n = Number(r.stdout);
   return Number.isFinite(n) && n > 0 ? n : 100;
 })();
+
+/** RSS summed over `root`'s process tree, in MiB (null without /proc). */
+export function treeRssMiB(root: number | undefined): number | null {
+  if (root === undefined) return null;
+  let kib = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch {
+      // exited since the scan
+    }
+  }
+  return kib > 0 ? Math.round(kib / 1024) : null;
+}
 
 export function rssMiB(pid: number | undefined): number | null {
   if (pid === undefined) return null;
