@@ -87,12 +87,15 @@ export function createRollgate(config: GatewayConfig, options: RollgateOptions =
   const first = config.routes[0];
   if (first !== undefined) warmUpRollbackPath(first);
   const closers: (() => void)[] = [];
-  // Requests still waiting for an answer are judged as soon as they pass the latency thresholds.
-  const sweep = setInterval(() => {
-    for (const route of gateway.routes.values()) rollouts.route(route.name)?.sweepInFlight(route.inflight);
-  }, SWEEP_INTERVAL_MS);
-  sweep.unref();
-  closers.push(() => clearInterval(sweep));
+  // Requests still waiting for an answer are judged as soon as they pass the latency thresholds
+  // (not in the primary of `listen.workers`, whose gateway never serves).
+  if (options.workers !== 'primary') {
+    const sweep = setInterval(() => {
+      for (const route of gateway.routes.values()) rollouts.route(route.name)?.sweepInFlight(route.inflight);
+    }, SWEEP_INTERVAL_MS);
+    sweep.unref();
+    closers.push(() => clearInterval(sweep));
+  }
   rollouts.on('metrics', metrics.event);
   for (const n of config.notify) {
     const notifier = new WebhookNotifier(n.url, {
