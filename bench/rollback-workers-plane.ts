@@ -36,6 +36,8 @@ export interface Cut {
   via: 'own' | 'peer' | 'unknown';
   /** Own trips: the deciding sample's end (the judge's decision time). */
   decidedAt: number | null;
+  /** When the rollback event reached the 'persist' stage, just before ReplicaSync writes it. */
+  publishedAt: number | null;
   /** The last hub change news this process received before the cut, and its generation. */
   newsAt: number | null;
   newsGeneration: number | null;
@@ -93,13 +95,16 @@ async function plane(setup: PlaneSetup): Promise<void> {
   const controller = rollouts.route(ROUTE)!;
   const cuts: Cut[] = [];
   watchSwaps(gateway.routes.get(ROUTE)!.picker, (from, at) => {
-    cuts.push({ version: from.candidateLabel ?? '', at, via: 'unknown', decidedAt: null, newsAt, newsGeneration });
+    cuts.push({ version: from.candidateLabel ?? '', at, via: 'unknown', decidedAt: null, publishedAt: null, newsAt, newsGeneration });
   });
+  // Registered before ReplicaSync's listener (joinShared, below): stamped just before the write.
   rollouts.on('persist', (e) => {
     if (e.type !== 'rollback') return;
+    const publishedAt = epoch();
     const cut = cuts.findLast((c) => c.via === 'unknown');
     if (cut === undefined) return;
     cut.via = e.cause === 'peer' ? 'peer' : 'own';
+    cut.publishedAt = publishedAt;
     const tripped = controller.judge?.tripped ?? null;
     if (cut.via === 'own' && tripped !== null) cut.decidedAt = performance.timeOrigin + tripped.at;
   });

@@ -116,8 +116,9 @@ interface Trial {
   /** Deciding sample to the last other worker's swap, us. */
   lastSwapUs: number | null;
   deciderSwapUs: number | null;
+  toPublishUs: number | null;
   toHubWriteUs: number | null;
-  hubToNewsUs: number | null;
+  toNewsUs: number | null;
   newsToSwapUs: number | null;
   /** Other workers that cut the candidate on their own judge (they saw no failure: must be 0). */
   othersOwnTrips: number;
@@ -155,7 +156,7 @@ async function trial(i: number, planes: Plane[], deploy: (version: string) => vo
   const own = cuts[decider];
   const others = cuts.filter((_, k) => k !== decider);
   const othersOwnTrips = others.filter((c) => c?.via === 'own').length;
-  const base: Trial = { decider, decidedBy: 'none', lastSwapUs: null, deciderSwapUs: null, toHubWriteUs: null, hubToNewsUs: null, newsToSwapUs: null, othersOwnTrips, reads };
+  const base: Trial = { decider, decidedBy: 'none', lastSwapUs: null, deciderSwapUs: null, toPublishUs: null, toHubWriteUs: null, toNewsUs: null, newsToSwapUs: null, othersOwnTrips, reads };
   if (own?.via !== 'own' || own.decidedAt === null) return { ...base, decidedBy: cuts.some((c) => c !== null) ? 'fleet' : 'none' };
   const decidedAt = own.decidedAt;
   if (others.some((c) => c === null)) return { ...base, decidedBy: 'worker' };
@@ -166,8 +167,9 @@ async function trial(i: number, planes: Plane[], deploy: (version: string) => vo
     decidedBy: 'worker',
     lastSwapUs: us(last.at - decidedAt),
     deciderSwapUs: us(own.at - decidedAt),
+    toPublishUs: own.publishedAt === null ? null : us(own.publishedAt - decidedAt),
     toHubWriteUs: hubWrite === null ? null : us(hubWrite - decidedAt),
-    hubToNewsUs: hubWrite === null || last.newsAt === null ? null : us(last.newsAt - hubWrite),
+    toNewsUs: last.newsAt === null ? null : us(last.newsAt - decidedAt),
     newsToSwapUs: last.newsAt === null ? null : us(last.at - last.newsAt),
   };
 }
@@ -237,10 +239,13 @@ export async function workersScenario(opts: WorkersOptions): Promise<Record<stri
       others_tripped_on_their_own: trials.reduce((a, t) => a + t.othersOwnTrips, 0),
       last_worker_swap_us: last,
       deciding_worker_swap_us: spread(measured.map((t) => t.deciderSwapUs)),
-      // The last worker's path: decider's event published and written (IPC), the hub's news (IPC), applied.
+      // The way to the last worker, from the deciding sample: the decider's event published (its
+      // persist stage, where ReplicaSync writes), the write in the hub (IPC), the hub's news in
+      // the last worker (IPC); then, from that news, the last worker's swap.
       stages_us: {
+        sample_to_persist_stage: spread(measured.map((t) => t.toPublishUs)),
         sample_to_hub_write: spread(measured.map((t) => t.toHubWriteUs)),
-        hub_write_to_news_received: spread(measured.map((t) => t.hubToNewsUs)),
+        sample_to_news_received: spread(measured.map((t) => t.toNewsUs)),
         news_received_to_swap: spread(measured.map((t) => t.newsToSwapUs)),
       },
       hub_reads_per_trial: { max: Math.max(0, ...trials.map((t) => t.reads)), total: trials.reduce((a, t) => a + t.reads, 0) },
