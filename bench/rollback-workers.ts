@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRollgate } from '../src/app.js';
@@ -174,6 +175,29 @@ async function trial(i: number, planes: Plane[], deploy: (version: string) => vo
   };
 }
 
+/** A process's main thread (its event loop): ns runnable but waiting for a CPU (Linux schedstat), or null. */
+function waitNs(pid: number | undefined): number | null {
+  try {
+    const n = Number(readFileSync(`/proc/${pid ?? 'self'}/schedstat`, 'utf8').split(' ')[1]);
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Share of the wall time each process's event loop was runnable but not running, percent. */
+function runqueue(pids: (number | undefined)[]) {
+  const w0 = pids.map(waitNs);
+  const t0 = performance.now();
+  return () => {
+    const wallNs = (performance.now() - t0) * 1e6;
+    return pids.map((pid, k) => {
+      const [a, b] = [w0[k], waitNs(pid)];
+      return a === null || a === undefined || b === null ? null : round3((100 * (b - a)) / wallNs);
+    });
+  };
+}
+
 /** Nearest-rank quantile. */
 function quantile(xs: number[], q: number): number | null {
   if (xs.length === 0) return null;
@@ -215,10 +239,13 @@ export async function workersScenario(opts: WorkersOptions): Promise<Record<stri
     await load({ op: 'load', urls: planes.map((p) => `http://127.0.0.1:${p.port}`), concurrency: opts.concurrency });
     const loadStart = performance.now();
     const load0 = round3(os.loadavg()[0]!);
+    // Primary (undefined: this process), workers, load process.
+    const waited = runqueue([undefined, ...planes.map((p) => p.child.pid), loadProc.pid]);
     const trials: Trial[] = [];
     for (let i = 0; i < opts.trials; i++) {
       trials.push(await trial(i, planes, (v) => controller.deploy(v, ups.candidate, WEIGHT, 'manual'), (index) => load({ op: 'fail', index })));
     }
+    const waitedPct = waited();
     const { requests } = await load({ op: 'stop' });
     const loadS = (performance.now() - loadStart) / 1000;
     for (const p of planes) p.child.disconnect();
@@ -260,6 +287,8 @@ export async function workersScenario(opts: WorkersOptions): Promise<Record<stri
         node: process.version,
         cpus: os.cpus().length,
         load_avg_1m: { start: load0, end: round3(os.loadavg()[0]!) },
+        // On a machine with more runnable threads than CPUs each hop waits for its process to get one.
+        runqueue_wait_pct: { primary: waitedPct[0], workers: waitedPct.slice(1, -1), load: waitedPct.at(-1) },
       },
       elapsed_s: round3((performance.now() - started) / 1000),
     };
