@@ -38,6 +38,8 @@ export interface Cut {
   decidedAt: number | null;
   /** When the rollback event reached the 'persist' stage, just before ReplicaSync writes it. */
   publishedAt: number | null;
+  /** When this process sent the hub its first write after the cut (handed to the IPC channel). */
+  writeSentAt: number | null;
   /** The last hub change news this process received before the cut, and its generation. */
   newsAt: number | null;
   newsGeneration: number | null;
@@ -70,6 +72,16 @@ async function plane(setup: PlaneSetup): Promise<void> {
     ],
   });
   const channel = process as unknown as IpcChannel;
+  // The hub client's writes, stamped as they are handed to the channel (after the send: its
+  // serialization and the pipe write are part of the hop to the primary).
+  const send = channel.send.bind(channel);
+  channel.send = (m: unknown): boolean => {
+    const sent = send(m);
+    const w = m as { t?: string; op?: string };
+    const cut = cuts.at(-1);
+    if (w.t === HUB_TAG && w.op === 'write' && cut !== undefined && cut.writeSentAt === null) cut.writeSentAt = epoch();
+    return sent;
+  };
   // Registered before the hub client's listener: the stamp is taken before the news is handled.
   let newsAt: number | null = null;
   let newsGeneration: number | null = null;
@@ -95,7 +107,7 @@ async function plane(setup: PlaneSetup): Promise<void> {
   const controller = rollouts.route(ROUTE)!;
   const cuts: Cut[] = [];
   watchSwaps(gateway.routes.get(ROUTE)!.picker, (from, at) => {
-    cuts.push({ version: from.candidateLabel ?? '', at, via: 'unknown', decidedAt: null, publishedAt: null, newsAt, newsGeneration });
+    cuts.push({ version: from.candidateLabel ?? '', at, via: 'unknown', decidedAt: null, publishedAt: null, writeSentAt: null, newsAt, newsGeneration });
   });
   // Registered before ReplicaSync's listener (joinShared, below): stamped just before the write.
   rollouts.on('persist', (e) => {

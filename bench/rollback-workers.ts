@@ -118,6 +118,7 @@ interface Trial {
   lastSwapUs: number | null;
   deciderSwapUs: number | null;
   toPublishUs: number | null;
+  toWriteSentUs: number | null;
   toHubWriteUs: number | null;
   toNewsUs: number | null;
   newsToSwapUs: number | null;
@@ -157,7 +158,7 @@ async function trial(i: number, planes: Plane[], deploy: (version: string) => vo
   const own = cuts[decider];
   const others = cuts.filter((_, k) => k !== decider);
   const othersOwnTrips = others.filter((c) => c?.via === 'own').length;
-  const base: Trial = { decider, decidedBy: 'none', lastSwapUs: null, deciderSwapUs: null, toPublishUs: null, toHubWriteUs: null, toNewsUs: null, newsToSwapUs: null, othersOwnTrips, reads };
+  const base: Trial = { decider, decidedBy: 'none', lastSwapUs: null, deciderSwapUs: null, toPublishUs: null, toWriteSentUs: null, toHubWriteUs: null, toNewsUs: null, newsToSwapUs: null, othersOwnTrips, reads };
   if (own?.via !== 'own' || own.decidedAt === null) return { ...base, decidedBy: cuts.some((c) => c !== null) ? 'fleet' : 'none' };
   const decidedAt = own.decidedAt;
   if (others.some((c) => c === null)) return { ...base, decidedBy: 'worker' };
@@ -169,6 +170,7 @@ async function trial(i: number, planes: Plane[], deploy: (version: string) => vo
     lastSwapUs: us(last.at - decidedAt),
     deciderSwapUs: us(own.at - decidedAt),
     toPublishUs: own.publishedAt === null ? null : us(own.publishedAt - decidedAt),
+    toWriteSentUs: own.writeSentAt === null ? null : us(own.writeSentAt - decidedAt),
     toHubWriteUs: hubWrite === null ? null : us(hubWrite - decidedAt),
     toNewsUs: last.newsAt === null ? null : us(last.newsAt - decidedAt),
     newsToSwapUs: last.newsAt === null ? null : us(last.at - last.newsAt),
@@ -267,10 +269,11 @@ export async function workersScenario(opts: WorkersOptions): Promise<Record<stri
       last_worker_swap_us: last,
       deciding_worker_swap_us: spread(measured.map((t) => t.deciderSwapUs)),
       // The way to the last worker, from the deciding sample: the decider's event published (its
-      // persist stage, where ReplicaSync writes), the write in the hub (IPC), the hub's news in
-      // the last worker (IPC); then, from that news, the last worker's swap.
+      // persist stage, where ReplicaSync writes), its write sent, the write in the hub (IPC), the
+      // hub's news in the last worker (IPC); then, from that news, the last worker's swap.
       stages_us: {
         sample_to_persist_stage: spread(measured.map((t) => t.toPublishUs)),
+        sample_to_write_sent: spread(measured.map((t) => t.toWriteSentUs)),
         sample_to_hub_write: spread(measured.map((t) => t.toHubWriteUs)),
         sample_to_news_received: spread(measured.map((t) => t.toNewsUs)),
         news_received_to_swap: spread(measured.map((t) => t.newsToSwapUs)),
