@@ -38,7 +38,7 @@ export interface Cut {
   decidedAt: number | null;
   /** When the rollback event reached the 'persist' stage, just before ReplicaSync writes it. */
   publishedAt: number | null;
-  /** When this process sent the hub its first write after the cut (handed to the IPC channel). */
+  /** When this process began its first write to the hub after the cut (handed to the IPC channel). */
   writeSentAt: number | null;
   /** The last hub change news this process received before the cut, and its generation. */
   newsAt: number | null;
@@ -72,15 +72,14 @@ async function plane(setup: PlaneSetup): Promise<void> {
     ],
   });
   const channel = process as unknown as IpcChannel;
-  // The hub client's writes, stamped as they are handed to the channel (after the send: its
-  // serialization and the pipe write are part of the hop to the primary).
+  // The hub client's writes, stamped as they are handed to the channel: the message's
+  // serialization and the pipe write count in the hop to the primary.
   const send = channel.send.bind(channel);
   channel.send = (m: unknown): boolean => {
-    const sent = send(m);
     const w = m as { t?: string; op?: string };
     const cut = cuts.at(-1);
     if (w.t === HUB_TAG && w.op === 'write' && cut !== undefined && cut.writeSentAt === null) cut.writeSentAt = epoch();
-    return sent;
+    return send(m);
   };
   // Registered before the hub client's listener: the stamp is taken before the news is handled.
   let newsAt: number | null = null;

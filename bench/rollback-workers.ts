@@ -269,11 +269,11 @@ export async function workersScenario(opts: WorkersOptions): Promise<Record<stri
       last_worker_swap_us: last,
       deciding_worker_swap_us: spread(measured.map((t) => t.deciderSwapUs)),
       // The way to the last worker, from the deciding sample: the decider's event published (its
-      // persist stage, where ReplicaSync writes), its write sent, the write in the hub (IPC), the
+      // persist stage, where ReplicaSync writes), its write handed to the IPC channel, the write in the hub (IPC), the
       // hub's news in the last worker (IPC); then, from that news, the last worker's swap.
       stages_us: {
         sample_to_persist_stage: spread(measured.map((t) => t.toPublishUs)),
-        sample_to_write_sent: spread(measured.map((t) => t.toWriteSentUs)),
+        sample_to_write_handed_to_ipc: spread(measured.map((t) => t.toWriteSentUs)),
         sample_to_hub_write: spread(measured.map((t) => t.toHubWriteUs)),
         sample_to_news_received: spread(measured.map((t) => t.toNewsUs)),
         news_received_to_swap: spread(measured.map((t) => t.newsToSwapUs)),
