@@ -10,6 +10,7 @@ import type { Outcome } from '../src/proxy/outcome.js';
 import type { RouteEvent } from '../src/rollout/types.js';
 import { median, pinning, round3 } from './lib.js';
 import { Driver, type Command, type LoadReport } from './rollback-lib.js';
+import { workersScenario } from './rollback-workers.js';
 
 /**
  * Rollback in the request path, measured against real upstreams: the gateway (this process)
@@ -20,11 +21,13 @@ import { Driver, type Command, type LoadReport } from './rollback-lib.js';
  * after the trip. Each (fault, retryOnStable) pair runs on fresh gateways and upstreams.
  */
 
-const USAGE = `usage: rollback.js [--trials N] [--scenario refused|errors|latency] [--quick]
-  [--warmup 2] [--cap 15] [--concurrency 16] [--no-pin]
-  --trials overrides every scenario's count (defaults: refused 10, errors 10, latency 5);
+const USAGE = `usage: rollback.js [--trials N] [--scenario refused|errors|latency|workers] [--quick]
+  [--warmup 2] [--cap 15] [--concurrency 16] [--no-pin] [--workers 2]
+  --trials overrides every scenario's count (defaults: refused 10, errors 10, latency 5,
+  workers 30; --quick: 3, and 10 for workers);
   --warmup and --cap are seconds: healthy load before the fault, and the longest a trial waits
-  for a trip after it`;
+  for a trip after it; --workers: data-plane processes of the workers scenario (its load is
+  4 requests in flight per worker unless --concurrency says otherwise)`;
 
 const ROUTE = 'sentiment';
 const WEIGHT = 10;
@@ -52,8 +55,12 @@ const SCENARIOS = {
 } as const satisfies Record<string, { describe: string; fault: Extract<Command, { op: 'flip' }>['fault']; trials: number }>;
 type Scenario = keyof typeof SCENARIOS;
 
+/** The workers scenario (bench/rollback-workers.ts): a trip's way from one data-plane process to the others. */
+const WORKERS_TRIALS = 30;
+
 interface Options {
   runs: { scenario: Scenario; trials: number }[];
+  workers: { trials: number; workers: number; concurrency: number } | null;
   warmupMs: number;
   capMs: number;
   concurrency: number;
@@ -69,7 +76,8 @@ function options(): Options {
       scenario: { type: 'string' },
       warmup: { type: 'string' },
       cap: { type: 'string' },
-      concurrency: { type: 'string', default: '16' },
+      concurrency: { type: 'string' },
+      workers: { type: 'string', default: '2' },
       'no-pin': { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -86,9 +94,14 @@ function options(): Options {
     return n;
   };
   const trials = positive(values.trials, true);
-  const names = values.scenario === undefined ? (Object.keys(SCENARIOS) as Scenario[]) : [values.scenario];
+  const all = values.scenario === undefined;
+  const names = values.scenario === undefined ? (Object.keys(SCENARIOS) as Scenario[]) : [values.scenario].filter((n) => n !== 'workers');
   if (!names.every((n): n is Scenario => n in SCENARIOS)) throw new UsageError(USAGE);
+  const withWorkers = all || values.scenario === 'workers';
+  const workers = positive(values.workers, true) ?? 2;
+  if (withWorkers && workers < 2) throw new UsageError(USAGE);
   return {
+    workers: withWorkers ? { trials: trials ?? (values.quick ? 10 : WORKERS_TRIALS), workers, concurrency: positive(values.concurrency, true) ?? 4 } : null,
     runs: names.map((s) => ({ scenario: s, trials: trials ?? (values.quick ? Math.min(3, SCENARIOS[s].trials) : SCENARIOS[s].trials) })),
     warmupMs: (positive(values.warmup, false) ?? (values.quick ? 1 : 2)) * 1000,
     capMs: (positive(values.cap, false) ?? (values.quick ? 8 : 15)) * 1000,
@@ -421,6 +434,15 @@ async function main(): Promise<void> {
   const started = performance.now();
   const loadStart = round3(os.loadavg()[0]!);
   if (loadStart > 1) console.error(`warning: load average ${loadStart} before the run; figures will be noisy`);
+  // First, before this process is pinned to one CPU (its forks would inherit it): the workers
+  // are spread over the machine by the OS, as `rollgate serve`'s are.
+  let workersSwap: boolean | null = null;
+  if (opts.workers !== null) {
+    const line = await workersScenario(opts.workers);
+    emit(line);
+    workersSwap = line.targets.last_worker_swap_p99_le_1ms;
+  }
+  if (opts.runs.length === 0) return;
   const pin = opts.pin ? pinning() : { enabled: false, servers: null, wrk: null, reason: '--no-pin' };
   // Upstreams and load generator on CPU 0, the gateway (this process) on CPU 1.
   if (pin.enabled) spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
@@ -467,6 +489,7 @@ async function main(): Promise<void> {
       decision_p99_under_1ms: p99 === null ? null : p99 < 1_000,
       no_candidate_request_after_trip: afterTripOk,
       every_trial_tripped_after_flip: allTripped,
+      ...(opts.workers === null ? {} : { last_worker_swap_p99_le_1ms: workersSwap }),
     },
     decision_us: { trips: decisions.length, p50: quantile(decisions, 0.5), p99, max: max(decisions), with_gc: gcDecisions },
     // Each decision of 1 ms or more, with the run-queue wait of the gateway thread in the stretch

@@ -16,6 +16,11 @@ async function worker(t: Test, hub: SharedHub, stable: string, candidate: string
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   const child: ChildProcess = fork(WORKER, [stable, candidate], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The records this process asks the hub for (its start reads each route's).
+  let reads = 0;
+  child.on('message', (m: { t?: string; op?: string }) => {
+    if (m.t === 'rollgate-hub' && m.op === 'read') reads++;
+  });
   serveHub(hub, child);
   const port = await new Promise<number>((resolve, reject) => {
     child.on('message', (m: { ready?: number }) => m.ready !== undefined && resolve(m.ready));
@@ -43,7 +48,7 @@ async function worker(t: Test, hub: SharedHub, stable: string, candidate: string
     await r.body.dump();
     return String(r.headers['x-rollgate-version']);
   };
-  return { child, state, send, weight: (w: number) => child.send({ cmd: 'weight', weight: w }) };
+  return { child, state, send, weight: (w: number) => child.send({ cmd: 'weight', weight: w }), reads: () => reads };
 }
 
 t.test('processes sharing one hub over IPC: a weight, a trip and a late starter see one state', async (t) => {
@@ -55,6 +60,7 @@ t.test('processes sharing one hub over IPC: a weight, a trip and a late starter 
   });
   const hub = new SharedHub();
   const [a, b] = [await worker(t, hub, stable.url, candidate.url), await worker(t, hub, stable.url, candidate.url)];
+  const readsAtStart = b.reads();
 
   a.weight(30);
   t.ok(await eventually(async () => (await b.state()).weightBp === 3_000, 5_000), 'a weight set in A is the weight B routes by');
@@ -71,6 +77,7 @@ t.test('processes sharing one hub over IPC: a weight, a trip and a late starter 
     return s.phase === 'rolled_back' && s.weightBp === 0;
   }, 5_000), 'B rolled back too');
   t.equal((await b.state()).reason, 'peer', 'with reason peer');
+  t.equal(b.reads() - readsAtStart, 0, 'B took the weight and the trip from the news alone, without asking the hub for the record');
   t.same(new Set(await Promise.all(Array.from({ length: 20 }, () => b.send()))), new Set(['v1']), 'B serves stable only');
 
   a.child.kill('SIGKILL');

@@ -12,6 +12,7 @@ import { sweepInFlight } from './sweep.js';
 import { continueFrom, declaredVersions, persistRoute, restoreRoute } from './persistence.js';
 import { guard, type Phase } from './phases.js';
 import { formatMs, RolloutPlan } from './plan.js';
+import { Publication } from './publication.js';
 import { RouteCore, type CandidateState, type ControllerDeps } from './route-core.js';
 import { routeView } from './route-view.js';
 import type { Cause, PersistedRoute, Revision, RouteEvent, RouteState } from './types.js';
@@ -30,10 +31,12 @@ export class RouteController<U> {
   readonly config: RouteConfig;
   readonly #core: RouteCore<U>;
   readonly #plan: RolloutPlan<U>;
+  readonly #out: Publication;
 
   constructor(config: RouteConfig, deps: ControllerDeps<U>) {
     this.name = config.name;
     this.config = config;
+    this.#out = new Publication(deps.publish);
     const core = (this.#core = new RouteCore(config, deps));
     this.#plan = new RolloutPlan(core, { stepEvent: (m, w) => this.#stepEvent(m, w), promote: (cause) => this.promote(cause) });
     const at = core.wallIso();
@@ -194,7 +197,7 @@ export class RouteController<U> {
     const at = core.wallIso();
     core.lastDecision = { reason: trip.reason, at, message: trip.message, evidence: trip.evidence };
     const message = `route ${this.name} rolled back (${trip.reason}): ${trip.message}`;
-    this.#emit({ route: this.name, type: 'rollback', cause: trip.reason, at, message, from: core.candidate, to: core.stable, weight: 0, evidence: trip.evidence, decisionSeconds });
+    this.#emit({ route: this.name, type: 'rollback', cause: trip.reason, at, message, from: core.candidate, to: core.stable, weight: 0, evidence: trip.evidence, decisionSeconds }, true);
   }
 
   /** A health check's result (SPEC §3 `healthCheck`; see `health-report.ts`). */
@@ -267,10 +270,7 @@ export class RouteController<U> {
   applyPeer(p: PersistedRoute, generation: number, by: string, force = false): boolean {
     const event = applyPeer(this.#core, this.#plan, p, generation, by, force);
     if (event === false) return false;
-    if (event !== null) {
-      const state = this.state();
-      setImmediate(() => this.#core.deps.publish(event, state));
-    }
+    if (event !== null) this.#out.later(event, this.state());
     return true;
   }
 
@@ -288,11 +288,11 @@ export class RouteController<U> {
     this.#emit({ route: this.name, type: 'step', cause: 'schedule', at: this.#core.wallIso(), message: `route ${this.name}: ${message}`, ...(weight === undefined ? {} : { weight }) });
   }
 
-  #emit(event: RouteEvent): void {
+  /** Records the change and publishes it after it (see publication.ts); a trip's `soon`. */
+  #emit(event: RouteEvent, soon = false): void {
     this.#core.generation++;
     this.#core.history.record(event);
-    const state = this.state();
-    // After the change, off this call stack: a slow or throwing subscriber cannot touch the swap.
-    setImmediate(() => this.#core.deps.publish(event, state));
+    if (soon) this.#out.soon(event, this.state());
+    else this.#out.later(event, this.state());
   }
 }

@@ -1,7 +1,7 @@
 import type { PersistedRoute } from '../rollout/types.js';
 import type { SharedRoute } from './records.js';
-import type { SharedHub } from './shared-hub.js';
-import type { SharedState, WriteResult } from './shared-state.js';
+import { storedRoute, type SharedHub, type StoredRoute } from './shared-hub.js';
+import type { ChangeListener, SharedState, WriteResult } from './shared-state.js';
 
 /** What a process's IPC channel offers (a node:cluster worker, a forked child, `process` inside it). */
 export interface IpcChannel {
@@ -24,16 +24,19 @@ type Request =
   | { t: typeof TAG; op: 'subscribe' | 'subscribeEvidence' }
   | { t: typeof TAG; op: 'publish'; message: string };
 type Reply = { t: typeof TAG; id: number; result?: unknown; error?: string };
-type News = { t: typeof TAG; news: 'change'; route: string; generation: number; by: string } | { t: typeof TAG; news: 'evidence'; message: string };
+type News = { t: typeof TAG; news: 'change'; route: string; generation: number; by: string; record?: StoredRoute } | { t: typeof TAG; news: 'evidence'; message: string };
 
 const ours = (m: unknown): m is Record<string, unknown> => typeof m === 'object' && m !== null && (m as { t?: unknown }).t === TAG;
 
 /**
  * The primary's side: answers one process's hub requests over its channel and forwards the
- * news it subscribed to, until the channel disconnects.
+ * news it subscribed to, until the channel disconnects. A write's news carries the record
+ * written: the process applies it as it arrives, without asking for it (one round trip less
+ * between a trip in one process and the others' swaps).
  */
 export function serveHub(hub: SharedHub, channel: IpcChannel): void {
   const client = hub.client();
+  let unrelay: (() => void) | null = null;
   const send = (m: Reply | News): void => {
     if (channel.connected) channel.send(m);
   };
@@ -44,7 +47,7 @@ export function serveHub(hub: SharedHub, channel: IpcChannel): void {
       if (m.op === 'read') send({ t: TAG, id: m.id, result: hub.read(m.route) });
       else if (m.op === 'write') send({ t: TAG, id: m.id, result: hub.write(m.name, m.expected, m.generation, m.by, m.route) });
       else if (m.op === 'lease') send({ t: TAG, id: m.id, result: hub.lease(m.route, m.revision, m.holder, m.ms) });
-      else if (m.op === 'subscribe') void client.subscribe((route, generation, by) => send({ t: TAG, news: 'change', route, generation, by }), () => undefined);
+      else if (m.op === 'subscribe') unrelay ??= hub.relayChanges((route, generation, by, record) => send({ t: TAG, news: 'change', route, generation, by, record }));
       else if (m.op === 'subscribeEvidence') void client.subscribeEvidence((message) => send({ t: TAG, news: 'evidence', message }));
       else if (m.op === 'publish') hub.publishEvidence(m.message);
     } catch (err) {
@@ -54,6 +57,7 @@ export function serveHub(hub: SharedHub, channel: IpcChannel): void {
   channel.on('message', onMessage);
   channel.on('disconnect', () => {
     channel.off('message', onMessage);
+    unrelay?.();
     void client.close();
   });
 }
@@ -62,13 +66,15 @@ export function serveHub(hub: SharedHub, channel: IpcChannel): void {
 export function hubClient(channel: IpcChannel): SharedState {
   let next = 0;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  const changes: ((route: string, generation: number, by: string) => void)[] = [];
+  const changes: ChangeListener[] = [];
   const evidence: ((message: string, channel: string) => void)[] = [];
   const onMessage = (raw: unknown): void => {
     if (!ours(raw)) return;
     const m = raw as Reply | News;
     if ('news' in m) {
-      if (m.news === 'change') for (const fn of changes) fn(m.route, m.generation, m.by);
+      // Each listener checks its own copy of the record, as its read would; a record that fails
+      // the check is not passed on, and the listener's read refuses it.
+      if (m.news === 'change') for (const fn of changes) fn(m.route, m.generation, m.by, m.record === undefined ? undefined : storedRoute(m.route, m.record));
       else for (const fn of evidence) fn(m.message, 'evidence');
       return;
     }

@@ -76,7 +76,7 @@ export class ReplicaSync<U> {
     }
     void this.#redis
       .subscribe(
-        (route, generation, by) => void this.#announced(route, generation, by),
+        (route, generation, by, record) => void this.#announced(route, generation, by, record),
         (err) => this.#refused(err),
       )
       .catch(() => {});
@@ -152,12 +152,18 @@ export class ReplicaSync<U> {
     void this.#writeAll();
   }
 
-  async #announced(route: string, generation: number, by: string): Promise<void> {
+  /**
+   * Another replica's write: applied when newer than this replica's state. The record comes with
+   * the news when the transport carries it (the hub), and is then applied in this same call, with
+   * no round trip before the swap; otherwise (Redis) it is read.
+   */
+  async #announced(route: string, generation: number, by: string, record?: SharedRoute): Promise<void> {
     if (by === this.id || this.#closed) return;
     const c = this.#rollouts.route(route);
     if (c === undefined || generation <= c.generation) return;
+    if (record !== undefined) this.#refusedRoutes.delete(route);
     try {
-      const s = await this.#read(route);
+      const s = record ?? (await this.#read(route));
       if (s !== null && s !== undefined && s.generation > c.generation) {
         if (this.#dirty.has(route)) {
           // A local change not written yet: the write's compare-and-set settles it.

@@ -1,12 +1,26 @@
 import type { PersistedRoute } from '../rollout/types.js';
-import type { RecordError } from './record-check.js';
+import { RecordError } from './record-check.js';
 import { sharedRoute, type SharedRoute } from './records.js';
-import type { SharedState, WriteResult } from './shared-state.js';
+import type { ChangeListener, SharedState, WriteResult } from './shared-state.js';
 
-interface Stored {
-  generation: string;
-  by: string;
-  state: string;
+/** A record as the hub keeps it: the text Redis would keep in the route's hash. */
+export interface StoredRoute {
+  readonly generation: string;
+  readonly by: string;
+  readonly state: string;
+}
+
+/** The news of one write with the record written, as the hub keeps it. */
+export type StoredChange = (route: string, generation: number, by: string, stored: StoredRoute) => void;
+
+/** A record the hub keeps, checked as a read checks it; undefined when it is refused. */
+export function storedRoute(route: string, stored: StoredRoute): SharedRoute | undefined {
+  try {
+    return sharedRoute({ ...stored }, `shared record ${route}`) ?? undefined;
+  } catch (err) {
+    if (err instanceof RecordError) return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -15,10 +29,14 @@ interface Stored {
  * (a data-plane process's ReplicaSync and FleetEvidence) talks to it through `client()`. Records
  * are kept as the text Redis would keep, so no participant shares an object with another, and
  * news is delivered on the next tick, after the writer's write resolved, as Redis delivers it.
+ * The news carries the record written, so a participant applies a change without reading it:
+ * across processes (hub-ipc.ts) that is the round trip a trip would otherwise wait for.
  */
 export class SharedHub {
-  readonly #records = new Map<string, Stored>();
-  readonly #changes = new Set<(route: string, generation: number, by: string) => void>();
+  readonly #records = new Map<string, StoredRoute>();
+  /** Relays of the news to other processes (serveHub): they hear it first, since they only pass it on. */
+  readonly #relays = new Set<StoredChange>();
+  readonly #changes = new Set<StoredChange>();
   readonly #evidence = new Set<(message: string, channel: string) => void>();
   readonly #leases = new Map<string, { holder: string; until: number }>();
   readonly #terms = new Map<string, number>();
@@ -45,11 +63,13 @@ export class SharedHub {
   }
 
   write(name: string, expected: number, generation: number, by: string, route: PersistedRoute): WriteResult {
-    const stored = Number(this.#records.get(name)?.generation ?? '0');
-    if (stored !== expected) return { ok: false, current: this.read(name) };
-    this.#records.set(name, { generation: String(generation), by, state: JSON.stringify(route) });
+    const held = Number(this.#records.get(name)?.generation ?? '0');
+    if (held !== expected) return { ok: false, current: this.read(name) };
+    const stored: StoredRoute = { generation: String(generation), by, state: JSON.stringify(route) };
+    this.#records.set(name, stored);
     process.nextTick(() => {
-      for (const fn of this.#changes) fn(name, generation, by);
+      for (const fn of this.#relays) fn(name, generation, by, stored);
+      for (const fn of this.#changes) fn(name, generation, by, stored);
     });
     return { ok: true };
   }
@@ -74,18 +94,29 @@ export class SharedHub {
     return { state: 'taken', term };
   }
 
+  /**
+   * The news of each write with the record as stored, for a relay to another process (serveHub),
+   * delivered before the in-process participants apply it; returns the unsubscribe.
+   */
+  relayChanges(fn: StoredChange): () => void {
+    this.#relays.add(fn);
+    return () => this.#relays.delete(fn);
+  }
+
   /** One participant's view: its subscriptions end with its `close()`. */
   client(): SharedState {
-    const mine: { changes: ((route: string, generation: number, by: string) => void)[]; evidence: ((message: string, channel: string) => void)[] } = { changes: [], evidence: [] };
+    const mine: { changes: StoredChange[]; evidence: ((message: string, channel: string) => void)[] } = { changes: [], evidence: [] };
     return {
       ready: true,
       connect: () => Promise.resolve(),
       onReady: () => undefined,
       read: (route) => Promise.resolve(this.read(route)),
       write: (name, expected, generation, by, route) => Promise.resolve(this.write(name, expected, generation, by, route)),
-      subscribe: (onChange: (route: string, generation: number, by: string) => void, _onRefused: (err: RecordError) => void) => {
-        mine.changes.push(onChange);
-        this.#changes.add(onChange);
+      subscribe: (onChange: ChangeListener, _onRefused: (err: RecordError) => void) => {
+        // Each participant checks its own copy, as each one's read would: no object is shared.
+        const fn: StoredChange = (route, generation, by, stored) => onChange(route, generation, by, storedRoute(route, stored));
+        mine.changes.push(fn);
+        this.#changes.add(fn);
         return Promise.resolve();
       },
       publishEvidence: (message) => this.publishEvidence(message),

@@ -4,6 +4,9 @@ import type { SharedRoute } from './records.js';
 
 export type WriteResult = { ok: true } | { ok: false; current: SharedRoute | null };
 
+/** The news of one write: the route, the generation written and the writer, and the record when the transport carries it. */
+export type ChangeListener = (route: string, generation: number, by: string, record?: SharedRoute) => void;
+
 /**
  * Route state shared by processes that act as one (replicas through Redis, `RedisState`): a
  * record per route written only by compare-and-set on its generation, news of each write, a
@@ -19,8 +22,13 @@ export interface SharedState {
   read(route: string): Promise<SharedRoute | null>;
   /** Writes when the stored generation is `expected`; else says what is stored. */
   write(name: string, expected: number, generation: number, by: string, route: PersistedRoute): Promise<WriteResult>;
-  /** `{route, generation, by}` after every write, and records that cannot be read. */
-  subscribe(onChange: (route: string, generation: number, by: string) => void, onRefused: (err: RecordError) => void): Promise<void>;
+  /**
+   * `{route, generation, by}` after every write, and records that cannot be read. A transport
+   * that carries the record written with its news passes it as `record` (the hub does: the
+   * participants apply a change without a read, one round trip sooner); without it (Redis), a
+   * participant reads the record.
+   */
+  subscribe(onChange: ChangeListener, onRefused: (err: RecordError) => void): Promise<void>;
   publishEvidence(message: string): void;
   subscribeEvidence(onEvidence: (message: string, channel: string) => void): Promise<void>;
   /** Keeps or takes the lease on a deployment's fleet tests for `ms`. */
