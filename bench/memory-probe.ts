@@ -30,15 +30,17 @@ export interface MemorySample {
   heapUsedBytes: number;
   /** What the young generation has committed (its semi-spaces) right now. */
   newSpaceBytes: number;
+  /** The largest heap (all spaces committed) any collection so far found before or after it. */
+  peakHeapTotalBytes: number;
 }
 
 const profiler = new GCProfiler();
 profiler.start();
-const totals = { allocatedBytes: 0, scavenges: 0, scavengeMs: 0, fullGcs: 0, fullGcMs: 0 };
+const totals = { allocatedBytes: 0, scavenges: 0, scavengeMs: 0, fullGcs: 0, fullGcMs: 0, peakHeapTotalBytes: 0 };
 let lastUsed = process.memoryUsage().heapUsed;
 
 interface HeapState {
-  heapStatistics: { usedHeapSize: number };
+  heapStatistics: { usedHeapSize: number; totalHeapSize: number };
 }
 
 function sample(): MemorySample {
@@ -48,6 +50,7 @@ function sample(): MemorySample {
   for (const gc of statistics) {
     totals.allocatedBytes += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - lastUsed);
     lastUsed = gc.afterGC.heapStatistics.usedHeapSize;
+    totals.peakHeapTotalBytes = Math.max(totals.peakHeapTotalBytes, gc.beforeGC.heapStatistics.totalHeapSize, gc.afterGC.heapStatistics.totalHeapSize);
     if (gc.gcType === 'Scavenge' || gc.gcType === 'MinorMarkCompact') {
       totals.scavenges++;
       totals.scavengeMs += gc.cost / 1000;
@@ -59,6 +62,7 @@ function sample(): MemorySample {
   const mem = process.memoryUsage();
   totals.allocatedBytes += Math.max(0, mem.heapUsed - lastUsed);
   lastUsed = mem.heapUsed;
+  totals.peakHeapTotalBytes = Math.max(totals.peakHeapTotalBytes, mem.heapTotal);
   const newSpaceBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.physical_space_size ?? 0;
   return { op: 'memory-sample', ...totals, heapTotalBytes: mem.heapTotal, heapUsedBytes: mem.heapUsed, newSpaceBytes };
 }

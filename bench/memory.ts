@@ -16,7 +16,10 @@ import { cpuMicros, freePorts, hasCommand, median, oneRouteConfig, parseSeconds,
  * Per variant: RSS once the admin plane answers and after 3 s idle; then `--rounds` rounds of
  * wrk at 50 connections against the instant stand-in model (rounds interleaved over the
  * variants), with requests/s, p99, CPU microseconds per request and the peak RSS (VmHWM); then
- * RSS idle again. One JSON line per variant and a summary line.
+ * RSS idle again. Each gateway runs with memory-probe.ts preloaded, which tells its V8 heap (idle,
+ * after the load, at its largest) and, per request of each round, the bytes allocated on the heap,
+ * the scavenges and the GC pause. The default variant's line says whether it meets the issue's
+ * targets (idle_le_75_mib, peak_le_100_mib). One JSON line per variant and a summary line.
  */
 const { values } = parseArgs({
   options: {
@@ -162,6 +165,7 @@ async function main(): Promise<void> {
     ...(g.variant === 'default' ? { idle_le_75_mib: (g.rss.idle ?? Infinity) <= TARGET_IDLE_MIB, peak_le_100_mib: (peak ?? Infinity) <= TARGET_PEAK_MIB } : {}),
     heap_mib_idle: { total: mib(idleHeap.heapTotalBytes), used: mib(idleHeap.heapUsedBytes), new_space: mib(idleHeap.newSpaceBytes) },
     heap_mib_after_load: { total: mib(g.afterHeap!.heapTotalBytes), used: mib(g.afterHeap!.heapUsedBytes), new_space: mib(g.afterHeap!.newSpaceBytes) },
+    heap_mib_peak: mib(g.afterHeap!.peakHeapTotalBytes),
     alloc_bytes_per_req: Math.round(median(g.rounds.map((x) => x.allocBytes))),
     scavenges_per_1k_req: med(g, (x) => x.scavengesPer1k),
     gc_pause_us_per_req: med(g, (x) => x.gcUs),
