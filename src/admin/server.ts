@@ -8,6 +8,7 @@ import type { MetricsReader } from '../metrics/recorder.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { apiRoutes } from './api-routes.js';
 import { bearerMatches, isApiCall } from './auth.js';
+import { stringifyAnswers, validateOnFirstUse } from './compilers.js';
 import { eventsRoute } from './events-route.js';
 import { adminFailure, sendFailure } from './failures.js';
 import { acceptEmptyJson } from './json-body.js';
@@ -38,15 +39,11 @@ export interface AdminOptions<U> {
  * bearer token; health, readiness and metrics do not.
  */
 export function buildAdmin<U>(options: AdminOptions<U>): FastifyInstance {
-  // multipleOfPrecision: 0.29 is a multiple of 0.01 although 0.29 / 0.01 is 28.999999999999996
-  // (the config file's validator does the same). removeAdditional: false, so that a field the
-  // API does not take (a hook, say) is refused with a 400 rather than dropped in silence.
   // A URL the router cannot read and a request Node cannot parse are answered in the API's error
   // shape too (Fastify answers both with its own); in a host app they are the host's to answer.
   const app = Fastify({
     logger: false,
     bodyLimit: ADMIN_BODY_LIMIT,
-    ajv: { customOptions: { multipleOfPrecision: 6, removeAdditional: false } },
     frameworkErrors: (err, _req, reply) => {
       void sendFailure(reply, adminFailure(err, ADMIN_BODY_LIMIT));
     },
@@ -74,6 +71,9 @@ export async function adminRoutes<U>(app: FastifyInstance, options: AdminOptions
     route.bodyLimit ??= ADMIN_BODY_LIMIT;
   });
   acceptEmptyJson(app);
+  // Set here rather than on the instance, so that they hold under a host app's prefix too.
+  app.setValidatorCompiler(validateOnFirstUse);
+  app.setSerializerCompiler(stringifyAnswers);
 
   const stateShared = options.stateShared;
   if (stateShared !== undefined) {

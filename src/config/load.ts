@@ -23,7 +23,13 @@ export class ConfigError extends RollgateError {
   }
 }
 
-let compiled: ValidateFunction | undefined;
+/**
+ * The compiled config validator, held weakly: a config is validated once at start (and a test
+ * validates hundreds in a row), and a running gateway should not keep ajv's generated code and
+ * schema caches for the rest of its life. The collector drops it at its next full collection
+ * once no validation is under way; the next validation compiles it again.
+ */
+let compiled: WeakRef<ValidateFunction> | undefined;
 
 /** An ajv keyword whose check returns a problem message, or null when the value is fine. */
 function messageKeyword<S, D>(keyword: string, check: (schema: S, data: D) => string | null) {
@@ -36,7 +42,8 @@ function messageKeyword<S, D>(keyword: string, check: (schema: S, data: D) => st
 }
 
 function validator(): ValidateFunction {
-  if (compiled) return compiled;
+  const held = compiled?.deref();
+  if (held !== undefined) return held;
   // multipleOfPrecision: 0.29 is a multiple of 0.01 although 0.29 / 0.01 is 28.999999999999996.
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, multipleOfPrecision: 6 });
   ajv.addKeyword({ keyword: 'x-message', schemaType: 'string' });
@@ -60,8 +67,9 @@ function validator(): ValidateFunction {
       return null;
     }),
   });
-  compiled = ajv.compile(ConfigSchema);
-  return compiled;
+  const validate = ajv.compile(ConfigSchema);
+  compiled = new WeakRef(validate);
+  return validate;
 }
 
 const TYPE_NAMES: Record<string, string> = {

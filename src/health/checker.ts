@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request } from '../undici.js';
 
 export interface HealthCheckTarget {
   /** The version's base URL; the check asks `url + path`. */

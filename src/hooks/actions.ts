@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { request } from 'undici';
+import { request } from '../undici.js';
 import type { HookAction } from '../config/types.js';
 import { OUTPUT_LIMIT, type HookJob } from './job.js';
 

@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request } from '../undici.js';
 import type { RouteEvent } from '../rollout/types.js';
 
 export interface WebhookOptions {

@@ -1,4 +1,5 @@
-import { Pool } from 'undici';
+import type { Pool as UndiciPool } from 'undici';
+import { Pool } from '../undici.js';
 import type { UpstreamProtocol, VersionConfig } from '../config/types.js';
 import { H2Client } from './h2-upstream.js';
 
@@ -8,7 +9,7 @@ export class Upstream {
   readonly url: string;
   /** The path of the upstream URL without a trailing slash; prepended to every request path. */
   readonly basePath: string;
-  readonly pool: Pool;
+  readonly pool: UndiciPool;
   /** The data snapshot id sent upstream with every request to this version, or null. */
   readonly snapshot: string | null;
   readonly protocol: UpstreamProtocol;
