@@ -25,11 +25,13 @@ export interface PooledOptions {
   /** The fleet's share of each rule's alpha, and each worker's own. */
   fleetShare: number;
   ownShare: number;
+  /** Whether one process holds the fleet's test for good (the workers' primary: all of the fleet's share) or terms spend it (half to the first). */
+  soleHolder: boolean;
 }
 
 /** What serve-share.ts runs a gateway's workers with, for a given count of workers. */
-export function workerDefaults(workers: number, fleetShare: number, intervalMs: number): PooledOptions {
-  return { workers, arrivalsPerS: 1_000, candidateShare: 0.1, intervalMs, fleetShare, ownShare: (1 - fleetShare) / workers };
+export function workerDefaults(workers: number, fleetShare: number, intervalMs: number, soleHolder: boolean): PooledOptions {
+  return { workers, arrivalsPerS: 1_000, candidateShare: 0.1, intervalMs, fleetShare, ownShare: (1 - fleetShare) / workers, soleHolder };
 }
 
 export interface PooledResult extends DeploymentResult {
@@ -64,7 +66,7 @@ function pooledArm(scenario: Scenario, rules: RollbackRules, start: number, opts
   const judges = Array.from({ length: opts.workers }, () => new RouteJudge(own, 'stable', 'candidate', start, undefined, scenario.signals));
   // The primary holds the fleet's lease from the first tick on: term 1, half of the fleet's
   // share (terms j spend 1 / (j (j + 1)) of it, fleet-evidence.ts).
-  const fleet = new FleetJudge(rules, (rules.alpha * opts.fleetShare) / 2, 'stable', 'candidate', start);
+  const fleet = new FleetJudge(rules, (rules.alpha * opts.fleetShare) / (opts.soleHolder ? 1 : 2), 'stable', 'candidate', start);
   // The workers' timers run out of phase: worker w hands over w / workers of an interval later.
   const next = judges.map((_, w) => start + ((w + 1) * opts.intervalMs) / opts.workers);
   const arm: Arm = {

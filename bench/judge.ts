@@ -26,7 +26,7 @@ import { pooledLine, simulatePaired, workerDefaults, type PooledOptions, type Po
 /** What --pooled runs unless told: the 1% -> 5% regression and the healthy deployments without checks. */
 const POOLED_SCENARIOS = ['error-5pct', 'healthy', 'healthy-stalls', 'healthy-steps-stalls'];
 /** The workers' hub as serve-share.ts sets it up. */
-const POOL_DEFAULTS = { workers: 2, intervalMs: 250, fleetShare: 0.5 };
+const POOL_DEFAULTS = { workers: 2, intervalMs: 250, fleetShare: 0.5, soleHolder: false };
 
 const USAGE = `usage: judge.js [--deployments N] [--healthy N] [--seed S] [--scenario name[,name]] [--workers N] [--quick]
   [--tolerance X]  errorRate.tolerance for every scenario (default ${DEFAULT_ROLLBACK.errorRate.tolerance})
@@ -84,6 +84,7 @@ function options(): Options {
       'pool-workers': { type: 'string', default: String(POOL_DEFAULTS.workers) },
       'interval-ms': { type: 'string', default: String(POOL_DEFAULTS.intervalMs) },
       'fleet-share': { type: 'string', default: String(POOL_DEFAULTS.fleetShare) },
+      'fleet-terms': { type: 'string', default: POOL_DEFAULTS.soleHolder ? 'sole' : 'spend' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -122,7 +123,7 @@ function options(): Options {
     seed,
     tolerance,
     alpha,
-    pooled: values.pooled ? workerDefaults(count(values['pool-workers']) ?? POOL_DEFAULTS.workers, fleetShare, intervalMs) : null,
+    pooled: values.pooled ? workerDefaults(count(values['pool-workers']) ?? POOL_DEFAULTS.workers, fleetShare, intervalMs, values['fleet-terms'] === 'sole') : null,
     workers: count(values.workers) ?? 1,
     runs: chosen.map((s) => ({ scenario: s, deployments: s.measure === 'falseRollbacks' ? healthy : regression })),
   };
