@@ -13,6 +13,7 @@ import {
   type DeploymentResult,
   type Scenario,
 } from './judge-sim.js';
+import { ALPHA_SPLIT } from '../src/cli/serve-share.js';
 import { referenceFields, targetOf } from './judge-reference.js';
 import { pooledLine, simulatePaired, workerDefaults, type PooledOptions, type PooledResult } from './judge-pooled.js';
 
@@ -25,14 +26,16 @@ import { pooledLine, simulatePaired, workerDefaults, type PooledOptions, type Po
 
 /** What --pooled runs unless told: the 1% -> 5% regression and the healthy deployments without checks. */
 const POOLED_SCENARIOS = ['error-5pct', 'healthy', 'healthy-stalls', 'healthy-steps-stalls'];
-/** The workers' hub as serve-share.ts sets it up. */
-const POOL_DEFAULTS = { workers: 2, intervalMs: 250, fleetShare: 0.5, soleHolder: false };
+/** The workers' hub as serve-share.ts sets it up (Redis's split: --fleet-share 0.5 --interval-ms 250 --fleet-terms spend). */
+const POOL_DEFAULTS = { workers: 2, intervalMs: ALPHA_SPLIT.workers.intervalMs ?? 250, fleetShare: ALPHA_SPLIT.workers.fleetShare, soleHolder: ALPHA_SPLIT.workers.soleHolder };
 
 const USAGE = `usage: judge.js [--deployments N] [--healthy N] [--seed S] [--scenario name[,name]] [--workers N] [--quick]
   [--tolerance X]  errorRate.tolerance for every scenario (default ${DEFAULT_ROLLBACK.errorRate.tolerance})
   [--alpha A]      the rules' alpha (default ${DEFAULT_ROLLBACK.alpha}): a larger one makes false rollbacks countable in a short run
   --pooled         one process against the same traffic spread over --pool-workers (default 2) judges whose evidence
-                   a fleet test pools every --interval-ms (default ${POOL_DEFAULTS.intervalMs}) at --fleet-share of alpha (default ${POOL_DEFAULTS.fleetShare});
+                   a fleet test pools every --interval-ms (default ${POOL_DEFAULTS.intervalMs}) at --fleet-share of alpha (default ${POOL_DEFAULTS.fleetShare}),
+                   all of it in one term (--fleet-terms sole, the workers' primary) or half in the first (spend, Redis's lease);
+                   --rate requests per second fleet-wide (default 1000, 10% to the candidate);
                    scenarios ${POOLED_SCENARIOS.join(', ')} unless --scenario
   scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 
@@ -85,6 +88,7 @@ function options(): Options {
       'interval-ms': { type: 'string', default: String(POOL_DEFAULTS.intervalMs) },
       'fleet-share': { type: 'string', default: String(POOL_DEFAULTS.fleetShare) },
       'fleet-terms': { type: 'string', default: POOL_DEFAULTS.soleHolder ? 'sole' : 'spend' },
+      rate: { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -123,7 +127,9 @@ function options(): Options {
     seed,
     tolerance,
     alpha,
-    pooled: values.pooled ? workerDefaults(count(values['pool-workers']) ?? POOL_DEFAULTS.workers, fleetShare, intervalMs, values['fleet-terms'] === 'sole') : null,
+    pooled: values.pooled
+      ? { ...workerDefaults(count(values['pool-workers']) ?? POOL_DEFAULTS.workers, fleetShare, intervalMs, values['fleet-terms'] === 'sole'), arrivalsPerS: count(values.rate) ?? 1_000 }
+      : null,
     workers: count(values.workers) ?? 1,
     runs: chosen.map((s) => ({ scenario: s, deployments: s.measure === 'falseRollbacks' ? healthy : regression })),
   };
