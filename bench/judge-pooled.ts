@@ -31,7 +31,7 @@ export interface PooledOptions {
 
 /** What serve-share.ts runs a gateway's workers with, for a given count of workers. */
 export function workerDefaults(workers: number, fleetShare: number, intervalMs: number, soleHolder: boolean): PooledOptions {
-  return { workers, arrivalsPerS: 1_000, candidateShare: 0.1, intervalMs, fleetShare, ownShare: (1 - fleetShare) / workers, soleHolder };
+  return { workers, arrivalsPerS: 1_000, candidateShare: 0.1, intervalMs, fleetShare, ownShare: Math.round(((1 - fleetShare) / workers) * 1e6) / 1e6, soleHolder };
 }
 
 export interface PooledResult extends DeploymentResult {
