@@ -21,7 +21,9 @@ import { pooledLine, simulatePaired, workerDefaults, type PooledOptions, type Po
  * The judge's error rates, measured: seeded deployments of each scenario in judge-sim.ts under
  * DEFAULT_ROLLBACK, spread over worker threads; one JSON line per scenario, then a summary.
  * Each regression's line carries the fewest candidate requests Wald's SPRT would need at the
- * same alpha (judge-reference.ts) and the measured mean's ratio to it.
+ * same alpha (judge-reference.ts) and the measured mean's ratio to it. `--pooled` judges the same
+ * deployments once in one process and once spread over the workers of `listen.workers` with
+ * the fleet's test pooling their evidence (judge-pooled.ts), and compares the two.
  */
 
 /** What --pooled runs unless told: the 1% -> 5% regression and the healthy deployments without checks. */

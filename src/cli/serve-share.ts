@@ -27,12 +27,13 @@ export interface ShareLog {
  * the fleet's test in their primary, the sole lease holder (one term, the whole share), over IPC
  * on one host, and die with it: the fleet's test takes most of the alpha, so that the pooled
  * evidence trips a regression in about as few candidate requests as one process seeing all the
- * traffic (`bench:judge --pooled`: 1% -> 5% failures over 2 workers at 1,000 req/s, about 1.07x
- * its mean, against 1.19x with Redis's split). What the fleet's test does not pool (the checks'
- * own kinds, time per output token, agreement) is left to the workers' own tests at their
- * smaller shares, and takes longer to decide. Evidence is handed over every 100 ms: shorter
- * intervals hand over so few requests that each one's traffic share, measured on it alone,
- * weakens the fleet's test at a thousand requests a second; longer ones delay it at more.
+ * traffic (`bench:judge --pooled`: 1% -> 5% failures over 2 workers at 1,000 req/s, 1.07x to
+ * 1.09x its mean over four seeds, against 1.19x to 1.21x with Redis's split). What the fleet's
+ * test does not pool (the checks' own kinds, time per output token, agreement) is left to the
+ * workers' own tests at their smaller shares, and takes longer to decide. Evidence is handed
+ * over every 100 ms: shorter intervals hand over so few requests that each one's traffic share,
+ * measured on it alone, weakens the fleet's test at a thousand requests a second; longer ones
+ * delay it at more.
  */
 export const ALPHA_SPLIT: Readonly<Record<'redis' | 'workers', EvidenceSplit>> = Object.freeze({
   redis: Object.freeze({ fleetShare: 0.5, soleHolder: false }),
