@@ -47,15 +47,15 @@ export function deploymentSeed(seed: number, scenarioName: string, index: number
   return Math.imul(h, 0xc2b2ae35) >>> 0;
 }
 
-type MutableOutcome = { -readonly [K in keyof Outcome]: Outcome[K] };
-type MutableCheck = { -readonly [K in keyof CheckReport]: CheckReport[K] };
+export type MutableOutcome = { -readonly [K in keyof Outcome]: Outcome[K] };
+export type MutableCheck = { -readonly [K in keyof CheckReport]: CheckReport[K] };
 
 /** Output tokens of a simulated LLM answer (a truncated one has half): only its total time depends on it. */
 const TOKENS = 200;
 /** The detail a failed check gives (the judge keeps the latest of each kind for the trip's evidence). */
 const CHECK_DETAIL = { invalid: '/answer: must be string', truncated: 'stream ended without finish_reason', empty: 'no content' } as const;
 /** The example a disagreeing pair gives. */
-const EXAMPLE = Object.freeze({ stable: '{"answer":"yes"}', candidate: '{"answer":"no"}' });
+export const EXAMPLE = Object.freeze({ stable: '{"answer":"yes"}', candidate: '{"answer":"no"}' });
 
 /**
  * Fills `o` (and `check`, on a route with checks) with one answer drawn from profile `p`:
@@ -64,7 +64,7 @@ const EXAMPLE = Object.freeze({ stable: '{"answer":"yes"}', candidate: '{"answer
  * has none: its first byte stands in, as in the data plane), its time per output token is
  * measured unless it is empty or a 5xx.
  */
-function drawAnswer(o: MutableOutcome, check: MutableCheck | null, p: VersionProfile, u: number, normal: () => number): void {
+export function drawAnswer(o: MutableOutcome, check: MutableCheck | null, p: VersionProfile, u: number, normal: () => number): void {
   const status = u < p.failureRate;
   const kind = !status && p.check !== undefined && u < p.failureRate + p.check.rate ? p.check.kind : null;
   o.status = status ? 500 : 200;

@@ -13,17 +13,32 @@ import {
   type DeploymentResult,
   type Scenario,
 } from './judge-sim.js';
+import { ALPHA_SPLIT } from '../src/cli/serve-share.js';
 import { referenceFields, targetOf } from './judge-reference.js';
+import { pooledLine, simulatePaired, workerDefaults, type PooledOptions, type PooledResult } from './judge-pooled.js';
 
 /**
  * The judge's error rates, measured: seeded deployments of each scenario in judge-sim.ts under
  * DEFAULT_ROLLBACK, spread over worker threads; one JSON line per scenario, then a summary.
  * Each regression's line carries the fewest candidate requests Wald's SPRT would need at the
- * same alpha (judge-reference.ts) and the measured mean's ratio to it.
+ * same alpha (judge-reference.ts) and the measured mean's ratio to it. `--pooled` judges the same
+ * deployments once in one process and once spread over the workers of `listen.workers` with
+ * the fleet's test pooling their evidence (judge-pooled.ts), and compares the two.
  */
 
-const USAGE = `usage: judge.js [--deployments N] [--healthy N] [--seed S] [--scenario name] [--workers N] [--quick]
+/** What --pooled runs unless told: the 1% -> 5% regression and the healthy deployments without checks. */
+const POOLED_SCENARIOS = ['error-5pct', 'healthy', 'healthy-stalls', 'healthy-steps-stalls'];
+/** The workers' hub as serve-share.ts sets it up (Redis's split: --fleet-share 0.5 --interval-ms 250 --fleet-terms spend). */
+const POOL_DEFAULTS = { workers: 2, intervalMs: ALPHA_SPLIT.workers.intervalMs ?? 250, fleetShare: ALPHA_SPLIT.workers.fleetShare, soleHolder: ALPHA_SPLIT.workers.soleHolder };
+
+const USAGE = `usage: judge.js [--deployments N] [--healthy N] [--seed S] [--scenario name[,name]] [--workers N] [--quick]
   [--tolerance X]  errorRate.tolerance for every scenario (default ${DEFAULT_ROLLBACK.errorRate.tolerance})
+  [--alpha A]      the rules' alpha (default ${DEFAULT_ROLLBACK.alpha}): a larger one makes false rollbacks countable in a short run
+  --pooled         one process against the same traffic spread over --pool-workers (default 2) judges whose evidence
+                   a fleet test pools every --interval-ms (default ${POOL_DEFAULTS.intervalMs}) at --fleet-share of alpha (default ${POOL_DEFAULTS.fleetShare}),
+                   all of it in one term (--fleet-terms sole, the workers' primary) or half in the first (spend, Redis's lease);
+                   --rate requests per second fleet-wide (default 1000, 10% to the candidate);
+                   scenarios ${POOLED_SCENARIOS.join(', ')} unless --scenario
   scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 
 /** Deployments a worker runs per message: small enough to balance, large enough to be cheap. */
@@ -36,15 +51,25 @@ interface Job {
   to: number;
   /** errorRate.tolerance, when not the default. */
   tolerance: number | null;
+  alpha: number | null;
+  /** Both arms of a pooled run, or null for the judge alone. */
+  pooled: PooledOptions | null;
 }
 
-function rulesFor(tolerance: number | null): RollbackRules | undefined {
-  return tolerance === null ? undefined : { ...DEFAULT_ROLLBACK, errorRate: { ...DEFAULT_ROLLBACK.errorRate, tolerance } };
+function rulesFor(tolerance: number | null, alpha: number | null = null): RollbackRules | undefined {
+  if (tolerance === null && alpha === null) return undefined;
+  return {
+    ...DEFAULT_ROLLBACK,
+    alpha: alpha ?? DEFAULT_ROLLBACK.alpha,
+    errorRate: { ...DEFAULT_ROLLBACK.errorRate, tolerance: tolerance ?? DEFAULT_ROLLBACK.errorRate.tolerance },
+  };
 }
 
 interface Options {
   seed: number;
   tolerance: number | null;
+  alpha: number | null;
+  pooled: PooledOptions | null;
   workers: number;
   runs: { scenario: Scenario; deployments: number }[];
 }
@@ -59,6 +84,13 @@ function options(): Options {
       workers: { type: 'string', default: String(availableParallelism()) },
       quick: { type: 'boolean', default: false },
       tolerance: { type: 'string' },
+      alpha: { type: 'string' },
+      pooled: { type: 'boolean', default: false },
+      'pool-workers': { type: 'string', default: String(POOL_DEFAULTS.workers) },
+      'interval-ms': { type: 'string', default: String(POOL_DEFAULTS.intervalMs) },
+      'fleet-share': { type: 'string', default: String(POOL_DEFAULTS.fleetShare) },
+      'fleet-terms': { type: 'string', default: POOL_DEFAULTS.soleHolder ? 'sole' : 'spend' },
+      rate: { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -77,19 +109,29 @@ function options(): Options {
   const healthy = count(values.healthy) ?? (values.quick ? 24 : regression * 6);
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new UsageError(USAGE);
+  const names = values.scenario?.split(',') ?? (values.pooled ? POOLED_SCENARIOS : null);
   let chosen: readonly Scenario[] = SCENARIOS;
-  if (values.scenario !== undefined) {
+  if (names !== null) {
     try {
-      chosen = [scenario(values.scenario)];
+      chosen = names.map((n) => scenario(n));
     } catch {
       throw new UsageError(USAGE);
     }
   }
   const tolerance = values.tolerance === undefined ? null : Number(values.tolerance);
   if (tolerance !== null && !(tolerance >= 1)) throw new UsageError(USAGE);
+  const alpha = values.alpha === undefined ? null : Number(values.alpha);
+  if (alpha !== null && !(alpha > 0 && alpha < 1)) throw new UsageError(USAGE);
+  const fleetShare = Number(values['fleet-share']);
+  const intervalMs = Number(values['interval-ms']);
+  if (!(fleetShare > 0 && fleetShare < 1) || !(intervalMs > 0)) throw new UsageError(USAGE);
   return {
     seed,
     tolerance,
+    alpha,
+    pooled: values.pooled
+      ? { ...workerDefaults(count(values['pool-workers']) ?? POOL_DEFAULTS.workers, fleetShare, intervalMs, values['fleet-terms'] === 'sole'), arrivalsPerS: count(values.rate) ?? 1_000 }
+      : null,
     workers: count(values.workers) ?? 1,
     runs: chosen.map((s) => ({ scenario: s, deployments: s.measure === 'falseRollbacks' ? healthy : regression })),
   };
@@ -98,8 +140,8 @@ function options(): Options {
 class UsageError extends Error {}
 
 /** Runs every job on a pool of workers; results come back in deployment order per scenario. */
-async function runJobs(jobs: Job[], workers: number): Promise<Map<string, DeploymentResult[]>> {
-  const results = new Map<string, DeploymentResult[]>();
+async function runJobs<R>(jobs: Job[], workers: number): Promise<Map<string, R[]>> {
+  const results = new Map<string, R[]>();
   let next = 0;
   const pool = Array.from({ length: Math.min(workers, jobs.length) }, () => new Worker(new URL(import.meta.url)));
   await Promise.all(
@@ -114,7 +156,7 @@ async function runJobs(jobs: Job[], workers: number): Promise<Map<string, Deploy
             }
             w.postMessage(job);
           };
-          w.on('message', ({ job, out }: { job: Job; out: DeploymentResult[] }) => {
+          w.on('message', ({ job, out }: { job: Job; out: R[] }) => {
             const list = results.get(job.scenario) ?? [];
             out.forEach((r, i) => (list[job.from + i] = r));
             results.set(job.scenario, list);
@@ -131,9 +173,12 @@ async function runJobs(jobs: Job[], workers: number): Promise<Map<string, Deploy
 function worker(): void {
   parentPort?.on('message', (job: Job) => {
     const s = scenario(job.scenario);
-    const out: DeploymentResult[] = [];
-    const rules = rulesFor(job.tolerance);
-    for (let i = job.from; i < job.to; i++) out.push(simulateDeployment(s, deploymentSeed(job.seed, s.name, i), rules));
+    const out: (DeploymentResult | { single: PooledResult; pooled: PooledResult })[] = [];
+    const rules = rulesFor(job.tolerance, job.alpha);
+    for (let i = job.from; i < job.to; i++) {
+      const seed = deploymentSeed(job.seed, s.name, i);
+      out.push(job.pooled === null ? simulateDeployment(s, seed, rules) : simulatePaired(s, seed, rules ?? DEFAULT_ROLLBACK, job.pooled));
+    }
     parentPort?.postMessage({ job, out });
   });
 }
@@ -146,15 +191,22 @@ async function main(): Promise<void> {
     const chunk = s.measure === 'falseRollbacks' ? CHUNK.healthy : CHUNK.regression;
     const jobs: Job[] = [];
     for (let from = 0; from < deployments; from += chunk) {
-      jobs.push({ scenario: s.name, seed: opts.seed, from, to: Math.min(deployments, from + chunk), tolerance: opts.tolerance });
+      jobs.push({ scenario: s.name, seed: opts.seed, from, to: Math.min(deployments, from + chunk), tolerance: opts.tolerance, alpha: opts.alpha, pooled: opts.pooled });
     }
     const t0 = performance.now();
-    const results = (await runJobs(jobs, opts.workers)).get(s.name) ?? [];
+    const rules = rulesFor(opts.tolerance, opts.alpha) ?? DEFAULT_ROLLBACK;
+    if (opts.pooled !== null) {
+      const paired = (await runJobs<{ single: PooledResult; pooled: PooledResult }>(jobs, opts.workers)).get(s.name) ?? [];
+      const line = { ...pooledLine(s, rules, opts.pooled, paired), elapsedS: Math.round((performance.now() - t0) / 100) / 10 };
+      lines.push(line);
+      console.log(JSON.stringify(line));
+      continue;
+    }
+    const results = (await runJobs<DeploymentResult>(jobs, opts.workers)).get(s.name) ?? [];
     const elapsedS = (performance.now() - t0) / 1000;
     const sum = summarize(results);
-    const rules = rulesFor(opts.tolerance) ?? DEFAULT_ROLLBACK;
     // A scaled healthy run keeps the rate of the full one: alpha x deployments false rollbacks.
-    const target = s.measure === 'falseRollbacks' ? Math.floor(DEFAULT_ROLLBACK.alpha * deployments + 1e-9) : targetOf(s, rules);
+    const target = s.measure === 'falseRollbacks' ? Math.floor(rules.alpha * deployments + 1e-9) : targetOf(s, rules);
     const line: Record<string, unknown> = {
       bench: 'judge',
       scenario: s.name,
@@ -189,6 +241,7 @@ async function main(): Promise<void> {
       summary: true,
       seed: opts.seed,
       workers: opts.workers,
+      ...(opts.pooled !== null ? { pooled: opts.pooled } : {}),
       pass: lines.every((l) => l.pass === true),
       passed: lines.filter((l) => l.pass === true).map((l) => l.scenario),
       missed: lines.filter((l) => l.pass !== true).map((l) => l.scenario),

@@ -16,7 +16,7 @@ async function models(t: Test): Promise<{ stable: TestUpstream; candidate: TestU
   return { stable, candidate };
 }
 
-async function participant(t: Test, hub: SharedHub, m: { stable: TestUpstream; candidate: TestUpstream }, options: { weight?: number; fleetEvidence?: boolean } = {}) {
+async function participant(t: Test, hub: SharedHub, m: { stable: TestUpstream; candidate: TestUpstream }, options: { weight?: number; fleetEvidence?: boolean; soleHolder?: boolean } = {}) {
   const gw = await startGateway(fleetConfig(m.stable.url, m.candidate.url, options.weight), { alphaScale: 1 / 16 });
   const p = await joinFleet(t, gw, hub.client(), options);
   return { ...p, send: async (headers: Record<string, string> = {}) => (await p.send(headers)).version };
@@ -78,4 +78,24 @@ t.test('a preferred participant (the primary) runs the pooled tests on the evide
   t.ok(await eventually(() => [primary, ...workers].every((r) => r.controller.phase === 'rolled_back')), 'rolled back everywhere');
   t.match(primary.controller.state().lastDecision, { reason: 'error_rate', evidence: { test: 'fleet' } }, 'decided by the preferred one, which served no request, on the pooled evidence');
   for (const r of workers) t.match(r.controller.state().lastDecision, { reason: 'peer' }, 'the workers took it as a peer\'s decision');
+});
+
+t.test('the primary, sole holder of the leases, runs one pooled test per deployment at the whole fleet share, through a lapse of its lease', async (t) => {
+  let clock = 0;
+  const hub = new SharedHub(() => clock);
+  const m = await models(t);
+  const primary = await participant(t, hub, m, { weight: 100, fleetEvidence: true, soleHolder: true });
+  hub.prefer(primary.sync.id);
+  const workers = [await participant(t, hub, m, { weight: 100, fleetEvidence: true }), await participant(t, hub, m, { weight: 100, fleetEvidence: true })];
+  t.ok(await eventually(() => primary.evidence.holding('m')), 'the primary holds the lease');
+  // The lease lapses (a stall of the primary's event loop): the hub counts a second term when it takes it back.
+  clock += 60_000;
+  // Its evidence ticks every 50 ms: a few of them, and it has taken the lease back.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.ok(primary.evidence.holding('m'), 'the primary took it back');
+  t.equal(primary.evidence.term('m'), 1, 'still its one term');
+  for (const r of workers) for (let i = 0; i < 60; i++) await r.send(i % 5 === 4 ? { 'x-fail': '1' } : {});
+  t.ok(await eventually(() => [primary, ...workers].every((r) => r.controller.phase === 'rolled_back')), 'rolled back everywhere');
+  const rules = primary.controller.config.rollback;
+  t.match(primary.controller.state().lastDecision, { reason: 'error_rate', evidence: { test: 'fleet', alpha: rules.alpha * 0.5 } }, "decided by the pooled test at the whole fleet share (0.5 here), not a term's part of it");
 });

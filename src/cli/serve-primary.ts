@@ -5,7 +5,7 @@ import type { GatewayConfig } from '../config/types.js';
 import { FleetMetrics } from '../metrics/fleet-metrics.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { StoreError } from '../store/index.js';
-import { joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
+import { ALPHA_SPLIT, HUB_HOLDER, joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
 import { WorkerPool } from './worker-pool.js';
 import { FleetWindows } from './worker-windows.js';
 
@@ -45,8 +45,8 @@ export async function servePrimary(config: GatewayConfig, setup: { text: string;
     }
     hub = new SharedHub();
     // The primary runs the fleet's tests: it takes every lease it asks for.
-    hub.prefer('primary');
-    shared = await joinShared(rollouts as Rollouts<unknown>, hub.client(), log, 'primary');
+    hub.prefer(HUB_HOLDER);
+    shared = await joinShared(rollouts as Rollouts<unknown>, hub.client(), log, HUB_HOLDER, ALPHA_SPLIT.workers);
   }
   const fleetMetrics = new FleetMetrics(metrics.registry, () => pool.listening());
   // The admin view's windows (and the window gauges) are the workers', merged.

@@ -4,7 +4,7 @@ import { parseConfigText } from '../config/load.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { answerMetricRequests } from '../metrics/fleet-metrics.js';
 import { hubClient, type IpcChannel } from '../store/hub-ipc.js';
-import { joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
+import { ALPHA_SPLIT, joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
 import { sendWindows } from './worker-windows.js';
 import { isWorkerMessage, WORKER_TAG, type FromWorker, type ToWorker, type WorkerSetup } from './worker-protocol.js';
 
@@ -43,7 +43,7 @@ export async function serveWorker(): Promise<number> {
   const { gateway, rollouts, metrics, hooks } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale: ownAlphaScale(config), ...(redis ? {} : { workers: 'worker' as const }) });
   answerMetricRequests(metrics.registry, channel);
   const stopWindows = sendWindows(rollouts as Rollouts<unknown>, channel);
-  const shared: Shared = redis ? await shareThroughRedis(config, rollouts as Rollouts<unknown>, hooks, log) : await joinShared(rollouts as Rollouts<unknown>, hubClient(channel), log, `worker${cluster.worker?.id ?? 0}`);
+  const shared: Shared = redis ? await shareThroughRedis(config, rollouts as Rollouts<unknown>, hooks, log) : await joinShared(rollouts as Rollouts<unknown>, hubClient(channel), log, `worker${cluster.worker?.id ?? 0}`, ALPHA_SPLIT.workers);
   try {
     const addr = await gateway.listen();
     send({ t: WORKER_TAG, listening: { address: addr.address, port: addr.port } });

@@ -18,6 +18,12 @@ export interface FleetEvidenceOptions {
   log?: EvidenceLog;
   /** The fleet judges' clock (ms, monotonic). */
   now?: () => number;
+  /**
+   * This process takes every lease and no other ever holds one (the primary of `listen.workers`,
+   * SharedHub.prefer): there is one term per deployment, so it runs one test at the whole
+   * fleet's share and keeps it (alpha and evidence) when it takes its own lapsed lease back.
+   */
+  soleHolder?: boolean;
 }
 
 /**
@@ -35,6 +41,7 @@ export class FleetEvidence<U> {
   readonly #fleetAlphaScale: number;
   readonly #now: () => number;
   readonly #log: EvidenceLog | null;
+  readonly #soleHolder: boolean;
   readonly #judges = new Map<string, { revision: number; judge: FleetJudge }>();
   readonly #holding = new Set<string>();
   /** Which term of the fleet's tests for the deployment this replica runs, per route. */
@@ -48,6 +55,7 @@ export class FleetEvidence<U> {
     this.#fleetAlphaScale = fleetAlphaScale;
     this.#now = options.now ?? (() => performance.now());
     this.#log = options.log ?? null;
+    this.#soleHolder = options.soleHolder ?? false;
   }
 
   async start(intervalMs = EVIDENCE_INTERVAL_MS): Promise<void> {
@@ -85,7 +93,8 @@ export class FleetEvidence<U> {
         const lease = await this.#redis.lease(c.name, candidate.revision, this.#id, LEASE_MS);
         if (lease.state === 'other') this.#holding.delete(c.name);
         else {
-          if (lease.state === 'taken' || !this.#holding.has(c.name)) {
+          if (this.#soleHolder) this.#terms.set(c.name, 1);
+          else if (lease.state === 'taken' || !this.#holding.has(c.name)) {
             // A new term of the fleet's tests: afresh, at its own part of the fleet's alpha.
             this.#judges.delete(c.name);
             this.#terms.set(c.name, Math.max(1, lease.term));
@@ -110,9 +119,11 @@ export class FleetEvidence<U> {
     if (entry === undefined || entry.revision !== m.revision) {
       const rules = c.config.rollback;
       // Term j of the fleet's tests (the j-th replica to take the lease for this deployment)
-      // spends 1 / (j (j + 1)) of the fleet's alpha: all terms together never spend more.
+      // spends 1 / (j (j + 1)) of the fleet's alpha: all terms together never spend more. A
+      // sole holder's one term spends all of it.
       const j = this.#terms.get(m.route) ?? 1;
-      entry = { revision: m.revision, judge: new FleetJudge(rules, (rules.alpha * this.#fleetAlphaScale) / (j * (j + 1)), s.stable.version, s.candidate.version, this.#now()) };
+      const spent = this.#soleHolder ? 1 : j * (j + 1);
+      entry = { revision: m.revision, judge: new FleetJudge(rules, (rules.alpha * this.#fleetAlphaScale) / spent, s.stable.version, s.candidate.version, this.#now()) };
       this.#judges.set(m.route, entry);
     }
     const trip = entry.judge.add(m.by, m.delta, this.#now());

@@ -60,13 +60,14 @@ export function fleetConfig(stableUrl: string, candidateUrl: string, weight = 50
 
 /**
  * A gateway in this process joins the processes sharing `shared` as `rollgate serve` wires a
- * replica: its ReplicaSync, and its FleetEvidence (started when `fleetEvidence`), log captured.
+ * replica: its ReplicaSync, and its FleetEvidence (started when `fleetEvidence`; the one lease
+ * holder, as a primary, when `soleHolder`), log captured.
  */
-export async function joinFleet(t: Test, gw: TestGateway, shared: SharedState, options: { fleetEvidence?: boolean } = {}) {
+export async function joinFleet(t: Test, gw: TestGateway, shared: SharedState, options: { fleetEvidence?: boolean; soleHolder?: boolean } = {}) {
   const log = capturingLog();
   const sync = new ReplicaSync(gw.rollouts, shared, log);
   await sync.start();
-  const evidence = new FleetEvidence(gw.rollouts, shared, sync.id, 0.5, { log });
+  const evidence = new FleetEvidence(gw.rollouts, shared, sync.id, 0.5, { log, soleHolder: options.soleHolder === true });
   if (options.fleetEvidence === true) await evidence.start(50);
   const pool = new Pool(gw.url, { connections: 4 });
   t.teardown(async () => {
