@@ -28,9 +28,13 @@ export const CHUNKED = /^[ \t]*chunked[ \t]*$/i;
 /** Thrown for an answer framed with a transfer coding the gateway would pass on undone. */
 export const TRANSFER_CODING = 'ERR_UPSTREAM_TRANSFER_CODING';
 
+const COMMON_CONNECTION = /^(?:keep-alive|close)$/i;
+
 /** The header names a Connection header lists (RFC 9110 §7.6.1), lowercased; null when none. */
 export function connectionTokens(value: string | undefined): Set<string> | null {
   if (value === undefined) return null;
+  // Nearly every Connection header is one of these, which name no header: no split, no Set.
+  if ((value.length === 10 || value.length === 5) && COMMON_CONNECTION.test(value)) return null;
   let tokens: Set<string> | null = null;
   for (const part of value.split(',')) {
     const t = part.trim().toLowerCase();
