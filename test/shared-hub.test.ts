@@ -99,3 +99,21 @@ t.test('the primary, sole holder of the leases, runs one pooled test per deploym
   const rules = primary.controller.config.rollback;
   t.match(primary.controller.state().lastDecision, { reason: 'error_rate', evidence: { test: 'fleet', alpha: rules.alpha * 0.5 } }, "decided by the pooled test at the whole fleet share (0.5 here), not a term's part of it");
 });
+
+t.test("a trip's notice, ahead of its record, stops every other participant's traffic to that candidate revision only", async (t) => {
+  const hub = new SharedHub();
+  const m = await models(t);
+  const [a, b] = [await participant(t, hub, m, { weight: 100 }), await participant(t, hub, m, { weight: 100 })];
+  const revision = a.controller.state().candidate!.revision;
+  // The notice alone (no record written): B cuts at once, in this call, and keeps its phase.
+  hub.noticeTrip('m', revision, a.sync.id);
+  t.equal(b.traffic().weightBp, 0, 'B routes nothing to the candidate as the notice arrives');
+  t.equal(b.controller.phase, 'progressing', 'B keeps its phase: the record brings the rest');
+  t.same(new Set(await Promise.all(Array.from({ length: 20 }, () => b.send()))), new Set(['v1']), 'B serves stable only');
+  t.equal(a.traffic().weightBp, 10_000, 'the notice of A is not applied to A');
+  // A notice of another revision cuts nothing; a new revision deployed afterwards is routed to.
+  hub.noticeTrip('m', revision + 100, a.sync.id);
+  t.equal(a.traffic().weightBp, 10_000);
+  b.controller.deploy('v3', m.candidate.url, 100);
+  t.ok(await eventually(() => b.traffic().weightBp === 10_000 && a.traffic().weightBp === 10_000), 'a new revision takes traffic on both');
+});

@@ -252,14 +252,16 @@ export class RouteController<U> {
     this.#core.generation = generation;
   }
 
-  /**
-   * Holds the candidate at no traffic at all (nor copies) until released: a replica that starts
-   * without the fleet's state cannot know whether the candidate was rolled back meanwhile.
-   */
+  /** Holds the candidate at no traffic (nor copies) until released: a replica started without the fleet's state. */
   holdCandidate(held: boolean): void {
     if (this.#core.held === held) return;
     this.#core.held = held;
     this.#core.applyTraffic();
+  }
+
+  /** Another process rolled back candidate `revision`: no traffic to it from now, ahead of the record. */
+  peerTripped(revision: number): void {
+    if (this.#core.candidate?.revision === revision && this.#core.cutRevision !== revision) this.#core.cutFor(revision);
   }
 
   get held(): boolean {

@@ -61,6 +61,8 @@ export class RouteCore<U> {
   restore: RestoreState | null = null;
   /** Held: the candidate gets nothing until released (a replica that has not seen the fleet's state). */
   held = false;
+  /** A candidate revision another process said it rolled back, before its record arrived: never routed to. */
+  cutRevision: number | null = null;
   /** Counts changes: one per event. Replicas sharing state apply only newer generations. */
   generation = 0;
 
@@ -125,12 +127,18 @@ export class RouteCore<U> {
     this.deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
   }
 
+  /** No traffic to candidate `revision` from now on (see RouteController.peerTripped). */
+  cutFor(revision: number): void {
+    this.cutRevision = revision;
+    this.applyTraffic();
+  }
+
   /** The picker's state from the route's: weight, whether the candidate may be reached, copies. */
   applyTraffic(): void {
     const s = this.deps.picker.state;
     const before = s.weightBp;
     const c = this.candidate;
-    const live = c !== null && this.phase !== 'rolled_back' && this.health.candidateReady && !this.held;
+    const live = c !== null && this.phase !== 'rolled_back' && this.health.candidateReady && !this.held && c.revision !== this.cutRevision;
     const shadowing = this.shadowing;
     this.deps.picker.state = trafficState(
       s.stable,

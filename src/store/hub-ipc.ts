@@ -1,7 +1,7 @@
 import type { PersistedRoute } from '../rollout/types.js';
 import type { SharedRoute } from './records.js';
 import { storedRoute, type SharedHub, type StoredRoute } from './shared-hub.js';
-import type { ChangeListener, SharedState, WriteResult } from './shared-state.js';
+import type { ChangeListener, SharedState, TripListener, WriteResult } from './shared-state.js';
 
 /** What a process's IPC channel offers (a node:cluster worker, a forked child, `process` inside it). */
 export interface IpcChannel {
@@ -22,9 +22,13 @@ type Ask =
 type Request =
   | (Ask & { t: typeof TAG; id: number })
   | { t: typeof TAG; op: 'subscribe' | 'subscribeEvidence' }
-  | { t: typeof TAG; op: 'publish'; message: string };
+  | { t: typeof TAG; op: 'publish'; message: string }
+  | { t: typeof TAG; op: 'trip'; route: string; revision: number; by: string };
 type Reply = { t: typeof TAG; id: number; result?: unknown; error?: string };
-type News = { t: typeof TAG; news: 'change'; route: string; generation: number; by: string; record?: StoredRoute } | { t: typeof TAG; news: 'evidence'; message: string };
+type News =
+  | { t: typeof TAG; news: 'change'; route: string; generation: number; by: string; record?: StoredRoute }
+  | { t: typeof TAG; news: 'evidence'; message: string }
+  | { t: typeof TAG; news: 'trip'; route: string; revision: number; by: string };
 
 const ours = (m: unknown): m is Record<string, unknown> => typeof m === 'object' && m !== null && (m as { t?: unknown }).t === TAG;
 
@@ -37,6 +41,7 @@ const ours = (m: unknown): m is Record<string, unknown> => typeof m === 'object'
 export function serveHub(hub: SharedHub, channel: IpcChannel): void {
   const client = hub.client();
   let unrelay: (() => void) | null = null;
+  let untrips: (() => void) | null = null;
   const send = (m: Reply | News): void => {
     if (channel.connected) channel.send(m);
   };
@@ -47,7 +52,10 @@ export function serveHub(hub: SharedHub, channel: IpcChannel): void {
       if (m.op === 'read') send({ t: TAG, id: m.id, result: hub.read(m.route) });
       else if (m.op === 'write') send({ t: TAG, id: m.id, result: hub.write(m.name, m.expected, m.generation, m.by, m.route) });
       else if (m.op === 'lease') send({ t: TAG, id: m.id, result: hub.lease(m.route, m.revision, m.holder, m.ms) });
-      else if (m.op === 'subscribe') unrelay ??= hub.relayChanges((route, generation, by, record) => send({ t: TAG, news: 'change', route, generation, by, record }));
+      else if (m.op === 'subscribe') {
+        unrelay ??= hub.relayChanges((route, generation, by, record) => send({ t: TAG, news: 'change', route, generation, by, record }));
+        untrips ??= hub.listenTrips((route, revision, by) => send({ t: TAG, news: 'trip', route, revision, by }));
+      } else if (m.op === 'trip') hub.noticeTrip(m.route, m.revision, m.by);
       else if (m.op === 'subscribeEvidence') void client.subscribeEvidence((message) => send({ t: TAG, news: 'evidence', message }));
       else if (m.op === 'publish') hub.publishEvidence(m.message);
     } catch (err) {
@@ -58,6 +66,7 @@ export function serveHub(hub: SharedHub, channel: IpcChannel): void {
   channel.on('disconnect', () => {
     channel.off('message', onMessage);
     unrelay?.();
+    untrips?.();
     void client.close();
   });
 }
@@ -68,6 +77,7 @@ export function hubClient(channel: IpcChannel): SharedState {
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   const changes: ChangeListener[] = [];
   const evidence: ((message: string, channel: string) => void)[] = [];
+  const trips: TripListener[] = [];
   const onMessage = (raw: unknown): void => {
     if (!ours(raw)) return;
     const m = raw as Reply | News;
@@ -75,6 +85,7 @@ export function hubClient(channel: IpcChannel): SharedState {
       // Each listener checks its own copy of the record, as its read would; a record that fails
       // the check is not passed on, and the listener's read refuses it.
       if (m.news === 'change') for (const fn of changes) fn(m.route, m.generation, m.by, m.record === undefined ? undefined : storedRoute(m.route, m.record));
+      else if (m.news === 'trip') for (const fn of trips) fn(m.route, m.revision, m.by);
       else for (const fn of evidence) fn(m.message, 'evidence');
       return;
     }
@@ -112,6 +123,12 @@ export function hubClient(channel: IpcChannel): SharedState {
     },
     publishEvidence: (message) => {
       if (channel.connected) channel.send({ t: TAG, op: 'publish', message });
+    },
+    noticeTrip: (route, revision, by) => {
+      if (channel.connected) channel.send({ t: TAG, op: 'trip', route, revision, by });
+    },
+    subscribeTrips: (onTrip) => {
+      trips.push(onTrip);
     },
     close: () => {
       channel.off('message', onMessage);

@@ -64,6 +64,9 @@ export class ReplicaSync<U> {
   async start(): Promise<Record<string, string>> {
     let outcome: Record<string, string> = {};
     this.#rollouts.on('persist', (event) => this.#changed(event));
+    this.#redis.subscribeTrips?.((route, revision, by) => {
+      if (by !== this.id && !this.#closed) this.#rollouts.route(route)?.peerTripped(revision);
+    });
     this.#redis.onReady(() => void this.#resync());
     try {
       await this.#redis.connect();
@@ -148,6 +151,9 @@ export class ReplicaSync<U> {
 
   #changed(event: RouteEvent): void {
     if (event.cause === 'peer') return;
+    // A rollback is told ahead of its record where the transport can (the hub): the others stop
+    // routing to the candidate as the small notice arrives, not once the whole record has.
+    if (event.type === 'rollback' && event.from !== undefined && event.from !== null) this.#redis.noticeTrip?.(event.route, event.from.revision, this.id);
     this.#dirty.add(event.route);
     void this.#writeAll();
   }

@@ -1,7 +1,7 @@
 import type { PersistedRoute } from '../rollout/types.js';
 import { RecordError } from './record-check.js';
 import { sharedRoute, type SharedRoute } from './records.js';
-import type { ChangeListener, SharedState, WriteResult } from './shared-state.js';
+import type { ChangeListener, SharedState, TripListener, WriteResult } from './shared-state.js';
 
 /** A record as the hub keeps it: the text Redis would keep in the route's hash. */
 export interface StoredRoute {
@@ -38,6 +38,8 @@ export class SharedHub {
   readonly #relays = new Set<StoredChange>();
   readonly #changes = new Set<StoredChange>();
   readonly #evidence = new Set<(message: string, channel: string) => void>();
+  /** Trip notices' listeners, relays to other processes first (they were added first). */
+  readonly #trips = new Set<TripListener>();
   readonly #leases = new Map<string, { holder: string; until: number }>();
   readonly #terms = new Map<string, number>();
   readonly #now: () => number;
@@ -74,6 +76,17 @@ export class SharedHub {
     return { ok: true };
   }
 
+  /** Told at once: a notice carries no state, only which candidate nobody may route to any more. */
+  noticeTrip(route: string, revision: number, by: string): void {
+    for (const fn of this.#trips) fn(route, revision, by);
+  }
+
+  /** Trip notices (a relay to another process, or a participant); returns the unsubscribe. */
+  listenTrips(fn: TripListener): () => void {
+    this.#trips.add(fn);
+    return () => this.#trips.delete(fn);
+  }
+
   publishEvidence(message: string): void {
     process.nextTick(() => {
       for (const fn of this.#evidence) fn(message, 'evidence');
@@ -105,7 +118,7 @@ export class SharedHub {
 
   /** One participant's view: its subscriptions end with its `close()`. */
   client(): SharedState {
-    const mine: { changes: StoredChange[]; evidence: ((message: string, channel: string) => void)[] } = { changes: [], evidence: [] };
+    const mine: { changes: StoredChange[]; evidence: ((message: string, channel: string) => void)[]; trips: (() => void)[] } = { changes: [], evidence: [], trips: [] };
     return {
       ready: true,
       connect: () => Promise.resolve(),
@@ -126,7 +139,12 @@ export class SharedHub {
         return Promise.resolve();
       },
       lease: (route, revision, id, ms) => Promise.resolve(this.lease(route, revision, id, ms)),
+      noticeTrip: (route, revision, by) => this.noticeTrip(route, revision, by),
+      subscribeTrips: (onTrip) => {
+        mine.trips.push(this.listenTrips(onTrip));
+      },
       close: () => {
+        for (const off of mine.trips) off();
         for (const fn of mine.changes) this.#changes.delete(fn);
         for (const fn of mine.evidence) this.#evidence.delete(fn);
         return Promise.resolve();

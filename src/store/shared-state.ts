@@ -7,6 +7,9 @@ export type WriteResult = { ok: true } | { ok: false; current: SharedRoute | nul
 /** The news of one write: the route, the generation written and the writer, and the record when the transport carries it. */
 export type ChangeListener = (route: string, generation: number, by: string, record?: SharedRoute) => void;
 
+/** A rollback of a route's candidate revision, told by process `by`. */
+export type TripListener = (route: string, revision: number, by: string) => void;
+
 /**
  * Route state shared by processes that act as one (replicas through Redis, `RedisState`): a
  * record per route written only by compare-and-set on its generation, news of each write, a
@@ -31,6 +34,13 @@ export interface SharedState {
   subscribe(onChange: ChangeListener, onRefused: (err: RecordError) => void): Promise<void>;
   publishEvidence(message: string): void;
   subscribeEvidence(onEvidence: (message: string, channel: string) => void): Promise<void>;
+  /**
+   * A rollback of candidate `revision`, told ahead of its record (the hub only): the others stop
+   * routing to that candidate as the notice arrives, and take the rest of the state with the
+   * record. A transport without it (Redis) leaves both undefined.
+   */
+  noticeTrip?(route: string, revision: number, by: string): void;
+  subscribeTrips?(onTrip: TripListener): void;
   /** Keeps or takes the lease on a deployment's fleet tests for `ms`. */
   lease(route: string, revision: number, id: string, ms: number): Promise<{ state: 'kept' | 'taken' | 'other'; term: number }>;
   close(): Promise<void>;
