@@ -86,7 +86,8 @@ async function plane(setup: PlaneSetup): Promise<void> {
   let newsGeneration: number | null = null;
   channel.on('message', (m) => {
     const n = m as { t?: string; news?: string; generation?: number };
-    if (n.t === HUB_TAG && n.news === 'change') {
+    // A change's news, or a trip's notice (which comes ahead of the record and leads to the cut).
+    if (n.t === HUB_TAG && (n.news === 'change' || n.news === 'trip')) {
       newsAt = epoch();
       newsGeneration = n.generation ?? null;
     }

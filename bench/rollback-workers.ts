@@ -270,7 +270,8 @@ export async function workersScenario(opts: WorkersOptions): Promise<Record<stri
       deciding_worker_swap_us: spread(measured.map((t) => t.deciderSwapUs)),
       // The way to the last worker, from the deciding sample: the decider's event published (its
       // persist stage, where ReplicaSync writes), its write handed to the IPC channel, the write in the hub (IPC), the
-      // hub's news in the last worker (IPC); then, from that news, the last worker's swap.
+      // hub's news in the last worker (IPC: the trip's notice, which leaves in the trip's own call
+      // ahead of the record, or the record's news); then, from that news, the last worker's swap.
       stages_us: {
         sample_to_persist_stage: spread(measured.map((t) => t.toPublishUs)),
         sample_to_write_handed_to_ipc: spread(measured.map((t) => t.toWriteSentUs)),

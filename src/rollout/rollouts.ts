@@ -36,6 +36,7 @@ export class Rollouts<U> {
   readonly #controllers = new Map<string, RouteController<U>>();
   readonly #after: AfterChange;
   readonly #options: RolloutsOptions<U>;
+  readonly #onTrip = new Set<(route: string, revision: number) => void>();
 
   constructor(options: RolloutsOptions<U> = {}) {
     this.#options = options;
@@ -50,6 +51,7 @@ export class Rollouts<U> {
       picker: r.picker,
       now: o.now ?? (() => performance.now()),
       publish: this.#after.publish,
+      tripped: this.#tripped,
       ...(o.timers ? { timers: o.timers } : {}),
       ...(o.alphaScale !== undefined ? { alphaScale: o.alphaScale } : {}),
       ...(o.wallNow ? { wallNow: o.wallNow } : {}),
@@ -59,6 +61,25 @@ export class Rollouts<U> {
     this.#controllers.set(r.config.name, controller);
     return controller;
   }
+
+  /**
+   * Runs `fn` in each trip's own call, right after the swap, before its event is published: for
+   * what must leave at once (the hub's trip notice to the other processes). Returns the unsubscribe.
+   */
+  onTripped(fn: (route: string, revision: number) => void): () => void {
+    this.#onTrip.add(fn);
+    return () => this.#onTrip.delete(fn);
+  }
+
+  readonly #tripped = (route: string, revision: number): void => {
+    for (const fn of this.#onTrip) {
+      try {
+        fn(route, revision);
+      } catch {
+        // The swap already happened; the record written after it carries the trip all the same.
+      }
+    }
+  };
 
   /** The data plane's outcome sink: synchronous, allocation-free on the way to the judge. */
   readonly observe = (o: Outcome): void => {

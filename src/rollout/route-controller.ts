@@ -188,8 +188,9 @@ export class RouteController<U> {
     // Already rolled back (by an operator, a health check, a peer or the fleet's tests): requests
     // that were in flight still feed the judge, and may cross a test, but that is no new rollback.
     if (core.phase === 'rolled_back') return;
-    // Weights first: the next pick() must already see 0% (and no copies).
+    // Weights first: the next pick() must already see 0% (and no copies); then the other processes.
     core.cutCandidate();
+    if (core.candidate !== null) core.deps.tripped?.(this.name, core.candidate.revision);
     const decisionSeconds = Math.max(0, core.now() - decidedAt) / 1000;
     core.phase = 'rolled_back';
     this.#plan.end();
@@ -254,9 +255,7 @@ export class RouteController<U> {
 
   /** Holds the candidate at no traffic (nor copies) until released: a replica started without the fleet's state. */
   holdCandidate(held: boolean): void {
-    if (this.#core.held === held) return;
-    this.#core.held = held;
-    this.#core.applyTraffic();
+    if (this.#core.held !== held) this.#core.hold(held);
   }
 
   /** Another process rolled back candidate `revision`: no traffic to it from now, ahead of the record. */

@@ -22,6 +22,8 @@ export interface ControllerDeps<U> {
   wallNow?: () => number;
   /** Receives every event after the change it describes has taken effect. */
   publish: (event: RouteEvent, state: RouteState) => void;
+  /** Told in a trip's own call, right after the swap: candidate `revision` of `route` is cut. */
+  tripped?: (route: string, revision: number) => void;
   /** Bake timers (real ones unless a test gives a fake clock). */
   timers?: Timers;
   /**
@@ -125,6 +127,12 @@ export class RouteCore<U> {
   cutCandidate(): void {
     const s = this.deps.picker.state;
     this.deps.picker.state = trafficState(s.stable, s.stableLabel, s.candidate, s.candidateLabel, 0, false);
+  }
+
+  /** Holds the candidate at no traffic, or releases it (see RouteController.holdCandidate). */
+  hold(held: boolean): void {
+    this.held = held;
+    this.applyTraffic();
   }
 
   /** No traffic to candidate `revision` from now on (see RouteController.peerTripped). */

@@ -64,6 +64,8 @@ export class ReplicaSync<U> {
   async start(): Promise<Record<string, string>> {
     let outcome: Record<string, string> = {};
     this.#rollouts.on('persist', (event) => this.#changed(event));
+    // A trip's notice leaves in the trip's own call (the hub only; Redis has no notices).
+    if (this.#redis.noticeTrip !== undefined) this.#rollouts.onTripped((route, revision) => this.#redis.noticeTrip?.(route, revision, this.id));
     this.#redis.subscribeTrips?.((route, revision, by) => {
       if (by !== this.id && !this.#closed) this.#rollouts.route(route)?.peerTripped(revision);
     });
