@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Outcome } from '../proxy/outcome.js';
 import { HookMetrics } from './hook-metrics.js';
 import { AnswerMetrics } from './answer-metrics.js';
+import { TrafficMetrics } from './traffic-metrics.js';
 import type { Cause, RouteEvent } from '../rollout/types.js';
 
 /** What the recorder reads at scrape time: each route's weight and windows. */
@@ -21,8 +22,6 @@ export interface MetricsSource {
   }[];
 }
 
-type OutcomeLabel = 'ok' | 'client_error' | 'error' | 'timeout';
-const OUTCOMES: readonly OutcomeLabel[] = ['ok', 'client_error', 'error', 'timeout'];
 
 /** SPEC §5 reasons: each route's rollback counter has all of them from the start. */
 export const ROLLBACK_REASONS = ['consecutive_failures', 'error_rate', 'latency', 'invalid', 'truncated', 'empty', 'stream_error', 'ttft', 'tpot', 'disagreement', 'health_check', 'manual', 'peer', 'hook_failed'] as const satisfies readonly Cause[];
@@ -42,13 +41,6 @@ export interface VersionTally {
 /** The upper bounds (seconds) of the request duration histogram. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
 
-interface Children {
-  ok: Counter.Internal;
-  client_error: Counter.Internal;
-  error: Counter.Internal;
-  timeout: Counter.Internal;
-  duration: Histogram.Internal<string>;
-}
 
 // Default metrics promtool refuses: gauges named *_total.
 const REFUSED_DEFAULTS = new Set(['rollgate_nodejs_active_resources_total', 'rollgate_nodejs_active_handles_total', 'rollgate_nodejs_active_requests_total']);
@@ -63,11 +55,9 @@ export class MetricsRecorder {
   readonly hooks: HookMetrics;
   /** What the checks found of the answers, and the agreement (SPEC §9). */
   readonly answers: AnswerMetrics;
-  readonly #requests: Counter<'route' | 'version' | 'outcome'>;
-  readonly #duration: Histogram<'route' | 'version'>;
+  readonly #traffic: TrafficMetrics;
   readonly #rollbacks: Counter<'route' | 'reason'>;
   readonly #decision: Histogram;
-  readonly #children = new Map<string, Map<string, Children>>();
   #source: MetricsSource = { routes: () => [] };
   readonly #seedVersions: () => void;
   readonly #workers: 'primary' | 'worker' | undefined;
@@ -94,17 +84,10 @@ export class MetricsRecorder {
     // series born at 1 shows no change to Prometheus' increase() or changes(), so the first
     // rollback of a route (or a new version's first requests) would be missed.
     const seedVersions = (): void => {
-      for (const r of routes()) for (const w of r.windows) this.#bound(r.name, w.version);
+      for (const r of routes()) for (const w of r.windows) this.#traffic.bound(r.name, w.version);
     };
-    this.#requests = new Counter({ name: 'rollgate_requests_total', help: 'Finished requests by route, version and outcome.', labelNames: ['route', 'version', 'outcome'], registers, collect: seedVersions });
+    this.#traffic = new TrafficMetrics(this.registry, DURATION_BUCKETS, seedVersions);
     this.#seedVersions = seedVersions;
-    this.#duration = new Histogram({
-      name: 'rollgate_request_duration_seconds',
-      help: 'Request duration on the gateway clock, by route and version.',
-      labelNames: ['route', 'version'],
-      buckets: [...DURATION_BUCKETS],
-      registers,
-    });
     this.#rollbacks = new Counter({
       name: 'rollgate_rollbacks_total',
       help: 'Rollbacks by route and reason.',
@@ -186,10 +169,9 @@ export class MetricsRecorder {
   /** The outcome sink's metrics half. */
   readonly observe = (o: Outcome): void => {
     if (o.failure === 'aborted') return;
-    const c = this.#bound(o.route, o.version);
-    const label: OutcomeLabel = o.failure === 'timeout' ? 'timeout' : o.failure !== 'none' ? 'error' : o.status >= 400 ? 'client_error' : 'ok';
-    c[label].inc();
-    c.duration.observe(o.latencyMs / 1000);
+    // Indexes of OUTCOMES: ok, client_error, error, timeout.
+    const outcome = o.failure === 'timeout' ? 3 : o.failure !== 'none' ? 2 : o.status >= 400 ? 1 : 0;
+    this.#traffic.bound(o.route, o.version).add(outcome, o.latencyMs / 1000);
     const check = o.check;
     if (check !== undefined && check !== null) this.answers.observe(o.route, o.version, check);
   };
@@ -216,35 +198,16 @@ export class MetricsRecorder {
    * and its bound children. Counters of a version that comes back later start again at 0.
    */
   readonly forget = (route: string, version: string): void => {
-    const byVersion = this.#children.get(route);
-    if (byVersion === undefined || !byVersion.delete(version)) return;
-    for (const outcome of OUTCOMES) this.#requests.remove({ route, version, outcome });
-    this.#duration.remove({ route, version });
-    this.answers.forget(route, version);
+    if (this.#traffic.forget(route, version)) this.answers.forget(route, version);
   };
 
   /** Every (route, version)'s cumulative counts, read from the registry (not on the hot path). */
   async tallies(): Promise<VersionTally[]> {
-    return talliesOf([await this.#requests.get(), await this.#duration.get()]);
+    const read = (name: string) => this.registry.getSingleMetric(name)?.get();
+    const metrics = await Promise.all([read('rollgate_requests_total'), read('rollgate_request_duration_seconds')]);
+    return talliesOf(metrics.filter((m) => m !== undefined));
   }
 
-  #bound(route: string, version: string): Children {
-    let byVersion = this.#children.get(route);
-    if (byVersion === undefined) this.#children.set(route, (byVersion = new Map<string, Children>()));
-    let c = byVersion.get(version);
-    if (c === undefined) {
-      c = {
-        ok: this.#requests.labels(route, version, 'ok'),
-        client_error: this.#requests.labels(route, version, 'client_error'),
-        error: this.#requests.labels(route, version, 'error'),
-        timeout: this.#requests.labels(route, version, 'timeout'),
-        duration: this.#duration.labels(route, version),
-      };
-      for (const outcome of OUTCOMES) this.#requests.inc({ route, version, outcome }, 0);
-      byVersion.set(version, c);
-    }
-    return c;
-  }
 }
 
 /** What the admin plane reads: /metrics, and the counts behind the status page's live figures. */
