@@ -46,8 +46,8 @@ export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 const REFUSED_DEFAULTS = new Set(['rollgate_nodejs_active_resources_total', 'rollgate_nodejs_active_handles_total', 'rollgate_nodejs_active_requests_total']);
 
 /**
- * Every metric of SPEC §8, in one registry of its own. The hot path only increments children
- * bound once per (route, version); the window gauges are read from the judges at scrape time.
+ * Every metric of SPEC §8, in one registry of its own. The hot path only adds to plain numbers
+ * per (route, version) (traffic-metrics.ts); they and the window gauges are read at scrape time.
  */
 export class MetricsRecorder {
   readonly registry = new Registry();
