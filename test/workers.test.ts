@@ -19,8 +19,13 @@ function send(port: number, headers: Record<string, string> = {}): Promise<{ sta
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', () => resolve({ status: 0, body }));
+      // Cut before its end: a failure (a promise keeps the first answer it was given).
+      res.on('close', () => resolve({ status: 0, body }));
     });
     req.on('error', () => resolve({ status: 0, body: '' }));
+    // A connection node:cluster handed to a worker that was killed at that moment is never
+    // answered: it counts as failed.
+    req.setTimeout(5_000, () => req.destroy());
   });
 }
 
@@ -143,24 +148,26 @@ routes:
   const loop = async (): Promise<void> => {
     while (running) {
       await new Promise<void>((resolve) => {
+        // Each request ends once: answered whole, or failed (an error, or no answer in 5 s).
+        let settled = false;
+        const settle = (ok: boolean, body = ''): void => {
+          if (settled) return;
+          settled = true;
+          if (ok) tally.ok++;
+          else tally.failed++;
+          if (body.includes('"v2"')) tally.candidate++;
+          resolve();
+        };
         const req = http.get({ host: '127.0.0.1', port, path: '/m/x', agent }, (res) => {
           let body = '';
           res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => {
-            if (res.statusCode === 200) tally.ok++;
-            else tally.failed++;
-            if (body.includes('"v2"')) tally.candidate++;
-            resolve();
-          });
-          res.on('error', () => {
-            tally.failed++;
-            resolve();
-          });
+          res.on('end', () => settle(res.statusCode === 200, body));
+          res.on('error', () => settle(false));
+          res.on('close', () => settle(false, body));
         });
-        req.on('error', () => {
-          tally.failed++;
-          resolve();
-        });
+        req.on('error', () => settle(false));
+        req.on('close', () => setImmediate(() => settle(false)));
+        req.setTimeout(5_000, () => req.destroy());
       });
     }
   };
