@@ -4,8 +4,7 @@ import { adminToken } from '../admin/auth.js';
 import type { GatewayConfig } from '../config/types.js';
 import { FleetMetrics } from '../metrics/fleet-metrics.js';
 import type { Rollouts } from '../rollout/rollouts.js';
-import { StoreError } from '../store/index.js';
-import { ALPHA_SPLIT, HUB_HOLDER, joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
+import { ALPHA_SPLIT, HUB_HOLDER, joinShared, ownAlphaScale, openState, type Shared } from './serve-share.js';
 import { WorkerPool } from './worker-pool.js';
 import { FleetWindows } from './worker-windows.js';
 
@@ -19,30 +18,20 @@ const EXIT_REFUSED = 1;
  * fleet's /metrics. Its own gateway never listens: it carries the state the admin plane steers.
  */
 export async function servePrimary(config: GatewayConfig, setup: { text: string; path: string }): Promise<number> {
-  const [{ createRollgate }, { startAdmin }, { keepState }, { SharedHub }] = await Promise.all([
-    import('../app.js'),
-    import('../admin/server.js'),
-    import('../store/keep-state.js'),
-    import('../store/shared-hub.js'),
-  ]);
+  const [{ createRollgate }, { startAdmin }, { SharedHub }] = await Promise.all([import('../app.js'), import('../admin/server.js'), import('../store/shared-hub.js')]);
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
   const redis = config.store.kind === 'redis';
   const { gateway, rollouts, metrics, hooks } = createRollgate(config, { logger: log, alphaScale: ownAlphaScale(config), ...(redis ? {} : { workers: 'primary' as const }) });
-  let persister: { flush(): Promise<void> };
+  const state = await openState(config, rollouts as Rollouts<unknown>, hooks, log);
+  if (state === null) {
+    await gateway.close(0);
+    return EXIT_REFUSED;
+  }
+  const persister = state.persister;
   let shared: Shared;
   let hub: InstanceType<typeof SharedHub> | null = null;
-  if (config.store.kind === 'redis') {
-    shared = await shareThroughRedis(config, rollouts as Rollouts<unknown>, hooks, log);
-    persister = shared.sync;
-  } else {
-    try {
-      persister = await keepState(config.store, rollouts as Rollouts<unknown>, log, hooks);
-    } catch (err) {
-      if (!(err instanceof StoreError)) throw err;
-      process.stderr.write(`${err.message}\n`);
-      await gateway.close(0);
-      return EXIT_REFUSED;
-    }
+  if (state.shared !== null) shared = state.shared;
+  else {
     hub = new SharedHub();
     // The primary runs the fleet's tests: it takes every lease it asks for.
     hub.prefer(HUB_HOLDER);

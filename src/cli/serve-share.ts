@@ -98,3 +98,23 @@ export function ownAlphaScale(config: GatewayConfig): number {
   if (config.store.kind === 'redis') return (1 - ALPHA_SPLIT.redis.fleetShare) / config.store.maxReplicas;
   return config.listen.workers > 1 ? (1 - ALPHA_SPLIT.workers.fleetShare) / config.listen.workers : 1;
 }
+
+/**
+ * Where route state lives for `rollgate serve` (the one process, or the primary of
+ * `listen.workers`): Redis, shared by replicas; or a file or memory, kept by this process. Null
+ * when the saved state cannot be used (said on stderr; the caller exits 1).
+ */
+export async function openState(config: GatewayConfig, rollouts: Rollouts<unknown>, hooks: Hooks, log: ShareLog & { error(obj: object, msg: string): void }): Promise<{ persister: { flush(): Promise<void> }; shared: Shared | null } | null> {
+  if (config.store.kind === 'redis') {
+    const shared = await shareThroughRedis(config, rollouts, hooks, log);
+    return { persister: shared.sync, shared };
+  }
+  const [{ keepState }, { StoreError }] = await Promise.all([import('../store/keep-state.js'), import('../store/index.js')]);
+  try {
+    return { persister: await keepState(config.store, rollouts, log, hooks), shared: null };
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return null;
+  }
+}

@@ -3,8 +3,7 @@ import cluster from 'node:cluster';
 import { ConfigError, parseConfigText, readConfigText } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 import { adminToken } from '../admin/auth.js';
-import { StoreError } from '../store/index.js';
-import { ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
+import { openState, ownAlphaScale } from './serve-share.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 
 export const EXIT_OK = 0;
@@ -42,25 +41,16 @@ export async function serve(configPath: string): Promise<number> {
   if (config.listen.workers > 1) return (await import('./serve-primary.js')).servePrimary(config, { text, path: configPath });
   // Loaded once the config is known to be good, and the Redis client only for a Redis store:
   // a refused config exits at once, and a sidecar does not hold what it does not use.
-  const [{ createRollgate }, { startAdmin }, { keepState }] = await Promise.all([import('../app.js'), import('../admin/server.js'), import('../store/keep-state.js')]);
+  const [{ createRollgate }, { startAdmin }] = await Promise.all([import('../app.js'), import('../admin/server.js')]);
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
   const { gateway, rollouts, metrics, hooks } = createRollgate(config, { logger: log, logRequests: log.isLevelEnabled('debug'), alphaScale: ownAlphaScale(config) });
   // Where route state lives: a file or memory (this replica alone), or Redis (shared by replicas).
-  let persister: { flush(): Promise<void> };
-  let shared: Shared | null = null;
-  if (config.store.kind === 'redis') {
-    shared = await shareThroughRedis(config, rollouts as Rollouts<unknown>, hooks, log);
-    persister = shared.sync;
-  } else {
-    try {
-      persister = await keepState(config.store, rollouts as Rollouts<unknown>, log, hooks);
-    } catch (err) {
-      if (!(err instanceof StoreError)) throw err;
-      process.stderr.write(`${err.message}\n`);
-      await gateway.close(0);
-      return EXIT_REFUSED;
-    }
+  const state = await openState(config, rollouts as Rollouts<unknown>, hooks, log);
+  if (state === null) {
+    await gateway.close(0);
+    return EXIT_REFUSED;
   }
+  const { persister, shared } = state;
   try {
     const addr = await gateway.listen();
     log.info(
