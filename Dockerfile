@@ -19,8 +19,7 @@ COPY config/rollgate.yaml /etc/rollgate/rollgate.yaml
 USER node
 EXPOSE 8080 9090
 STOPSIGNAL SIGTERM
-# A 4 MB semi-space (V8's default grows it to 16 MB under load): about 30 MiB less at the peak of
-# a busy sidecar for about 3 us more GC per request (npm run bench:memory). V8 reads it only at
-# start, so it is a node flag here rather than anything rollgate could set for itself.
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/src/cli/main.js"]
+# `rollgate serve` sets V8 for a sidecar itself (listen.memory: lean, the default); set
+# `listen.memory: fast` in the config for V8's own settings (README: "Memory").
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["serve", "--config", "/etc/rollgate/rollgate.yaml"]

@@ -9,21 +9,28 @@ import { cpuMicros, freePorts, hasCommand, median, oneRouteConfig, parseSeconds,
 
 /**
  * `npm run bench:memory`: what `rollgate serve` holds, with one route and a candidate, idle and
- * under load, beside bare Node in the same run, for each set of V8 flags given (`--variants`):
+ * under load, beside bare Node in the same run, for each variant given (`--variants`):
  *
- *   node dist/bench/memory.js [--variants "default;--max-semi-space-size=1"] [--duration 8s] [--rounds 3]
+ *   node dist/bench/memory.js [--variants "default;memory=fast;--max-semi-space-size=1"] [--duration 8s] [--rounds 3] [--idle 45s]
  *
- * Per variant: RSS once the admin plane answers and after 3 s idle; then `--rounds` rounds of
- * wrk at 50 connections against the instant stand-in model (rounds interleaved over the
- * variants), with requests/s, p99, CPU microseconds per request and the peak RSS (VmHWM); then
- * RSS idle again. Each gateway runs with memory-probe.ts preloaded, which tells its V8 heap (idle,
- * after the load, at its largest) and, per request of each round, the bytes allocated on the heap,
- * the scavenges and the GC pause. The default variant's line says whether it meets the issue's
- * targets (idle_le_75_mib, peak_le_100_mib). One JSON line per variant and a summary line.
+ * A variant is `default` (rollgate serve as shipped: `listen.memory: lean`), or words that are
+ * either `memory=lean|fast` (the config's `listen.memory`) or flags given to node.
+ *
+ * Per variant: RSS once the admin plane answers, then each second while it idles for `--idle`
+ * (V8's memory reducer gives memory back some seconds after the start's last full collection:
+ * `rss_mib_idle` is what it holds at the end, `rss_mib_idle_by_s` the way there); then `--rounds`
+ * rounds of wrk at 50 connections against the instant stand-in model (rounds interleaved over
+ * the variants), with requests/s, p99, CPU microseconds per request and the peak RSS (VmHWM);
+ * then RSS idle again for `--idle`. Each gateway runs with memory-probe.ts preloaded, which
+ * tells its V8 heap (idle, after the load, at its largest) and, per request of each round, the
+ * bytes allocated on the heap, the scavenges and the GC pause. The default variant's line says
+ * whether it meets the issue's targets (idle_le_75_mib, peak_le_100_mib). One JSON line per
+ * variant and a summary line.
  */
 const { values } = parseArgs({
   options: {
-    variants: { type: 'string', default: 'default;--max-semi-space-size=1;--max-semi-space-size=4' },
+    variants: { type: 'string', default: 'default;memory=fast' },
+    idle: { type: 'string', default: '45s' },
     duration: { type: 'string', default: '8s' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
@@ -31,6 +38,9 @@ const { values } = parseArgs({
 });
 const variants = values.variants.split(';').map((v) => v.trim()).filter((v) => v !== '');
 const seconds = parseSeconds(values.duration);
+const idleSeconds = parseSeconds(values.idle);
+/** When the idle RSS is read (seconds after the admin plane answers, or after the load). */
+const IDLE_MARKS = [3, 10, 20, 30, 45, 60, 90].filter((s) => s < idleSeconds).concat(idleSeconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -97,6 +107,15 @@ interface Round {
   gcUs: number;
 }
 
+/** Idles for --idle, reading each gateway's RSS at each of IDLE_MARKS into its record. */
+async function idle(into: [number | undefined, Record<number, number | null>][]): Promise<void> {
+  const t0 = Date.now();
+  for (const mark of IDLE_MARKS) {
+    await sleep(Math.max(0, t0 + mark * 1000 - Date.now()));
+    for (const [pid, record] of into) record[mark] = rssMiB(pid);
+  }
+}
+
 async function main(): Promise<void> {
   if (!hasCommand('wrk', ['--version'])) throw new Error('wrk not found: apt-get install wrk');
   const dir = mkdtempSync(join(tmpdir(), 'rollgate-bench-memory-'));
@@ -108,24 +127,24 @@ async function main(): Promise<void> {
   const gateways = variants.map((variant, i) => {
     const [port, admin] = [ports[2 * i]!, ports[2 * i + 1]!];
     const cfg = join(dir, `v${i}.yaml`);
-    writeFileSync(cfg, oneRouteConfig(port, admin, upPort!));
-    const flags = variant === 'default' ? [] : variant.split(/\s+/);
+    const words = variant === 'default' ? [] : variant.split(/\s+/);
+    const profile = words.find((w) => w.startsWith('memory='))?.slice('memory='.length);
+    const flags = words.filter((w) => !w.startsWith('memory='));
+    const yaml = oneRouteConfig(port, admin, upPort!);
+    writeFileSync(cfg, profile === undefined ? yaml : yaml.replace(`port: ${port} }`, `port: ${port}, memory: ${profile} }`));
     const child = procs.start(`rollgate ${variant}`, ...pinned(0, process.execPath, [...flags, '--import', PROBE, CLI, 'serve', '--config', cfg]), {
       ipc: true,
       env: { ...process.env, ROLLGATE_ADMIN_TOKEN: 'bench' },
     });
-    const rss: { started: number | null; idle: number | null } = { started: null, idle: null };
+    const rss = { started: null as number | null, idle: {} as Record<number, number | null>, afterLoad: {} as Record<number, number | null> };
     return { variant, port, admin, child, rounds: [] as Round[], rss, idleHeap: null as MemorySample | null, afterHeap: null as MemorySample | null };
   });
   for (const g of gateways) {
     await ready(`http://127.0.0.1:${g.admin}/healthz`);
     g.rss.started = rssMiB(g.child.pid);
   }
-  await sleep(3_000);
-  for (const g of gateways) {
-    g.rss.idle = rssMiB(g.child.pid);
-    g.idleHeap = await probe(g.child);
-  }
+  await idle(gateways.map((g) => [g.child.pid, g.rss.idle]));
+  for (const g of gateways) g.idleHeap = await probe(g.child);
   const url = (g: (typeof gateways)[number]): string => `http://127.0.0.1:${g.port}/v1/models/sentiment:predict`;
   for (const g of gateways) await procs.run(...pinned(1, 'wrk', ['-t1', `-c${connections}`, '-d5s', '-s', lua, url(g)]));
   for (let r = 0; r < rounds; r++) {
@@ -147,7 +166,7 @@ async function main(): Promise<void> {
       });
     }
   }
-  await sleep(3_000);
+  await idle(gateways.map((g) => [g.child.pid, g.rss.afterLoad]));
   for (const g of gateways) g.afterHeap = await probe(g.child);
   // Paired within each round against the first variant, then the median: drift cancels out.
   const base = gateways[0]!;
@@ -156,13 +175,16 @@ async function main(): Promise<void> {
   const lines = gateways.map((g) => {
     const peak = hwmMiB(g.child.pid);
     const idleHeap = g.idleHeap!;
+    const idleRss = g.rss.idle[idleSeconds] ?? null;
     return {
     variant: g.variant,
     rss_mib_started: g.rss.started,
-    rss_mib_idle: g.rss.idle,
+    rss_mib_idle: idleRss,
+    rss_mib_idle_by_s: g.rss.idle,
     rss_mib_peak: peak,
-    rss_mib_idle_after_load: rssMiB(g.child.pid),
-    ...(g.variant === 'default' ? { idle_le_75_mib: (g.rss.idle ?? Infinity) <= TARGET_IDLE_MIB, peak_le_100_mib: (peak ?? Infinity) <= TARGET_PEAK_MIB } : {}),
+    rss_mib_idle_after_load: g.rss.afterLoad[idleSeconds] ?? null,
+    rss_mib_idle_after_load_by_s: g.rss.afterLoad,
+    ...(g.variant === 'default' ? { idle_le_75_mib: (idleRss ?? Infinity) <= TARGET_IDLE_MIB, peak_le_100_mib: (peak ?? Infinity) <= TARGET_PEAK_MIB } : {}),
     heap_mib_idle: { total: mib(idleHeap.heapTotalBytes), used: mib(idleHeap.heapUsedBytes), new_space: mib(idleHeap.newSpaceBytes) },
     heap_mib_after_load: { total: mib(g.afterHeap!.heapTotalBytes), used: mib(g.afterHeap!.heapUsedBytes), new_space: mib(g.afterHeap!.newSpaceBytes) },
     heap_mib_peak: mib(g.afterHeap!.peakHeapTotalBytes),
@@ -178,7 +200,7 @@ async function main(): Promise<void> {
     };
   });
   for (const l of lines) console.log(JSON.stringify(l));
-  console.log(JSON.stringify({ summary: true, bare_node_rss_mib: rssMiB(bare.pid), connections, rounds, seconds, pinning: pin }));
+  console.log(JSON.stringify({ summary: true, bare_node_rss_mib: rssMiB(bare.pid), connections, rounds, seconds, idle_seconds: idleSeconds, pinning: pin }));
 }
 
 main().then(

@@ -64,6 +64,9 @@ export function compare(results: Results) {
       rollgate_w2_vs_w1_cpu_per_req: cpuRatio(results, 'rollgate-w2', 'rollgate'),
       rollgate_vs_floor_rps: ratio('rollgate', 'floor'),
       rollgate_vs_floor_cpu_per_req: cpuRatio(results, 'rollgate', 'floor'),
+      // What listen.memory: lean (the default) costs against fast (V8's own settings).
+      rollgate_lean_vs_fast_cpu_per_req: cpuRatio(results, 'rollgate', 'rollgate-fast'),
+      rollgate_lean_vs_fast_rps: ratio('rollgate', 'rollgate-fast'),
     },
     // What the checks of SPEC §9 cost: CPU microseconds per request added, and as a share.
     checks: {
@@ -80,6 +83,7 @@ export function compare(results: Results) {
       undici: added('undici'),
       fastify: added('fastify'),
       rollgate: added('rollgate'),
+      'rollgate-fast': added('rollgate-fast'),
       plugin: added('plugin'),
       floor: added('floor'),
       nginx: added('nginx'),

@@ -13,7 +13,7 @@ export const REGIMES = {
   latency2ms: { connections: 10, delayMs: 2 },
 } as const;
 export type Regime = keyof typeof REGIMES;
-export const TARGETS = ['direct', 'floor', 'undici', 'fastify', 'nginx', 'rollgate', 'rollgate-w2', 'plugin', 'rollgate-json', 'rollgate-sse', 'rollgate-llm'] as const;
+export const TARGETS = ['direct', 'floor', 'undici', 'fastify', 'nginx', 'rollgate', 'rollgate-fast', 'rollgate-w2', 'plugin', 'rollgate-json', 'rollgate-sse', 'rollgate-llm'] as const;
 /** Targets whose requests go to the streamed chat completion path instead of REQUEST_PATH. */
 export const STREAM_PATH = '/v1/chat/completions';
 /** rollgate with checks (SPEC §9): the JSON Schema check on the ~240-byte answers; the LLM check on streams, beside rollgate without it on the same streams. */
@@ -95,7 +95,7 @@ export interface Server {
 
 /** Starts the upstream and the selected proxies; every child goes into `children` as it starts. */
 export async function startServers({ procs, pinned, layout }: Harness, regime: Regime, targets: Target[], tmp: string, children: ChildProcess[]): Promise<Map<Target, Server>> {
-  const [upPort, fastifyPort, undiciPort, pluginPort, floorPort, nginxPort, ...rgPorts] = (await freePorts(16)) as [number, number, number, number, number, number, ...number[]];
+  const [upPort, fastifyPort, undiciPort, pluginPort, floorPort, nginxPort, ...rgPorts] = (await freePorts(20)) as [number, number, number, number, number, number, ...number[]];
   const upstreamUrl = `http://127.0.0.1:${upPort}`;
   const servers = new Map<Target, Server>();
 
@@ -124,7 +124,7 @@ export async function startServers({ procs, pinned, layout }: Harness, regime: R
     servers.set(p.target, { url: `http://127.0.0.1:${p.port}`, child });
   }
 
-  const rollgates: [Target, string][] = [['rollgate', ''], ['rollgate-w2', ''], ...(Object.entries(CHECKED) as [Target, string][])];
+  const rollgates: [Target, string][] = [['rollgate', ''], ['rollgate-fast', ''], ['rollgate-w2', ''], ...(Object.entries(CHECKED) as [Target, string][])];
   for (const [i, [target, checks]] of rollgates.entries()) {
     if (!targets.includes(target)) continue;
     if (!existsSync(ROLLGATE_MAIN)) {
@@ -132,10 +132,12 @@ export async function startServers({ procs, pinned, layout }: Harness, regime: R
     }
     const [port, admin] = [rgPorts[2 * i]!, rgPorts[2 * i + 1]!];
     const w2 = target === 'rollgate-w2';
+    // rollgate-fast: `listen.memory: fast` (V8's defaults) beside the lean default.
+    const memory = target === 'rollgate-fast' ? ', memory: fast' : '';
     const config = path.join(tmp, `${target}-${regime}.yaml`);
     writeFileSync(
       config,
-      `listen: { host: 127.0.0.1, port: ${port}${w2 ? `, workers: ${W2_WORKERS}` : ''} }
+      `listen: { host: 127.0.0.1, port: ${port}${w2 ? `, workers: ${W2_WORKERS}` : ''}${memory} }
 admin:  { host: 127.0.0.1, port: ${admin} }
 log: { level: warn }
 routes:
@@ -155,7 +157,7 @@ ${checks}`,
   }
 
   for (const [target, server] of servers) {
-    const split = target === 'rollgate' || target === 'rollgate-w2' || target === 'plugin';
+    const split = target === 'rollgate' || target === 'rollgate-fast' || target === 'rollgate-w2' || target === 'plugin';
     const versions = await probe(target, server.url + (server.path ?? REQUEST_PATH), split ? 200 : 1);
     if (split) {
       const labelled = versions.filter((v) => v !== null).length;

@@ -158,7 +158,7 @@ async function runRegime(regime: Regime, opts: Options, tmp: string, lua: string
         cpu_us_per_req: cpus.length ? median(cpus) : null,
         // Summed over the process tree, like the CPU.
         rss_mib: treeRssMiB(servers.get(t)!.child.pid),
-        ...(t === 'rollgate' || t === 'rollgate-w2' || t === 'plugin' ? { candidate_share: servers.get(t)!.candidateShare ?? null } : {}),
+        ...(t === 'rollgate' || t === 'rollgate-fast' || t === 'rollgate-w2' || t === 'plugin' ? { candidate_share: servers.get(t)!.candidateShare ?? null } : {}),
         ...(rounds.some((r) => r.processes > 1) ? { processes: Math.max(...rounds.map((r) => r.processes)), primary_cpu_us_per_req: primaryCpus.length ? median(primaryCpus) : null } : {}),
         rounds,
       });

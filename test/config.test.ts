@@ -72,7 +72,7 @@ t.test('the documented example loads', async (t) => {
 
 t.test('omitted keys get their defaults', async (t) => {
   const c = parseConfig(base());
-  t.same(c.listen, { host: '0.0.0.0', port: 8080, workers: 1, drainTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 65_000, tls: null });
+  t.same(c.listen, { host: '0.0.0.0', port: 8080, workers: 1, memory: 'lean', drainTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 65_000, tls: null });
   t.same(c.admin, { host: '127.0.0.1', port: 9090, tokenEnv: 'ROLLGATE_ADMIN_TOKEN' });
   t.same(c.store, { kind: 'memory' });
   t.same(c.notify, []);

@@ -67,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
         return usageError((err as Error).message);
       }
       if (values.config === undefined) return usageError('serve needs --config FILE');
+      // Before the gateway's modules load: starting them is most of what grows V8's heap.
+      (await import('./memory-profile.js')).holdYoungGeneration();
       const { serve } = await import('./serve.js');
       return serve(values.config);
     }

@@ -6,6 +6,7 @@ import { FleetMetrics } from '../metrics/fleet-metrics.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 import { ALPHA_SPLIT, HUB_HOLDER, joinShared, ownAlphaScale, openState, type Shared } from './serve-share.js';
 import { WorkerPool } from './worker-pool.js';
+import type { AppliedProfile } from './memory-profile.js';
 import { FleetWindows } from './worker-windows.js';
 
 const EXIT_OK = 0;
@@ -17,7 +18,7 @@ const EXIT_REFUSED = 1;
  * Redis), runs the fleet's tests on every worker's evidence and the data hooks, and serves the
  * fleet's /metrics. Its own gateway never listens: it carries the state the admin plane steers.
  */
-export async function servePrimary(config: GatewayConfig, setup: { text: string; path: string }): Promise<number> {
+export async function servePrimary(config: GatewayConfig, setup: { text: string; path: string }, memory: AppliedProfile): Promise<number> {
   const [{ createRollgate }, { startAdmin }, { SharedHub }] = await Promise.all([import('../app.js'), import('../admin/server.js'), import('../store/shared-hub.js')]);
   const log = pino({ level: config.log.level, base: { service: 'rollgate' } });
   const redis = config.store.kind === 'redis';
@@ -83,6 +84,7 @@ export async function servePrimary(config: GatewayConfig, setup: { text: string;
     return EXIT_REFUSED;
   }
   log.info({ address: admin.address.address, port: admin.address.port }, `admin plane listening on ${admin.address.address}:${admin.address.port}`);
+  memory.started();
   if (generated) process.stderr.write(`${config.admin.tokenEnv} is not set; this run's admin token: ${token}\n`);
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

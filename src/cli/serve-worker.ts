@@ -6,6 +6,7 @@ import { answerMetricRequests } from '../metrics/fleet-metrics.js';
 import { hubClient, type IpcChannel } from '../store/hub-ipc.js';
 import { ALPHA_SPLIT, joinShared, ownAlphaScale, shareThroughRedis, type Shared } from './serve-share.js';
 import { sendWindows } from './worker-windows.js';
+import { applyMemoryProfile } from './memory-profile.js';
 import { isWorkerMessage, WORKER_TAG, type FromWorker, type ToWorker, type WorkerSetup } from './worker-protocol.js';
 
 const channel = process as unknown as IpcChannel;
@@ -37,6 +38,7 @@ function setup(): Promise<WorkerSetup['setup']> {
 export async function serveWorker(): Promise<number> {
   const { text, path } = await setup();
   const config = parseConfigText(text, path);
+  const memory = applyMemoryProfile(config.listen.memory);
   const { createRollgate } = await import('../app.js');
   const log = pino({ level: config.log.level, base: { service: 'rollgate', worker: cluster.worker?.id ?? 0 } });
   const redis = config.store.kind === 'redis';
@@ -47,6 +49,7 @@ export async function serveWorker(): Promise<number> {
   try {
     const addr = await gateway.listen();
     send({ t: WORKER_TAG, listening: { address: addr.address, port: addr.port } });
+    memory.started();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     send({ t: WORKER_TAG, failed: `cannot listen on ${config.listen.host}:${config.listen.port}: ${e.code ?? e.message}` });

@@ -4,6 +4,7 @@ import { ConfigError, parseConfigText, readConfigText } from '../config/load.js'
 import type { GatewayConfig } from '../config/types.js';
 import { adminToken } from '../admin/auth.js';
 import { openState, ownAlphaScale } from './serve-share.js';
+import { applyMemoryProfile, holdYoungGeneration } from './memory-profile.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 
 export const EXIT_OK = 0;
@@ -33,12 +34,14 @@ function loadTextOrReport(path: string, stderr: NodeJS.WritableStream): { config
  * in-flight requests (up to listen.drainTimeout) and resolves with the exit code.
  */
 export async function serve(configPath: string): Promise<number> {
+  holdYoungGeneration(); // main.ts did it already; for serve() called any other way
   // A process of `listen.workers`: its primary gives it the config it runs.
   if (cluster.isWorker) return (await import('./serve-worker.js')).serveWorker();
   const loaded = loadTextOrReport(configPath, process.stderr);
   if (loaded === null) return EXIT_USAGE;
   const { config, text } = loaded;
-  if (config.listen.workers > 1) return (await import('./serve-primary.js')).servePrimary(config, { text, path: configPath });
+  const memory = applyMemoryProfile(config.listen.memory);
+  if (config.listen.workers > 1) return (await import('./serve-primary.js')).servePrimary(config, { text, path: configPath }, memory);
   // Loaded once the config is known to be good, and the Redis client only for a Redis store:
   // a refused config exits at once, and a sidecar does not hold what it does not use.
   const [{ createRollgate }, { startAdmin }] = await Promise.all([import('../app.js'), import('../admin/server.js')]);
@@ -74,6 +77,7 @@ export async function serve(configPath: string): Promise<number> {
     return EXIT_REFUSED;
   }
   log.info({ address: admin.address.address, port: admin.address.port }, `admin plane listening on ${admin.address.address}:${admin.address.port}`);
+  memory.started();
   if (generated) {
     // Once, on stderr only: never into the JSON log.
     process.stderr.write(`${config.admin.tokenEnv} is not set; this run's admin token: ${token}\n`);

@@ -21,6 +21,8 @@ export const DEFAULT_LISTEN: Readonly<GatewayConfig['listen']> = Object.freeze({
   port: 8080,
   // One process: the sidecar case. `auto` (or N) runs a data-plane process per core.
   workers: 1,
+  // V8 set for a sidecar's memory (src/cli/memory-profile.ts); `fast` keeps V8's defaults.
+  memory: 'lean',
   drainTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
@@ -215,6 +217,7 @@ export function applyDefaults(input: ConfigInput, schemas: ReadonlyMap<number, o
       host: input.listen?.host ?? DEFAULT_LISTEN.host,
       port: input.listen?.port ?? DEFAULT_LISTEN.port,
       workers: workerCount(input.listen?.workers),
+      memory: input.listen?.memory ?? DEFAULT_LISTEN.memory,
       drainTimeoutMs: ms(input.listen?.drainTimeout, DEFAULT_LISTEN.drainTimeoutMs),
       headersTimeoutMs: ms(input.listen?.headersTimeout, DEFAULT_LISTEN.headersTimeoutMs),
       requestTimeoutMs: ms(input.listen?.requestTimeout, DEFAULT_LISTEN.requestTimeoutMs),

@@ -226,6 +226,7 @@ export const ConfigSchema = Obj({
       host: Type.Optional(Host()),
       port: Type.Optional(Port()),
       workers: Type.Optional(Workers()),
+      memory: Type.Optional(OneOf(['lean', 'fast'] as const)),
       drainTimeout: Type.Optional(Duration(0)),
       headersTimeout: Type.Optional(PositiveDuration()),
       requestTimeout: Type.Optional(PositiveDuration()),

@@ -20,6 +20,8 @@ export interface VersionConfig {
 }
 
 export type UpstreamProtocol = 'http1' | 'h2c' | 'h2';
+/** `listen.memory`: how V8 is set for the gateway's processes (src/cli/memory-profile.ts). */
+export type MemoryProfile = 'lean' | 'fast';
 
 export interface CandidateConfig extends VersionConfig {
   /** Percent of live traffic, 0-100 with at most two decimals. */
@@ -134,7 +136,7 @@ export interface GatewayConfig {
    * whole request (head and body) within `requestTimeoutMs`, and a kept-alive connection closed
    * after `idleTimeoutMs` without a request.
    */
-  listen: { host: string; port: number; workers: number; drainTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; tls?: TlsConfig | null };
+  listen: { host: string; port: number; workers: number; memory: MemoryProfile; drainTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; tls?: TlsConfig | null };
   admin: { host: string; port: number; tokenEnv: string };
   store: StoreConfig;
   notify: WebhookConfig[];
