@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
       }
       if (values.config === undefined) return usageError('serve needs --config FILE');
       // Before the gateway's modules load: starting them is most of what grows V8's heap.
-      (await import('./memory-profile.js')).holdYoungGeneration();
+      (await import('./memory-profile.js')).startLean();
       const { serve } = await import('./serve.js');
       return serve(values.config);
     }

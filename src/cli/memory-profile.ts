@@ -1,5 +1,4 @@
 import { setFlagsFromString, getHeapSpaceStatistics } from 'node:v8';
-import { PerformanceObserver } from 'node:perf_hooks';
 import type { MemoryProfile } from '../config/types.js';
 
 /*
@@ -7,7 +6,9 @@ import type { MemoryProfile } from '../config/types.js';
  *
  * - `lean` (the default; the sidecar case): the young generation is held at two semi-spaces of
  *   4 MB (V8 grows it to 2 x 16 MB under load), it stays at V8's initial size until the planes
- *   listen, the old generation grows by at most 30% between full collections, and WebAssembly
+ *   listen, the old generation grows by at most 30% between full collections and takes only
+ *   what outlives two young collections (no allocation-site pretenuring: under load V8 would
+ *   start allocating requests' short-lived objects there), and WebAssembly
  *   runs on Liftoff only. The last is undici's HTTP parser: V8's optimising tier compiles it
  *   the first time it runs hot, which takes about 35 MiB of memory for a quarter of a second
  *   and keeps 10 MiB, to save about 2 us per upstream request.
@@ -16,18 +17,23 @@ import type { MemoryProfile } from '../config/types.js';
  * A flag given to node (on its command line or in NODE_OPTIONS) wins over the profile's.
  *
  * V8 reads its semi-space maximum only when the process starts; its growth factor is read each
- * time the young generation may grow. So the cap is kept by allowing growth (factor 2) after a
- * collection that finds it under 4 MB a semi-space and refusing it (factor 1) from there: one
- * look at the heap's spaces per collection, never per request.
+ * time the young generation may grow. So the cap is kept by setting the factor that can take
+ * the young generation to 2 x 4 MB and no further (1 once it is there): a look at the heap's
+ * spaces every 250 ms, never per request.
  */
 
 /** Two semi-spaces of 4 MB: where lean stops the young generation growing. */
 export const LEAN_NEW_SPACE_BYTES = 8 * 2 ** 20;
 const LEAN_HEAP_GROWING_PERCENT = 30;
+const CAP_CHECK_MS = 250;
 
+/** Each of lean's settings: the flags that, given to node, leave it to them; lean's and fast's value. */
+const SETTINGS = [
+  { own: ['--heap-growing-percent', '--optimize-for-size'], lean: `--heap-growing-percent=${LEAN_HEAP_GROWING_PERCENT}`, fast: '--heap-growing-percent=0' },
+  { own: ['--allocation-site-pretenuring', '--no-allocation-site-pretenuring'], lean: '--no-allocation-site-pretenuring', fast: '--allocation-site-pretenuring' },
+  { own: ['--liftoff-only', '--no-liftoff-only', '--liftoff', '--no-liftoff'], lean: '--liftoff-only', fast: '--no-liftoff-only' },
+] as const;
 const SEMI_SPACE_FLAGS = ['--max-semi-space-size', '--min-semi-space-size', '--semi-space-growth-factor', '--optimize-for-size'];
-const OLD_SPACE_FLAGS = ['--heap-growing-percent', '--optimize-for-size'];
-const WASM_FLAGS = ['--liftoff-only', '--no-liftoff-only', '--liftoff', '--no-liftoff'];
 
 /** The V8 and node flags this process was started with, dashes for underscores. */
 function startFlags(): string[] {
@@ -48,12 +54,15 @@ function setGrowth(factor: number): void {
 }
 
 /**
- * Called first thing in `rollgate serve` (and in each process of `listen.workers`): the young
- * generation keeps V8's initial size while the gateway starts, unless node was given a flag for
- * it. `applyMemoryProfile` then keeps it there, caps it or lets it go.
+ * Called first thing in `rollgate serve` (and in each process of `listen.workers`), before the
+ * gateway's modules load: lean's settings from the start, so that the old generation's first
+ * limit is set by lean's growth (a limit set by V8's own lets the heap reach about 40 MB under
+ * load before its first full collection), and the young generation at V8's initial size while
+ * the gateway starts. `applyMemoryProfile` then keeps them or takes them back.
  */
-export function holdYoungGeneration(): void {
+export function startLean(): void {
   if (!given(SEMI_SPACE_FLAGS)) setGrowth(1);
+  for (const s of SETTINGS) if (!given(s.own)) setFlagsFromString(s.lean);
 }
 
 export interface AppliedProfile {
@@ -63,24 +72,30 @@ export interface AppliedProfile {
 
 /** Sets V8 as the config's `listen.memory` says; before undici makes its first connection. */
 export function applyMemoryProfile(profile: MemoryProfile): AppliedProfile {
+  startLean();
   const ownSemi = given(SEMI_SPACE_FLAGS);
   if (profile === 'fast') {
     if (!ownSemi) setGrowth(2);
+    for (const s of SETTINGS) if (!given(s.own)) setFlagsFromString(s.fast);
     return { started: () => undefined };
   }
-  if (!given(WASM_FLAGS)) setFlagsFromString('--liftoff-only');
-  if (!given(OLD_SPACE_FLAGS)) setFlagsFromString(`--heap-growing-percent=${LEAN_HEAP_GROWING_PERCENT}`);
   return {
     started: () => {
       if (ownSemi) return;
       capYoungGeneration();
-      new PerformanceObserver(capYoungGeneration).observe({ entryTypes: ['gc'] });
+      setInterval(capYoungGeneration, CAP_CHECK_MS).unref();
     },
   };
 }
 
+/**
+ * Lets the young generation grow only as far as the cap. V8 grows it by its growth factor at a
+ * young collection once a whole new space's worth of objects has survived since it last grew:
+ * seconds apart under request load. So a look every 250 ms at its size (powers of two from
+ * 2 MB) sets the one factor that can take it to the cap and no further.
+ */
 function capYoungGeneration(): void {
   let size = 0;
   for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space') size = s.space_size;
-  setGrowth(size >= LEAN_NEW_SPACE_BYTES ? 1 : 2);
+  setGrowth(size >= LEAN_NEW_SPACE_BYTES ? 1 : Math.max(1, 2 ** Math.floor(Math.log2(LEAN_NEW_SPACE_BYTES / Math.max(size, 1)))));
 }

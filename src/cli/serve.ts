@@ -4,7 +4,7 @@ import { ConfigError, parseConfigText, readConfigText } from '../config/load.js'
 import type { GatewayConfig } from '../config/types.js';
 import { adminToken } from '../admin/auth.js';
 import { openState, ownAlphaScale } from './serve-share.js';
-import { applyMemoryProfile, holdYoungGeneration } from './memory-profile.js';
+import { applyMemoryProfile } from './memory-profile.js';
 import type { Rollouts } from '../rollout/rollouts.js';
 
 export const EXIT_OK = 0;
@@ -34,7 +34,6 @@ function loadTextOrReport(path: string, stderr: NodeJS.WritableStream): { config
  * in-flight requests (up to listen.drainTimeout) and resolves with the exit code.
  */
 export async function serve(configPath: string): Promise<number> {
-  holdYoungGeneration(); // main.ts did it already; for serve() called any other way
   // A process of `listen.workers`: its primary gives it the config it runs.
   if (cluster.isWorker) return (await import('./serve-worker.js')).serveWorker();
   const loaded = loadTextOrReport(configPath, process.stderr);
