@@ -1,4 +1,5 @@
 import { setFlagsFromString, getHeapSpaceStatistics } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { MemoryProfile } from '../config/types.js';
 
 /*
@@ -17,15 +18,14 @@ import type { MemoryProfile } from '../config/types.js';
  * A flag given to node (on its command line or in NODE_OPTIONS) wins over the profile's.
  *
  * V8 reads its semi-space maximum only when the process starts; its growth factor is read each
- * time the young generation may grow. So the cap is kept by setting the factor that can take
- * the young generation to 2 x 4 MB and no further (1 once it is there): a look at the heap's
- * spaces every 250 ms, never per request.
+ * time the young generation may grow. So the cap is kept by growth on (factor 2) under it and
+ * off (factor 1) at it: never a look per request (capYoungGeneration).
  */
 
 /** Two semi-spaces of 4 MB: where lean stops the young generation growing. */
 export const LEAN_NEW_SPACE_BYTES = 8 * 2 ** 20;
 const LEAN_HEAP_GROWING_PERCENT = 30;
-const CAP_CHECK_MS = 250;
+const CAP_CHECK_MS = 1_000;
 
 /** Each of lean's settings: the flags that, given to node, leave it to them; lean's and fast's value. */
 const SETTINGS = [
@@ -88,14 +88,27 @@ export function applyMemoryProfile(profile: MemoryProfile): AppliedProfile {
   };
 }
 
+let observer: PerformanceObserver | null = null;
+
 /**
- * Lets the young generation grow only as far as the cap. V8 grows it by its growth factor at a
- * young collection once a whole new space's worth of objects has survived since it last grew:
- * seconds apart under request load. So a look every 250 ms at its size (powers of two from
- * 2 MB) sets the one factor that can take it to the cap and no further.
+ * Lets the young generation grow only as far as the cap. While it is under the cap, a look
+ * after each collection (V8 grows it only at a young collection, by the factor) sets growth on
+ * (2) or off (1) once the cap is reached; at the cap the observer is let go, so a process under
+ * steady load looks at nothing. A look every second takes it up again if V8 has shrunk the young
+ * generation meanwhile (it does when allocation stops).
  */
 function capYoungGeneration(): void {
   let size = 0;
   for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space') size = s.space_size;
-  setGrowth(size >= LEAN_NEW_SPACE_BYTES ? 1 : Math.max(1, 2 ** Math.floor(Math.log2(LEAN_NEW_SPACE_BYTES / Math.max(size, 1)))));
+  if (size >= LEAN_NEW_SPACE_BYTES) {
+    setGrowth(1);
+    observer?.disconnect();
+    observer = null;
+    return;
+  }
+  setGrowth(2);
+  if (observer === null) {
+    observer = new PerformanceObserver(capYoungGeneration);
+    observer.observe({ entryTypes: ['gc'] });
+  }
 }
